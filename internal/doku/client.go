@@ -1,0 +1,280 @@
+package doku
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/secret"
+)
+
+// DefaultTimeout bounds one HTTP exchange with DOKU (the Go SDK's 30 s, §11).
+const DefaultTimeout = 30 * time.Second
+
+// maxBody bounds how much of an answer is read.
+const maxBody = 1 << 20
+
+// Config is what a Client needs to talk to DOKU.
+type Config struct {
+	BaseURL      string          // e.g. BaseURLSandbox, or a local sandbox's URL
+	ClientID     string          // X-CLIENT-KEY / X-PARTNER-ID
+	ClientSecret secret.Value    // HMAC key of transactional signatures
+	PrivateKey   *rsa.PrivateKey // signs token requests
+	IPAddress    string          // X-IP-ADDRESS where Allo requires it (10–15 characters)
+	HTTPClient   *http.Client    // default: one with DefaultTimeout
+	NowFunc      func() time.Time
+	Logger       *slog.Logger
+}
+
+// RequestOptions are the per-call headers the caller chooses.
+type RequestOptions struct {
+	// ExternalID is the X-EXTERNAL-ID. Callers that journal a call before
+	// sending it choose it themselves; empty means a fresh NewExternalID.
+	ExternalID string
+	// CustomerToken is the B2B2C token for Authorization-Customer, on the
+	// customer-scoped calls that carry one.
+	CustomerToken secret.Value
+	// DeviceID is X-DEVICE-ID, where the operation takes one.
+	DeviceID string
+}
+
+// Client calls DOKU's SNAP API. It is safe for concurrent use; build one
+// and reuse it, so that the B2B token is reused while it is valid
+// (DESIGN.md principle 3).
+type Client struct {
+	cfg  Config
+	http *http.Client
+	now  func() time.Time
+	log  *slog.Logger
+
+	mu       sync.Mutex // held while a token is fetched, so only one is
+	token    string
+	tokenExp time.Time
+
+	tokensFetched atomic.Int64
+}
+
+// NewClient checks cfg and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("doku: base URL %q is not an absolute http(s) URL", cfg.BaseURL)
+	}
+	if cfg.ClientID == "" {
+		return nil, errors.New("doku: client ID is empty")
+	}
+	if cfg.ClientSecret.IsZero() {
+		return nil, errors.New("doku: client secret is empty")
+	}
+	if cfg.PrivateKey == nil {
+		return nil, errors.New("doku: no private key to sign token requests with")
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	c := &Client{
+		cfg:  cfg,
+		http: cmp.Or(cfg.HTTPClient, &http.Client{Timeout: DefaultTimeout}),
+		now:  cfg.NowFunc,
+		log:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// Refund asks DOKU to refund a payment (§7.6). A nil error means DOKU
+// accepted it; otherwise the error is an *Error whose Outcome says whether
+// the refund may have happened.
+func (c *Client) Refund(ctx context.Context, req RefundRequest, opts RequestOptions) (*RefundResponse, error) {
+	if req.AdditionalInfo.Channel == "" {
+		req.AdditionalInfo.Channel = Channel
+	}
+	var out RefundResponse
+	h := http.Header{}
+	h.Set("X-IP-ADDRESS", c.cfg.IPAddress)
+	if opts.DeviceID != "" {
+		h.Set("X-DEVICE-ID", opts.DeviceID)
+	}
+	if !opts.CustomerToken.IsZero() {
+		h.Set("Authorization-Customer", "Bearer "+opts.CustomerToken.Reveal())
+	}
+	if err := c.call(ctx, OpRefund, req, opts, h, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PaymentStatus asks for a payment's status and its refunds (§7.5). It
+// changes nothing at DOKU, so its failures are never Unknown.
+func (c *Client) PaymentStatus(ctx context.Context, req StatusRequest, opts RequestOptions) (*StatusResponse, error) {
+	if req.AdditionalInfo.Channel == "" {
+		req.AdditionalInfo.Channel = Channel
+	}
+	if req.ServiceCode == "" {
+		req.ServiceCode = StatusServiceCode
+	}
+	var out StatusResponse
+	if err := c.call(ctx, OpStatus, req, opts, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// TokensFetched counts B2B tokens obtained so far (for tests and metrics).
+func (c *Client) TokensFetched() int64 { return c.tokensFetched.Load() }
+
+func (c *Client) timestamp() string {
+	return c.now().In(ExternalIDZone).Format(TimestampLayout)
+}
+
+// accessToken returns the cached B2B token, fetching a new one when it is
+// missing or within TokenRefreshMargin of its expiry.
+func (c *Client) accessToken(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" && c.now().Before(c.tokenExp.Add(-TokenRefreshMargin)) {
+		return c.token, nil
+	}
+	ts := c.timestamp()
+	sig, err := SignAsymmetric(c.cfg.PrivateKey, c.cfg.ClientID, ts)
+	if err != nil {
+		return "", fmt.Errorf("sign token request: %w", err)
+	}
+	h := http.Header{}
+	h.Set("X-CLIENT-KEY", c.cfg.ClientID)
+	h.Set("X-TIMESTAMP", ts)
+	h.Set("X-SIGNATURE", sig)
+	body, _ := Marshal(TokenRequest{GrantType: "client_credentials"})
+	var out TokenResponse
+	if err := c.exchange(ctx, OpTokenB2B, body, h, &out); err != nil {
+		return "", err
+	}
+	if out.AccessToken == "" {
+		return "", &Error{Op: OpTokenB2B, HTTPStatus: 200, Code: out.ResponseCode, Message: out.ResponseMessage,
+			Outcome: RetryLater, Err: errors.New("answer has no accessToken")}
+	}
+	life := out.ExpiresIn.Duration()
+	if life <= 0 {
+		life = DefaultTokenLifetime
+	}
+	c.token, c.tokenExp = out.AccessToken, c.now().Add(life)
+	c.tokensFetched.Add(1)
+	return c.token, nil
+}
+
+func (c *Client) dropToken(token string) {
+	c.mu.Lock()
+	if c.token == token {
+		c.token = ""
+	}
+	c.mu.Unlock()
+}
+
+// call sends one signed transactional request and decodes a successful
+// answer into out.
+func (c *Client) call(ctx context.Context, op Op, req any, opts RequestOptions, extra http.Header, out any) error {
+	body, err := Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%s: encode request: %w", op, err)
+	}
+	token, err := c.accessToken(ctx)
+	if err != nil {
+		return err
+	}
+	ts := c.timestamp()
+	h := http.Header{}
+	for k, v := range extra {
+		h[k] = v
+	}
+	h.Set("Authorization", "Bearer "+token)
+	h.Set("X-TIMESTAMP", ts)
+	h.Set("X-SIGNATURE", SignSymmetric(c.cfg.ClientSecret.Reveal(), http.MethodPost, op.Path(), token, body, ts))
+	h.Set("X-PARTNER-ID", c.cfg.ClientID)
+	h.Set("X-EXTERNAL-ID", cmp.Or(opts.ExternalID, NewExternalID(c.now())))
+	err = c.exchange(ctx, op, body, h, out)
+	var e *Error
+	if errors.As(err, &e) && e.HTTPStatus == 401 && e.Outcome == RetryLater {
+		// The token was refused: the next call fetches a new one.
+		c.dropToken(token)
+	}
+	return err
+}
+
+// exchange posts body with headers h and classifies the answer.
+func (c *Client) exchange(ctx context.Context, op Op, body []byte, h http.Header, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+op.Path(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%s: build request: %w", op, err)
+	}
+	req.Header = h
+	req.Header.Set("Content-Type", "application/json")
+	// Whether the request left decides between "nothing happened" and
+	// "outcome unknown" when no answer comes back.
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	}))
+	noAnswer := func(status int, cause error) *Error {
+		o := RetryLater
+		if op.Mutating() && wrote.Load() {
+			o = Unknown
+		}
+		return &Error{Op: op, HTTPStatus: status, Outcome: o, Err: cause}
+	}
+
+	start := c.now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "doku call failed", slog.String("op", op.String()), slog.String("error", err.Error()))
+		return noAnswer(0, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return noAnswer(resp.StatusCode, fmt.Errorf("read answer: %w", err))
+	}
+	var res Result
+	if err := json.Unmarshal(raw, &res); err != nil || len(res.ResponseCode) != 7 {
+		if err == nil {
+			err = fmt.Errorf("answer has no responseCode")
+		}
+		return noAnswer(resp.StatusCode, fmt.Errorf("decode answer: %w", err))
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "doku call", slog.String("op", op.String()),
+		slog.Int("http_status", resp.StatusCode), slog.String("snap_code", string(res.ResponseCode)),
+		slog.Duration("took", c.now().Sub(start)))
+
+	outcome := Classify(res.ResponseCode)
+	if outcome == Succeeded {
+		// A 409 whose body is a success is DOKU replaying the answer to an
+		// X-EXTERNAL-ID it has seen with the same body (§10): it succeeded.
+		if err := json.Unmarshal(raw, out); err != nil {
+			return noAnswer(resp.StatusCode, fmt.Errorf("decode answer: %w", err))
+		}
+		return nil
+	}
+	if outcome == Unknown && !op.Mutating() {
+		outcome = RetryLater
+	}
+	e := &Error{Op: op, HTTPStatus: resp.StatusCode, Code: res.ResponseCode, Message: res.ResponseMessage, Outcome: outcome}
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+			e.RetryAfter = time.Duration(n) * time.Second
+		}
+	}
+	return e
+}

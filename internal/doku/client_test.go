@@ -1,0 +1,181 @@
+package doku_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
+	"github.com/ddctl/ddctl/internal/money"
+)
+
+const refundNo = "DDCTLTEST0000000000000000000000001"
+
+func refundReq(payment string, amount money.Amount, partnerRefundNo string) doku.RefundRequest {
+	return doku.RefundRequest{
+		OriginalPartnerReferenceNo: payment,
+		RefundAmount:               doku.NewAmount(amount),
+		Reason:                     "item damaged",
+		PartnerRefundNo:            partnerRefundNo,
+	}
+}
+
+func TestRefundAndStatus(t *testing.T) {
+	sb := sandboxtest.New(t)
+	c := sb.Client(t)
+	ctx := context.Background()
+	sb.Pay(t, "INV-1001", 15000000)
+
+	st, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1001"}, doku.RequestOptions{})
+	if err != nil {
+		t.Fatalf("PaymentStatus: %v", err)
+	}
+	if st.LatestTransactionStatus != doku.TxSuccess || st.TransAmount.Value != "150000.00" || len(st.RefundHistory) != 0 {
+		t.Fatalf("status=%s amount=%s refunds=%d, want 00 150000.00 0", st.LatestTransactionStatus, st.TransAmount.Value, len(st.RefundHistory))
+	}
+
+	r, err := c.Refund(ctx, refundReq("INV-1001", 15000000, refundNo), doku.RequestOptions{})
+	if err != nil {
+		t.Fatalf("Refund: %v", err)
+	}
+	if r.ResponseCode != "2005800" || r.PartnerRefundNo != refundNo || r.RefundNo == "" || r.RefundAmount.Value != "150000.00" {
+		t.Fatalf("refund answer %+v", r)
+	}
+
+	st, err = c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1001"}, doku.RequestOptions{})
+	if err != nil {
+		t.Fatalf("PaymentStatus: %v", err)
+	}
+	if st.LatestTransactionStatus != doku.TxRefunded || len(st.RefundHistory) != 1 || st.RefundHistory[0].PartnerReferenceNo != refundNo {
+		t.Fatalf("after refund: status=%s history=%+v", st.LatestTransactionStatus, st.RefundHistory)
+	}
+	// One token served all three calls.
+	if got := sb.Calls(doku.OpTokenB2B); got != 1 {
+		t.Fatalf("token requests=%d, want 1", got)
+	}
+}
+
+func TestRefundFailures(t *testing.T) {
+	sb := sandboxtest.New(t)
+	c := sb.Client(t)
+	ctx := context.Background()
+	sb.Pay(t, "INV-2001", 5000000)
+
+	tests := []struct {
+		name    string
+		req     doku.RefundRequest
+		opts    doku.RequestOptions
+		code    doku.Code
+		outcome doku.Outcome
+	}{
+		{"UnknownPayment", refundReq("INV-NOPE", 100, refundNo), doku.RequestOptions{}, "4045801", doku.Failed},
+		{"PartialUnderFullPolicy", refundReq("INV-2001", 100, refundNo), doku.RequestOptions{}, "4045813", doku.Failed},
+		{"ShortRefundNo", refundReq("INV-2001", 5000000, "R-1"), doku.RequestOptions{}, "4005801", doku.Failed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.Refund(ctx, tt.req, tt.opts)
+			var e *doku.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err=%v, want *doku.Error", err)
+			}
+			if e.Code != tt.code || e.Outcome != tt.outcome {
+				t.Fatalf("code=%s outcome=%v, want %s %v (%v)", e.Code, e.Outcome, tt.code, tt.outcome, err)
+			}
+		})
+	}
+	if n := len(sb.Ledger(t).Refunds); n != 0 {
+		t.Fatalf("ledger holds %d refunds after refused requests, want 0", n)
+	}
+}
+
+func TestRefundDuplicatesAndReplays(t *testing.T) {
+	sb := sandboxtest.New(t)
+	c := sb.Client(t)
+	ctx := context.Background()
+	sb.Pay(t, "INV-3001", 5000000)
+	req := refundReq("INV-3001", 5000000, refundNo)
+	const extID = "1234567890123456789012"
+
+	if _, err := c.Refund(ctx, req, doku.RequestOptions{ExternalID: extID}); err != nil {
+		t.Fatalf("Refund: %v", err)
+	}
+	// The same X-EXTERNAL-ID and body: DOKU replays its answer with HTTP 409,
+	// which the client reads as the success it was.
+	r, err := c.Refund(ctx, req, doku.RequestOptions{ExternalID: extID})
+	if err != nil {
+		t.Fatalf("replayed Refund: %v", err)
+	}
+	if r.PartnerRefundNo != refundNo {
+		t.Fatalf("replayed answer %+v", r)
+	}
+	// The same X-EXTERNAL-ID with another body: conflict, outcome unknown.
+	other := req
+	other.Reason = "other"
+	_, err = c.Refund(ctx, other, doku.RequestOptions{ExternalID: extID})
+	if e := new(doku.Error); !errors.As(err, &e) || e.Code != "4095800" || !e.Unknown() {
+		t.Fatalf("same external ID, other body: err=%v, want 4095800 outcome unknown", err)
+	}
+	// The same partnerRefundNo under a new X-EXTERNAL-ID: duplicate, unknown.
+	_, err = c.Refund(ctx, req, doku.RequestOptions{})
+	if e := new(doku.Error); !errors.As(err, &e) || e.Code != "4095801" || !e.Unknown() {
+		t.Fatalf("duplicate partnerRefundNo: err=%v, want 4095801 outcome unknown", err)
+	}
+	if n := len(sb.Ledger(t).Refunds); n != 1 {
+		t.Fatalf("ledger holds %d refunds, want 1", n)
+	}
+}
+
+func TestStatusNotFound(t *testing.T) {
+	sb := sandboxtest.New(t)
+	c := sb.Client(t)
+	_, err := c.PaymentStatus(context.Background(), doku.StatusRequest{OriginalPartnerReferenceNo: "INV-NONE"}, doku.RequestOptions{})
+	var e *doku.Error
+	if !errors.As(err, &e) || e.Code != "4045501" || !e.Permanent() {
+		t.Fatalf("err=%v, want 4045501 failed", err)
+	}
+}
+
+func TestConnectionRefusedIsRetryLater(t *testing.T) {
+	sb := sandboxtest.New(t)
+	cfg := sb.ClientConfig(t)
+	sb.HTTP.Close()
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Refund(context.Background(), refundReq("INV-1", 100, refundNo), doku.RequestOptions{})
+	if got := doku.OutcomeOf(err); got != doku.RetryLater {
+		t.Fatalf("outcome=%v (%v), want retry later: the request never left", got, err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		code doku.Code
+		want doku.Outcome
+	}{
+		{"2005800", doku.Succeeded},
+		{"2000700", doku.Succeeded},
+		{"2025400", doku.Unknown},
+		{"4005801", doku.Failed},
+		{"4015800", doku.Failed},
+		{"4015801", doku.RetryLater},
+		{"4015802", doku.RetryLater},
+		{"4035414", doku.Failed},
+		{"4035404", doku.RetryLater},
+		{"4045801", doku.Failed},
+		{"4095800", doku.Unknown},
+		{"4095801", doku.Unknown},
+		{"4295800", doku.RetryLater},
+		{"5005800", doku.Unknown},
+		{"5045800", doku.Unknown},
+		{"bogus", doku.Unknown},
+	}
+	for _, tt := range tests {
+		if got := doku.Classify(tt.code); got != tt.want {
+			t.Errorf("Classify(%s)=%v, want %v", tt.code, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,427 @@
+// Package sandbox is a local simulator of DOKU's SNAP API for Allo Bank
+// direct debit: the stand-in for DOKU in every test, demo and benchmark of
+// ddctl, so it checks what DOKU checks, in DOKU's order (SNAP-ALLO.md §12):
+// headers, signature, token, X-EXTERNAL-ID replay, duplicate business keys,
+// field validation, business rules.
+//
+// A Server is an http.Handler with its own SQLite ledger. It uses package
+// doku's wire types and signature functions, so client and simulator agree
+// on the bytes by construction, and the tests of one exercise the other.
+package sandbox
+
+import (
+	"cmp"
+	"context"
+	"crypto/rsa"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/secret"
+)
+
+// Refund policies (DESIGN.md, "Refunds").
+const (
+	RefundFull    = "full"
+	RefundPartial = "partial"
+)
+
+// DefaultRefundSuccessCode is the code a refund succeeds with: SNAP says
+// 2005800, DOKU's samples show 2000700 (DISAGREE, §7.6).
+const DefaultRefundSuccessCode = "2005800"
+
+// Config is what a Server needs.
+type Config struct {
+	ClientID          string
+	ClientSecret      secret.Value
+	MerchantPublicKey *rsa.PublicKey  // verifies token requests
+	DOKUPrivateKey    *rsa.PrivateKey // signs the tokens it issues
+	LedgerPath        string          // the SQLite ledger file
+	RefundPolicy      string          // RefundFull (default) or RefundPartial
+	RefundSuccessCode string          // default DefaultRefundSuccessCode
+	TokenLifetime     time.Duration   // default doku.DefaultTokenLifetime
+	NowFunc           func() time.Time
+	Logger            *slog.Logger
+}
+
+// Server simulates DOKU. It is safe for concurrent use; Close it to close
+// its ledger.
+type Server struct {
+	cfg    Config
+	ledger *ledger
+	mux    *http.ServeMux
+	now    func() time.Time
+	log    *slog.Logger
+	calls  map[string]*atomic.Int64 // fixed at Open, so reads need no lock
+}
+
+// Open opens (or creates) the ledger and returns a Server.
+func Open(cfg Config) (*Server, error) {
+	if cfg.ClientID == "" || cfg.ClientSecret.IsZero() || cfg.MerchantPublicKey == nil || cfg.DOKUPrivateKey == nil {
+		return nil, errors.New("sandbox: client ID, client secret, merchant public key and DOKU private key are required")
+	}
+	cfg.RefundPolicy = cmp.Or(cfg.RefundPolicy, RefundFull)
+	if cfg.RefundPolicy != RefundFull && cfg.RefundPolicy != RefundPartial {
+		return nil, fmt.Errorf("sandbox: refund policy %q: want %q or %q", cfg.RefundPolicy, RefundFull, RefundPartial)
+	}
+	cfg.RefundSuccessCode = cmp.Or(cfg.RefundSuccessCode, DefaultRefundSuccessCode)
+	cfg.TokenLifetime = cmp.Or(cfg.TokenLifetime, doku.DefaultTokenLifetime)
+	l, err := openLedger(cfg.LedgerPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		ledger: l,
+		mux:    http.NewServeMux(),
+		now:    cfg.NowFunc,
+		log:    cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		calls:  map[string]*atomic.Int64{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for op := doku.OpTokenB2B; op <= doku.OpUnbinding; op++ {
+		s.calls[op.String()] = new(atomic.Int64)
+	}
+	s.mux.HandleFunc("POST "+doku.PathTokenB2B, s.handleTokenB2B)
+	s.mux.HandleFunc("POST "+doku.PathStatus, s.transactional(doku.OpStatus, nil, s.status))
+	s.mux.HandleFunc("POST "+doku.PathRefund, s.transactional(doku.OpRefund, []string{"X-IP-ADDRESS"}, s.refund))
+	s.mux.HandleFunc("GET /sandbox/stats", s.handleStats)
+	s.mux.HandleFunc("GET /sandbox/ledger", s.handleLedger)
+	s.mux.HandleFunc("POST /sandbox/payments", s.handleCreatePayment)
+	return s, nil
+}
+
+// Close closes the ledger.
+func (s *Server) Close() error { return s.ledger.close() }
+
+// ServeHTTP serves DOKU's endpoints and the sandbox's own /sandbox/ ones.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Stats counts the requests that reached each operation, accepted or not.
+type Stats struct {
+	Calls map[string]int64 `json:"calls"`
+}
+
+// Stats returns the call counts so far.
+func (s *Server) Stats() Stats {
+	st := Stats{Calls: map[string]int64{}}
+	for name, n := range s.calls {
+		st.Calls[name] = n.Load()
+	}
+	return st
+}
+
+// Ledger returns everything the ledger holds.
+func (s *Server) Ledger(ctx context.Context) (Ledger, error) { return s.ledger.snapshot(ctx) }
+
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Stats())
+}
+
+func (s *Server) handleLedger(w http.ResponseWriter, r *http.Request) {
+	l, err := s.Ledger(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+// NewPayment is the body of POST /sandbox/payments: a payment the customer
+// has already paid, so that refunds have something to refund.
+type NewPayment struct {
+	PartnerReferenceNo string          `json:"partnerReferenceNo"`
+	Amount             json.RawMessage `json:"amount"` // "150000.00", "150000" or 150000
+	Phone              string          `json:"phone"`
+	CustIDMerchant     string          `json:"custIdMerchant,omitempty"`
+}
+
+var phoneRe = regexp.MustCompile(`^62[0-9]{7,14}$`)
+
+// CreatePayment records a paid payment. Creating the same payment again is
+// a no-op; another payment under an existing partnerReferenceNo is an error.
+func (s *Server) CreatePayment(ctx context.Context, np NewPayment) (Payment, error) {
+	var p Payment
+	raw := strings.Trim(string(np.Amount), `"`)
+	amount, err := money.Parse(raw)
+	if err != nil || amount <= 0 {
+		return p, fmt.Errorf("amount %s: want a positive IDR amount with at most two decimals", np.Amount)
+	}
+	if np.PartnerReferenceNo == "" || len(np.PartnerReferenceNo) > 64 {
+		return p, errors.New("partnerReferenceNo: want 1 to 64 characters")
+	}
+	if !phoneRe.MatchString(np.Phone) {
+		return p, fmt.Errorf("phone %q: want 62 followed by 7 to 14 digits", np.Phone)
+	}
+	tx, err := s.ledger.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return p, err
+	}
+	defer tx.Rollback()
+	old, err := getPayment(ctx, tx, np.PartnerReferenceNo, "")
+	if err != nil {
+		return p, err
+	}
+	if old != nil {
+		if old.Amount != int64(amount) || old.Phone != np.Phone {
+			return p, fmt.Errorf("payment %s exists with other details", np.PartnerReferenceNo)
+		}
+		return *old, nil
+	}
+	now := s.now().In(doku.ExternalIDZone)
+	n, err := nextNumber(ctx, tx, "reference_no")
+	if err != nil {
+		return p, err
+	}
+	p = Payment{
+		PartnerReferenceNo: np.PartnerReferenceNo,
+		ReferenceNo:        fmt.Sprintf("%s%018d", now.Format("20060102"), n),
+		Amount:             int64(amount),
+		Phone:              np.Phone,
+		CustIDMerchant:     np.CustIDMerchant,
+		Status:             doku.TxSuccess,
+		CreatedAt:          now.Format(time.RFC3339Nano),
+		PaidTime:           now.Format(time.RFC3339),
+	}
+	if _, err := tx.NamedExecContext(ctx, `INSERT INTO payments VALUES (:partner_reference_no, :reference_no,
+		:external_id, :amount, :phone, :cust_id_merchant, :status, :created_at, :paid_time)`, p); err != nil {
+		return p, err
+	}
+	return p, tx.Commit()
+}
+
+func (s *Server) handleCreatePayment(w http.ResponseWriter, r *http.Request) {
+	var np NewPayment
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&np); err != nil {
+		http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	p, err := s.CreatePayment(r.Context(), np)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// answer is a SNAP answer: its HTTP status comes from its responseCode.
+type answer struct {
+	code Code
+	body any // marshalled as is; nil means just responseCode and message
+	msg  string
+}
+
+// Code is a local alias so answers read naturally.
+type Code = doku.Code
+
+func fail(op doku.Op, httpStatus int, caseCode, msg string) answer {
+	return answer{code: doku.MakeCode(httpStatus, op.Service(), caseCode), msg: msg}
+}
+
+func (a answer) bytes() []byte {
+	if a.body != nil {
+		b, _ := doku.Marshal(a.body)
+		return b
+	}
+	b, _ := doku.Marshal(doku.Result{ResponseCode: a.code, ResponseMessage: a.msg})
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := doku.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func (s *Server) count(op doku.Op) { s.calls[op.String()].Add(1) }
+
+var externalIDRe = regexp.MustCompile(`^[0-9]{1,36}$`)
+
+// handleTokenB2B issues a B2B access token to a request signed with the
+// merchant's private key (§5.1).
+func (s *Server) handleTokenB2B(w http.ResponseWriter, r *http.Request) {
+	op := doku.OpTokenB2B
+	s.count(op)
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	a := s.issueB2B(r.Header, body)
+	w.Header().Set("X-CLIENT-KEY", r.Header.Get("X-CLIENT-KEY"))
+	w.Header().Set("X-TIMESTAMP", s.now().In(doku.ExternalIDZone).Format(doku.TimestampLayout))
+	writeRaw(w, a.code.HTTPStatus(), a.bytes())
+}
+
+func (s *Server) issueB2B(h http.Header, body []byte) answer {
+	op := doku.OpTokenB2B
+	for _, name := range []string{"X-CLIENT-KEY", "X-TIMESTAMP", "X-SIGNATURE"} {
+		if h.Get(name) == "" {
+			return fail(op, 400, "02", "Invalid Mandatory Field {"+name+"}")
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, h.Get("X-TIMESTAMP")); err != nil {
+		return fail(op, 400, "01", "Invalid Field Format {X-TIMESTAMP}")
+	}
+	if h.Get("X-CLIENT-KEY") != s.cfg.ClientID {
+		return fail(op, 401, "00", "Unauthorized. Unknown client")
+	}
+	if doku.VerifyAsymmetric(s.cfg.MerchantPublicKey, h.Get("X-CLIENT-KEY"), h.Get("X-TIMESTAMP"), h.Get("X-SIGNATURE")) != nil {
+		return fail(op, 401, "00", "Unauthorized.Invalid Signature")
+	}
+	var req doku.TokenRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return fail(op, 400, "00", "Bad Request")
+	}
+	if req.GrantType != "client_credentials" {
+		return fail(op, 400, "01", "Invalid Field Format {grantType}")
+	}
+	tok, err := issueToken(s.cfg.DOKUPrivateKey, tokenClaims{
+		Exp: s.now().Add(s.cfg.TokenLifetime).Unix(), Iss: "DOKU", ClientID: s.cfg.ClientID,
+	})
+	if err != nil {
+		return fail(op, 500, "00", "General Error")
+	}
+	resp := doku.TokenResponse{
+		Result:      doku.Result{ResponseCode: doku.MakeCode(200, op.Service(), "00"), ResponseMessage: "Successful"},
+		AccessToken: tok, TokenType: "Bearer", ExpiresIn: doku.Seconds(s.cfg.TokenLifetime / time.Second),
+	}
+	return answer{code: resp.ResponseCode, body: resp}
+}
+
+// call is a transactional request that passed the header, signature and
+// token checks.
+type call struct {
+	op         doku.Op
+	header     http.Header
+	body       []byte
+	externalID string
+	now        time.Time
+}
+
+type handler func(ctx context.Context, tx *sqlx.Tx, c *call) answer
+
+// transactional wraps an operation in DOKU's checks, in DOKU's order
+// (§12): headers, signature, token, X-EXTERNAL-ID replay; then the
+// operation's own duplicate, field and business checks inside one ledger
+// transaction, whose answer is kept for replays.
+func (s *Server) transactional(op doku.Op, extraHeaders []string, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.count(op)
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			a := fail(op, 400, "00", "Bad Request")
+			writeRaw(w, a.code.HTTPStatus(), a.bytes())
+			return
+		}
+		c := &call{op: op, header: r.Header, body: body, externalID: r.Header.Get("X-EXTERNAL-ID"), now: s.now()}
+		status, out := s.serveCall(r.Context(), r, c, extraHeaders, h)
+		writeRaw(w, status, out)
+	}
+}
+
+func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, extraHeaders []string, h handler) (int, []byte) {
+	if a, ok := s.checkRequest(r, c, extraHeaders); !ok {
+		return a.code.HTTPStatus(), a.bytes()
+	}
+	tx, err := s.ledger.db.BeginTxx(ctx, nil)
+	if err != nil {
+		a := fail(c.op, 500, "01", "Internal Server Error")
+		return a.code.HTTPStatus(), a.bytes()
+	}
+	defer tx.Rollback()
+	day := c.now.In(doku.ExternalIDZone).Format("2006-01-02")
+	hash := doku.BodyHash(c.body)
+	var prior struct {
+		BodyHash string `db:"body_hash"`
+		Response []byte `db:"response"`
+	}
+	err = tx.GetContext(ctx, &prior, `SELECT body_hash, response FROM replays WHERE day = ? AND external_id = ?`, day, c.externalID)
+	switch {
+	case err == nil && prior.BodyHash == hash:
+		// The same request again: the same answer, with HTTP 409 (§10).
+		return http.StatusConflict, prior.Response
+	case err == nil:
+		a := fail(c.op, 409, "00", "Conflict")
+		return a.code.HTTPStatus(), a.bytes()
+	case !errors.Is(err, sql.ErrNoRows):
+		a := fail(c.op, 500, "01", "Internal Server Error")
+		return a.code.HTTPStatus(), a.bytes()
+	}
+	a := h(ctx, tx, c)
+	out := a.bytes()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO replays VALUES (?, ?, ?, ?, ?, ?)`,
+		day, c.externalID, c.op.String(), hash, a.code.HTTPStatus(), out); err != nil {
+		a := fail(c.op, 500, "01", "Internal Server Error")
+		return a.code.HTTPStatus(), a.bytes()
+	}
+	if err := tx.Commit(); err != nil {
+		a := fail(c.op, 500, "01", "Internal Server Error")
+		return a.code.HTTPStatus(), a.bytes()
+	}
+	return a.code.HTTPStatus(), out
+}
+
+// checkRequest makes the checks that come before the ledger: headers,
+// signature, token.
+func (s *Server) checkRequest(r *http.Request, c *call, extraHeaders []string) (answer, bool) {
+	op, h := c.op, r.Header
+	for _, name := range append([]string{"X-TIMESTAMP", "X-SIGNATURE", "X-PARTNER-ID", "X-EXTERNAL-ID"}, extraHeaders...) {
+		if h.Get(name) == "" {
+			return fail(op, 400, "02", "Invalid Mandatory Field {"+name+"}"), false
+		}
+	}
+	if !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+		return fail(op, 400, "00", "Bad Request. Content-Type must be application/json"), false
+	}
+	ts := h.Get("X-TIMESTAMP")
+	if _, err := time.Parse(time.RFC3339, ts); err != nil {
+		return fail(op, 400, "01", "Invalid Field Format {X-TIMESTAMP}"), false
+	}
+	if !externalIDRe.MatchString(c.externalID) {
+		return fail(op, 400, "01", "Invalid Field Format {X-EXTERNAL-ID}"), false
+	}
+	if ip := h.Get("X-IP-ADDRESS"); ip != "" && (len(ip) < 10 || len(ip) > 15) {
+		return fail(op, 400, "01", "Invalid Field Format {X-IP-ADDRESS}"), false
+	}
+	if h.Get("X-PARTNER-ID") != s.cfg.ClientID {
+		return fail(op, 401, "00", "Unauthorized. Unknown partner"), false
+	}
+	token, ok := strings.CutPrefix(h.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return fail(op, 401, "03", "Token Not Found (B2B)"), false
+	}
+	path := r.URL.Path
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	if !doku.VerifySymmetric(s.cfg.ClientSecret.Reveal(), r.Method, path, token, c.body, ts, h.Get("X-SIGNATURE")) {
+		return fail(op, 401, "00", "Unauthorized. Invalid Signature"), false
+	}
+	claims, err := verifyToken(&s.cfg.DOKUPrivateKey.PublicKey, token, c.now)
+	if err != nil || claims.ClientID != s.cfg.ClientID || claims.AccountID != "" {
+		return fail(op, 401, "01", "Invalid Token (B2B)"), false
+	}
+	return answer{}, true
+}
+
+func (s *Server) stamp(t time.Time) string { return t.In(doku.ExternalIDZone).Format(doku.TimestampLayout) }

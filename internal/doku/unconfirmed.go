@@ -1,0 +1,77 @@
+package doku
+
+import "time"
+
+// Everything in this file is a reading of SNAP-ALLO.md that DOKU's public
+// material does not settle (items marked UNCONFIRMED or DISAGREE there). Each
+// is named here once, so that a correction is a one-line change.
+
+// Paths of the Allo Bank operations (SNAP-ALLO.md §5, §7.1: the "core" paths).
+const (
+	PathTokenB2B   = "/authorization/v1/access-token/b2b"
+	PathTokenB2B2C = "/authorization/v1/access-token/b2b2c"
+	PathBinding    = "/direct-debit/core/v1/registration-account-binding"
+	PathBalance    = "/direct-debit/core/v1/balance-inquiry"
+	PathPayment    = "/direct-debit/core/v1/debit/payment-host-to-host"
+	PathStatus     = "/orders/v1.0/debit/status"
+	PathRefund     = "/direct-debit/core/v1/debit/refund"
+	PathUnbinding  = "/direct-debit/core/v1/registration-account-unbinding"
+)
+
+// Base URLs of DOKU's environments (SNAP-ALLO.md §1).
+const (
+	BaseURLSandbox    = "https://api-sandbox.doku.com"
+	BaseURLProduction = "https://api.doku.com"
+)
+
+// Channel is the value of additionalInfo.channel on every Allo call.
+const Channel = "DIRECT_DEBIT_ALLO_SNAP"
+
+// StatusServiceCode is sent as serviceCode in a status inquiry: every DOKU
+// SDK sends "55", the generic SNAP convention "54" (DISAGREE, §7.5).
+const StatusServiceCode = "55"
+
+// Service codes, the middle two digits of a responseCode (§9).
+const (
+	ServiceTokenB2B   = "73"
+	ServiceTokenB2B2C = "74"
+	ServiceBinding    = "07"
+	ServiceUnbinding  = "09"
+	ServiceBalance    = "11"
+	ServicePayment    = "54"
+	ServiceStatus     = "55"
+	ServiceNotify     = "56"
+	ServiceRefund     = "58"
+)
+
+// Case codes this package and the sandbox use for conditions whose code
+// DOKU does not document for Allo (§7.6, §9.3).
+const (
+	// CaseRefundAmount answers a refund whose amount breaks the refund policy
+	// (full-only: the paid amount). UNCONFIRMED: 4045813 Invalid Amount.
+	CaseRefundAmount = "13"
+	// CaseRefundNotPermitted answers a refund of a payment that cannot be
+	// refunded (not paid, already refunded). UNCONFIRMED: 4035815.
+	CaseRefundNotPermitted = "15"
+)
+
+// TokenRefreshMargin is how long before its expiry a cached token is
+// replaced (the SDKs refresh ~10 s early, §5.1).
+const TokenRefreshMargin = 10 * time.Second
+
+// DefaultTokenLifetime is assumed when a token answer carries no usable
+// expiry (every SDK assumes 900 s, §5.1).
+const DefaultTokenLifetime = 900 * time.Second
+
+// ExternalIDZone bounds the day within which DOKU keeps X-EXTERNAL-ID
+// unique: WIB or UTC is UNCONFIRMED (§3); WIB is DOKU's home zone.
+var ExternalIDZone = time.FixedZone("WIB", 7*3600)
+
+// TimestampLayout formats X-TIMESTAMP: seconds and an explicit offset, in
+// WIB as the Go SDK sends it (the zone is DISAGREE, §3).
+const TimestampLayout = "2006-01-02T15:04:05-07:00"
+
+// PendingStatuses are the latestTransactionStatus values that mean a payment
+// has not reached a final state yet (§7.5; which of 01/03 Allo uses is
+// UNCONFIRMED).
+var pendingStatuses = map[string]bool{"01": true, "02": true, "03": true}

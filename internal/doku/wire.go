@@ -1,0 +1,225 @@
+package doku
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/money"
+)
+
+// The wire types carry DOKU's exact JSON names (SNAP-ALLO.md §5, §7). Unknown
+// fields in answers are ignored, as DOKU may add fields at any time (§3).
+
+// Amount is SNAP's amount object: {"value": "25000.00", "currency": "IDR"}.
+type Amount struct {
+	Value    string `json:"value"`
+	Currency string `json:"currency"`
+}
+
+// NewAmount is the wire form of a.
+func NewAmount(a money.Amount) Amount {
+	return Amount{Value: a.Value(), Currency: money.Currency}
+}
+
+// Money parses the amount, refusing any currency but IDR.
+func (a Amount) Money() (money.Amount, error) {
+	if a.Currency != money.Currency {
+		return 0, fmt.Errorf("currency %q: want %s", a.Currency, money.Currency)
+	}
+	return money.ParseWire(a.Value)
+}
+
+// Code is a SNAP responseCode: 3-digit HTTP status, 2-digit service code,
+// 2-digit case code. It decodes from a JSON string or number (§3).
+type Code string
+
+// UnmarshalJSON accepts "2005800" and 2005800.
+func (c *Code) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*c = Code(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("responseCode: %w", err)
+	}
+	*c = Code(n.String())
+	return nil
+}
+
+// HTTPStatus is the code's first three digits, or 0.
+func (c Code) HTTPStatus() int {
+	if len(c) != 7 {
+		return 0
+	}
+	n, err := strconv.Atoi(string(c[:3]))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// Service is the code's two service digits.
+func (c Code) Service() string {
+	if len(c) != 7 {
+		return ""
+	}
+	return string(c[3:5])
+}
+
+// Case is the code's two case digits.
+func (c Code) Case() string {
+	if len(c) != 7 {
+		return ""
+	}
+	return string(c[5:])
+}
+
+// MakeCode builds a responseCode from its parts.
+func MakeCode(httpStatus int, service, caseCode string) Code {
+	return Code(fmt.Sprintf("%03d%s%s", httpStatus, service, caseCode))
+}
+
+// Result is the part every answer has.
+type Result struct {
+	ResponseCode    Code   `json:"responseCode"`
+	ResponseMessage string `json:"responseMessage"`
+}
+
+func (r *Result) result() *Result { return r }
+
+// ChannelInfo is the additionalInfo object that only names the channel.
+type ChannelInfo struct {
+	Channel string `json:"channel"`
+}
+
+// Seconds decodes a lifetime given as a JSON number or string of seconds
+// (SDKs disagree on the type, §5.1).
+type Seconds int64
+
+// UnmarshalJSON accepts 900 and "900".
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	b = bytes.Trim(bytes.TrimSpace(b), `"`)
+	if len(b) == 0 {
+		*s = 0
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("expiresIn: %w", err)
+	}
+	*s = Seconds(n)
+	return nil
+}
+
+// Duration is s as a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(s) * time.Second }
+
+// TokenRequest is the body of a token request (§5.1, §5.2).
+type TokenRequest struct {
+	GrantType    string `json:"grantType"`
+	AuthCode     string `json:"authCode,omitempty"`
+	RefreshToken string `json:"refreshToken,omitempty"`
+}
+
+// TokenResponse is the answer to a B2B token request (§5.1).
+type TokenResponse struct {
+	Result
+	AccessToken string  `json:"accessToken"`
+	TokenType   string  `json:"tokenType"`
+	ExpiresIn   Seconds `json:"expiresIn"`
+}
+
+// RefundRequest is the body of a refund (§7.6).
+type RefundRequest struct {
+	OriginalPartnerReferenceNo string      `json:"originalPartnerReferenceNo"`
+	OriginalExternalID         string      `json:"originalExternalId,omitempty"`
+	RefundAmount               Amount      `json:"refundAmount"`
+	Reason                     string      `json:"reason,omitempty"`
+	PartnerRefundNo            string      `json:"partnerRefundNo"`
+	AdditionalInfo             ChannelInfo `json:"additionalInfo"`
+}
+
+// RefundResponse is the answer to a refund (§7.6).
+type RefundResponse struct {
+	Result
+	RefundAmount               Amount `json:"refundAmount"`
+	OriginalPartnerReferenceNo string `json:"originalPartnerReferenceNo"`
+	OriginalReferenceNo        string `json:"originalReferenceNo"`
+	RefundNo                   string `json:"refundNo"`
+	PartnerRefundNo            string `json:"partnerRefundNo"`
+	RefundTime                 string `json:"refundTime"`
+}
+
+// StatusRequest is the body of a payment status inquiry (§7.5).
+type StatusRequest struct {
+	OriginalPartnerReferenceNo string      `json:"originalPartnerReferenceNo,omitempty"`
+	OriginalReferenceNo        string      `json:"originalReferenceNo,omitempty"`
+	OriginalExternalID         string      `json:"originalExternalId,omitempty"`
+	ServiceCode                string      `json:"serviceCode"`
+	TransactionDate            string      `json:"transactionDate,omitempty"`
+	Amount                     *Amount     `json:"amount,omitempty"`
+	AdditionalInfo             ChannelInfo `json:"additionalInfo"`
+}
+
+// Transaction statuses of a status inquiry or notification (§7.5).
+const (
+	TxSuccess   = "00"
+	TxInitiated = "01"
+	TxPaying    = "02"
+	TxPending   = "03"
+	TxRefunded  = "04"
+	TxCanceled  = "05"
+	TxFailed    = "06"
+	TxNotFound  = "07"
+)
+
+// StatusResponse is the answer to a payment status inquiry (§7.5).
+type StatusResponse struct {
+	Result
+	OriginalPartnerReferenceNo string          `json:"originalPartnerReferenceNo"`
+	OriginalReferenceNo        string          `json:"originalReferenceNo"`
+	OriginalExternalID         string          `json:"originalExternalId,omitempty"`
+	ServiceCode                string          `json:"serviceCode"`
+	LatestTransactionStatus    string          `json:"latestTransactionStatus"`
+	TransactionStatusDesc      string          `json:"transactionStatusDesc"`
+	OriginalResponseCode       string          `json:"originalResponseCode,omitempty"`
+	OriginalResponseMessage    string          `json:"originalResponseMessage,omitempty"`
+	ApprovalCode               string          `json:"approvalCode,omitempty"`
+	TransAmount                Amount          `json:"transAmount"`
+	FeeAmount                  *Amount         `json:"feeAmount,omitempty"`
+	PaidTime                   string          `json:"paidTime,omitempty"`
+	RefundHistory              []RefundHistory `json:"refundHistory,omitempty"`
+	AdditionalInfo             *ChannelInfo    `json:"additionalInfo,omitempty"`
+}
+
+// RefundHistory is one refund of a payment in a status answer. Its
+// partnerReferenceNo is the refund's partnerRefundNo (§7.5).
+type RefundHistory struct {
+	RefundNo           string `json:"refundNo"`
+	PartnerReferenceNo string `json:"partnerReferenceNo"`
+	RefundAmount       Amount `json:"refundAmount"`
+	RefundStatus       string `json:"refundStatus"`
+	RefundDate         string `json:"refundDate,omitempty"`
+	Reason             string `json:"reason,omitempty"`
+}
+
+// Marshal encodes v the way it is hashed and sent: compact, without HTML
+// escaping and without a trailing newline (§4.2, minification caveat).
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
