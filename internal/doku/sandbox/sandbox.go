@@ -424,4 +424,6 @@ func (s *Server) checkRequest(r *http.Request, c *call, extraHeaders []string) (
 	return answer{}, true
 }
 
-func (s *Server) stamp(t time.Time) string { return t.In(doku.ExternalIDZone).Format(doku.TimestampLayout) }
+func (s *Server) stamp(t time.Time) string {
+	return t.In(doku.ExternalIDZone).Format(doku.TimestampLayout)
+}
