@@ -1,0 +1,190 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ddctl/ddctl/internal/money"
+)
+
+// OpStatus is where a journalled request stands.
+type OpStatus string
+
+// Operation statuses. Intent and unknown are open: the resolver settles
+// them before anything new is sent (DESIGN.md, "How apply executes").
+const (
+	OpIntent      OpStatus = "intent"       // committed before sending; no outcome recorded
+	OpSucceeded   OpStatus = "succeeded"    // DOKU did it
+	OpFailed      OpStatus = "failed"       // DOKU refused it for good
+	OpUnknown     OpStatus = "unknown"      // sent; the outcome could not be read
+	OpNotReceived OpStatus = "not_received" // an inquiry found that DOKU has no record of it
+)
+
+func (s OpStatus) String() string { return string(s) }
+
+// Open reports whether the operation's outcome is still unsettled.
+func (s OpStatus) Open() bool { return s == OpIntent || s == OpUnknown }
+
+// Kind of an operation.
+const KindRefund = "refund"
+
+// Operation is one journalled request.
+type Operation struct {
+	ID             int64
+	RunID          int64
+	Address        string
+	Kind           string
+	IdempotencyKey string // partnerRefundNo
+	ExternalID     string // X-EXTERNAL-ID
+	Request        []byte // the request body as sent
+	Status         OpStatus
+	HTTPStatus     int
+	SNAPCode       string
+	Message        string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type operationRow struct {
+	ID             int64  `db:"id"`
+	RunID          int64  `db:"run_id"`
+	Address        string `db:"address"`
+	Kind           string `db:"kind"`
+	IdempotencyKey string `db:"idempotency_key"`
+	ExternalID     string `db:"external_id"`
+	Request        []byte `db:"request"`
+	Status         string `db:"status"`
+	HTTPStatus     int    `db:"http_status"`
+	SNAPCode       string `db:"snap_code"`
+	Message        string `db:"message"`
+	CreatedAt      string `db:"created_at"`
+	UpdatedAt      string `db:"updated_at"`
+}
+
+func (r operationRow) operation() Operation {
+	return Operation{ID: r.ID, RunID: r.RunID, Address: r.Address, Kind: r.Kind, IdempotencyKey: r.IdempotencyKey,
+		ExternalID: r.ExternalID, Request: r.Request, Status: OpStatus(r.Status), HTTPStatus: r.HTTPStatus,
+		SNAPCode: r.SNAPCode, Message: r.Message, CreatedAt: parseTime(r.CreatedAt), UpdatedAt: parseTime(r.UpdatedAt)}
+}
+
+// ErrOperationOpen is returned by RecordRefundIntent when the address
+// already has an operation whose outcome is not settled: sending another
+// request could move money twice.
+var ErrOperationOpen = errors.New("an earlier operation for this address has no settled outcome")
+
+// ErrRefundSucceeded is returned by RecordRefundIntent when the refund
+// already succeeded.
+var ErrRefundSucceeded = errors.New("the refund already succeeded")
+
+// RecordRefundIntent journals a refund request before it is sent, in one
+// transaction with the refund's row (created, or set back to pending). It
+// refuses with ErrOperationOpen or ErrRefundSucceeded rather than let a
+// second request go out. It returns the operation's ID.
+func (s *Store) RecordRefundIntent(ctx context.Context, op Operation, r Refund, now time.Time) (int64, error) {
+	var id int64
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		var open int
+		if err := tx.GetContext(ctx, &open, `SELECT count(*) FROM operations WHERE address = ? AND status IN ('intent', 'unknown')`, op.Address); err != nil {
+			return formatError(err)
+		}
+		if open > 0 {
+			return fmt.Errorf("record intent %s: %w", op.Address, ErrOperationOpen)
+		}
+		var status string
+		err := tx.GetContext(ctx, &status, `SELECT status FROM refunds WHERE address = ?`, r.Address)
+		if err == nil && status == string(RefundSucceeded) {
+			return fmt.Errorf("record intent %s: %w", op.Address, ErrRefundSucceeded)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (address, payment, amount, partner_refund_no, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 'pending', ?, ?)
+			ON CONFLICT (address) DO UPDATE SET status = 'pending', updated_at = excluded.updated_at`,
+			r.Address, r.Payment, int64(r.Amount), r.PartnerRefundNo, timeText(now), timeText(now)); err != nil {
+			return formatError(err)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO operations (run_id, address, kind, idempotency_key, external_id, request, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?)`,
+			op.RunID, op.Address, KindRefund, op.IdempotencyKey, op.ExternalID, op.Request, timeText(now), timeText(now))
+		if err != nil {
+			return formatError(err)
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, err
+}
+
+// Outcome is what became of a journalled request.
+type Outcome struct {
+	Status     OpStatus
+	HTTPStatus int
+	SNAPCode   string
+	Message    string
+	RefundNo   string // DOKU's refund id, on success
+}
+
+// RecordRefundOutcome settles a refund operation and its refund in one
+// transaction. On success the refund also joins the payment's known
+// refunds, so later plans need not ask DOKU.
+func (s *Store) RecordRefundOutcome(ctx context.Context, opID int64, o Outcome, now time.Time) error {
+	return s.write(ctx, func(tx *sqlx.Tx) error {
+		var op operationRow
+		if err := tx.GetContext(ctx, &op, `SELECT * FROM operations WHERE id = ?`, opID); err != nil {
+			return fmt.Errorf("record outcome of operation %d: %w", opID, formatError(err))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE operations SET status = ?, http_status = ?, snap_code = ?, message = ?, updated_at = ? WHERE id = ?`,
+			o.Status, o.HTTPStatus, o.SNAPCode, o.Message, timeText(now), opID); err != nil {
+			return formatError(err)
+		}
+		refundStatus := RefundPending
+		switch o.Status {
+		case OpSucceeded:
+			refundStatus = RefundSucceeded
+		case OpFailed:
+			refundStatus = RefundFailed
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = ?, refund_no = CASE WHEN ? != '' THEN ? ELSE refund_no END,
+			snap_code = ?, message = ?, updated_at = ? WHERE address = ?`,
+			refundStatus, o.RefundNo, o.RefundNo, o.SNAPCode, o.Message, timeText(now), op.Address); err != nil {
+			return formatError(err)
+		}
+		if o.Status != OpSucceeded {
+			return nil
+		}
+		var r refundRow
+		if err := tx.GetContext(ctx, &r, `SELECT * FROM refunds WHERE address = ?`, op.Address); err != nil {
+			return formatError(err)
+		}
+		return putPaymentRefund(ctx, tx, r.Payment, PaymentRefund{PartnerRefundNo: r.PartnerRefundNo, RefundNo: o.RefundNo, Amount: money.Amount(r.Amount)})
+	})
+}
+
+// OpenOperations lists the operations whose outcome is unsettled, oldest
+// first.
+func (s *Store) OpenOperations(ctx context.Context) ([]Operation, error) {
+	return s.operations(ctx, `SELECT * FROM operations WHERE status IN ('intent', 'unknown') ORDER BY id`)
+}
+
+// Operations lists the journal of an address, oldest first; all of it when
+// address is empty.
+func (s *Store) Operations(ctx context.Context, address string) ([]Operation, error) {
+	if address == "" {
+		return s.operations(ctx, `SELECT * FROM operations ORDER BY id`)
+	}
+	return s.operations(ctx, `SELECT * FROM operations WHERE address = ? ORDER BY id`, address)
+}
+
+func (s *Store) operations(ctx context.Context, query string, args ...any) ([]Operation, error) {
+	var rows []operationRow
+	if err := s.db.SelectContext(ctx, &rows, query, args...); err != nil {
+		return nil, formatError(err)
+	}
+	out := make([]Operation, len(rows))
+	for i, r := range rows {
+		out[i] = r.operation()
+	}
+	return out, nil
+}

@@ -1,0 +1,182 @@
+// Package state is ddctl's state file: one SQLite database holding the
+// runs, the refunds, what DOKU said about payments, and the operation
+// journal that makes apply crash-safe (DESIGN.md, "State").
+//
+// It is the only package with ddctl's SQL. The file is opened in WAL mode
+// with synchronous=FULL, so a commit that returned survives a crash and a
+// power loss; every write transaction is BEGIN IMMEDIATE and bumps the
+// state's serial, which saved plans compare against.
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// BusyTimeout is how long a write waits for another process's write.
+const BusyTimeout = 10 * time.Second
+
+// Store is an open state file. It is safe for concurrent use.
+type Store struct {
+	db      *sqlx.DB
+	path    string
+	lineage string
+}
+
+// Open opens the state file at path, creating it (mode 0600) if needed, and
+// brings its schema up to date.
+func Open(path string) (*Store, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	f.Close()
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=%d&_foreign_keys=on&_txlock=immediate",
+		path, BusyTimeout.Milliseconds())
+	db, err := sqlx.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	// One connection: writes are serialised in the process, and no reader
+	// can hold the connection a writer waits for.
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, path: path}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	if err := s.db.Get(&s.lineage, `SELECT value FROM meta WHERE key = 'lineage'`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: read lineage: %w", path, formatError(err))
+	}
+	return s, nil
+}
+
+// Close closes the state file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// Lineage identifies this state file from its creation on: a plan made
+// against another file (or a re-created one) does not apply to this one.
+func (s *Store) Lineage() string { return s.lineage }
+
+// migrate runs the embedded migrations not yet applied, one transaction
+// each, and gives a new file its lineage.
+func (s *Store) migrate() error {
+	if _, err := s.db.Exec(`CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)`); err != nil {
+		return formatError(err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.migrateFile(name); err != nil {
+			return fmt.Errorf("migration %s: %w", path.Base(name), err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) migrateFile(name string) error {
+	tx, err := s.db.Beginx()
+	if err != nil {
+		return formatError(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.Get(&n, `SELECT count(*) FROM migrations WHERE name = ?`, name); err != nil {
+		return formatError(err)
+	}
+	if n > 0 {
+		return nil
+	}
+	sql, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(string(sql)); err != nil {
+		return formatError(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO migrations (name) VALUES (?)`, name); err != nil {
+		return formatError(err)
+	}
+	if strings.HasSuffix(name, "0001_init.sql") {
+		buf := make([]byte, 16)
+		rand.Read(buf)
+		if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('lineage', ?), ('serial', '0')`, hex.EncodeToString(buf)); err != nil {
+			return formatError(err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Serial counts the write transactions this state has seen. A saved plan
+// records it; apply refuses the plan if it moved.
+func (s *Store) Serial(ctx context.Context) (int64, error) {
+	var v string
+	if err := s.db.GetContext(ctx, &v, `SELECT value FROM meta WHERE key = 'serial'`); err != nil {
+		return 0, formatError(err)
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+// write runs fn in one IMMEDIATE transaction and bumps the serial with it.
+// Callers recording the outcome of a request already sent pass a context
+// that cancellation cannot end (context.WithoutCancel), since
+// database/sql rolls back a transaction whose context is cancelled.
+func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return formatError(err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'`); err != nil {
+		return formatError(err)
+	}
+	return formatError(tx.Commit())
+}
+
+// ErrBusy means another process held the state file for longer than
+// BusyTimeout.
+var ErrBusy = errors.New("state file is busy: another ddctl process is writing to it")
+
+// formatError maps driver errors to state errors once (STYLE.md).
+func formatError(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
+		return fmt.Errorf("%w (%v)", ErrBusy, err)
+	}
+	return err
+}
+
+// Times are stored as UTC RFC 3339 text, which sorts as time does.
+func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
