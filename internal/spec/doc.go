@@ -1,0 +1,38 @@
+// Package spec turns ddctl's HCL configuration into a typed, validated
+// Config: the desired state that plan compares with the state file and
+// with DOKU.
+//
+// A configuration is every *.hcl file of one directory (plus any extra
+// files named on the command line). Load reads them in one pass:
+//
+//  1. parse each file and split its body into top-level blocks
+//     (rootSchema); unknown blocks and attributes are errors with ranges;
+//  2. decode the variable blocks and settle each variable's value from its
+//     default, DDCTL_VAR_name and -var name=value, in that order of
+//     precedence (variable.go);
+//  3. build the evaluation context: var.*, the function table
+//     (function.go) and, inside for_each instances, each.key/each.value;
+//  4. decode settings, doku and refund blocks, one decode function per
+//     kind, each with its own schema (settings.go, doku.go, refund.go);
+//  5. compute Config.Digest over the evaluated desired state (digest.go).
+//
+// Bad input never stops the pass: every problem becomes an hcl.Diagnostic
+// whose Subject is the offending range, so that cmd can print all of them
+// as file:line:col at once (DESIGN.md principle 6). Load returns a Config
+// only when there is no error.
+//
+// # Secrets
+//
+// A variable declared with sensitive = true carries a cty mark
+// (sensitiveMark) and so does everything derived from it. Only
+// doku.client_secret (always secret, held as a secret.Value) and the two
+// key file paths may receive a marked value; anywhere else it is the
+// "Sensitive value in printed field" error, because those fields appear in
+// plans, logs and state (DESIGN.md principle 5). No diagnostic text
+// contains a sensitive value: function errors whose arguments are
+// sensitive are replaced by a neutral message, and hcl's diagnostic writer
+// skips marked values.
+//
+// Load reads the files it is given and whatever file() reads, and has no
+// other side effect; it is safe to call from several goroutines.
+package spec

@@ -1,0 +1,79 @@
+package spec
+
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// instance is one element of a for_each value.
+type instance struct {
+	key   string
+	value cty.Value
+}
+
+// forEach evaluates a for_each attribute into its instances, sorted by key.
+// The value must be a map or an object (each.key is the key, each.value the
+// element) or a set of strings (each.key and each.value are the string),
+// because an instance is known by its key: a list index would change the
+// address, and so the idempotency key, of every later element when one is
+// removed (DESIGN.md principle 2).
+func (l *loader) forEach(attr *hcl.Attribute, ctx *hcl.EvalContext) []instance {
+	rng := attr.Expr.Range().Ptr()
+	invalid := func(detail string) {
+		l.errorf(rng, "Invalid for_each argument", "%s", detail)
+	}
+
+	v, diags := attr.Expr.Value(ctx)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	switch {
+	case !v.IsWhollyKnown():
+		invalid("The for_each value depends on a value that is not known, because of an error reported above. Fix that first.")
+		return nil
+	case v.IsMarked():
+		invalid("The for_each value is sensitive, or derived from a sensitive variable. Its keys become part of addresses, which appear in plans and logs, so for_each cannot use sensitive values.")
+		return nil
+	case v.IsNull():
+		invalid("The for_each value is null. Give a map, or a set of strings, with one element per refund.")
+		return nil
+	}
+
+	ty := v.Type()
+	var instances []instance
+	switch {
+	case ty.IsMapType() || ty.IsObjectType():
+		for it := v.ElementIterator(); it.Next(); {
+			k, elem := it.Element()
+			instances = append(instances, instance{key: k.AsString(), value: elem})
+		}
+	case ty.IsSetType() && ty.ElementType() == cty.String:
+		for it := v.ElementIterator(); it.Next(); {
+			_, elem := it.Element()
+			if elem.IsNull() {
+				invalid("The for_each set contains a null element; every element must be a string, the key of its instance.")
+				return nil
+			}
+			instances = append(instances, instance{key: elem.AsString(), value: elem})
+		}
+	case ty.IsSetType():
+		invalid("The for_each value is a set of " + ty.ElementType().FriendlyName() + ", but a set must hold strings, the keys of the instances. Build a map with a for expression, such as { for r in rows : r.id => r }.")
+		return nil
+	case ty.IsListType() || ty.IsTupleType():
+		invalid("The for_each value is a list, but for_each needs a map or a set of strings, because each instance is known by its key and a list has only positions. " +
+			"Convert a list of strings with toset(...), or build a map with a for expression, such as { for r in csvdecode(file(\"refunds.csv\")) : r.order_id => r }.")
+		return nil
+	default:
+		invalid("The for_each value is a " + ty.FriendlyName() + ", but for_each needs a map, or a set of strings.")
+		return nil
+	}
+
+	for _, inst := range instances {
+		if inst.key == "" {
+			invalid("The for_each value has an empty key. Every instance needs a non-empty key: it becomes part of the instance's address, refund.NAME[\"KEY\"].")
+			return nil
+		}
+	}
+	return instances
+}

@@ -1,0 +1,16 @@
+doku {
+  environment      = "sandbox"
+  client_id        = "C-1"
+  client_secret    = "sk-test"
+  private_key_file = "merchant.pem"
+}
+
+refund "a" {
+  payment = "INV-1"
+  amount  = 1000.005 # ERROR: Invalid amount
+}
+
+refund "b" {
+  payment = "INV-2"
+  amount  = "1000.005" # ERROR: Invalid amount
+}

@@ -1,0 +1,4 @@
+# ERROR: Missing doku block
+refund "a" {
+  payment = "INV-1"
+}
