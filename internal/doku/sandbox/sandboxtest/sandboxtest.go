@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -171,4 +172,24 @@ func (e *Env) Post(tb testing.TB, path string, h http.Header, body []byte) (*htt
 		tb.Fatal(err)
 	}
 	return resp, b
+}
+
+// WriteDOKUBlock writes a doku block for this sandbox to path, with
+// absolute key file paths, so that a configuration directory anywhere can
+// use it.
+func (e *Env) WriteDOKUBlock(tb testing.TB, path string) {
+	tb.Helper()
+	hcl := fmt.Sprintf(`doku {
+  environment          = "sandbox"
+  base_url             = %q
+  client_id            = %q
+  client_secret        = %q
+  private_key_file     = %q
+  doku_public_key_file = %q
+}
+`, e.URL, e.Config.ClientID, e.Config.ClientSecret.Reveal(),
+		filepath.Join(e.Dir, "merchant.pem"), filepath.Join(e.Dir, "doku.pub.pem"))
+	if err := os.WriteFile(path, []byte(hcl), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -1,0 +1,155 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// ResultStatus is what became of an action.
+type ResultStatus string
+
+// Result statuses.
+const (
+	ResultSucceeded ResultStatus = "succeeded"
+	ResultFailed    ResultStatus = "failed"   // DOKU refused it for good
+	ResultDeferred  ResultStatus = "deferred" // nothing happened; a later run sends it again
+	ResultUnknown   ResultStatus = "unknown"  // may have happened; the next run asks first
+	ResultSkipped   ResultStatus = "skipped"  // not sent: the state forbade it, or apply was interrupted
+)
+
+func (s ResultStatus) String() string { return string(s) }
+
+// ActionResult is the outcome of one action.
+type ActionResult struct {
+	Action   Action       `json:"action"`
+	Status   ResultStatus `json:"status"`
+	RefundNo string       `json:"refund_no,omitempty"`
+	Code     string       `json:"snap_code,omitempty"`
+	Message  string       `json:"message,omitempty"`
+}
+
+// ApplyResult is what an apply did, action by action, in plan order.
+type ApplyResult struct {
+	Results []ActionResult `json:"results"`
+}
+
+// Count returns how many results have status st.
+func (r *ApplyResult) Count(st ResultStatus) int {
+	n := 0
+	for _, a := range r.Results {
+		if a.Status == st {
+			n++
+		}
+	}
+	return n
+}
+
+// Apply makes the plan's calls, at most Parallelism at a time. For each:
+// the intent is committed to the state, then the request is sent, then its
+// outcome is committed through a context that cancellation cannot end
+// (DESIGN.md, "How apply executes"). A failed action does not stop the
+// others. When ctx is cancelled, actions not yet started are skipped and
+// those in flight are finished and recorded. report, if not nil, is called
+// after each action, from one goroutine at a time.
+func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(ActionResult)) *ApplyResult {
+	res := &ApplyResult{Results: make([]ActionResult, len(p.Actions))}
+	par := e.Parallelism
+	if par <= 0 {
+		par = DefaultParallelism
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, a := range p.Actions {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			res.Results[i] = ActionResult{Action: a, Status: ResultSkipped, Message: "apply was interrupted before this action started"}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := e.applyRefund(ctx, a, runID)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Results[i] = r
+			if report != nil {
+				report(r)
+			}
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionResult {
+	out := ActionResult{Action: a}
+	extID := doku.NewExternalID(e.now())
+	req := doku.RefundRequest{
+		OriginalPartnerReferenceNo: a.Payment,
+		RefundAmount:               doku.NewAmount(a.Amount),
+		Reason:                     a.Reason,
+		PartnerRefundNo:            a.Key,
+		AdditionalInfo:             doku.ChannelInfo{Channel: doku.Channel},
+	}
+	body, err := doku.Marshal(req)
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, fmt.Sprintf("encode request: %v", err)
+		return out
+	}
+	// (1) The intent, committed before any byte leaves.
+	opID, err := e.Store.RecordRefundIntent(ctx,
+		state.Operation{RunID: runID, Address: a.Address, Kind: state.KindRefund, IdempotencyKey: a.Key, ExternalID: extID, Request: body},
+		state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, e.now())
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, err.Error()
+		return out
+	}
+	// (2) The request.
+	resp, err := e.DOKU.Refund(ctx, req, doku.RequestOptions{ExternalID: extID})
+	// (3) The outcome, whatever happened to ctx meanwhile.
+	o := state.Outcome{}
+	var derr *doku.Error
+	errors.As(err, &derr)
+	if derr != nil {
+		o.HTTPStatus, o.SNAPCode, o.Message = derr.HTTPStatus, string(derr.Code), derr.Message
+		if derr.Code == "" && derr.Err != nil {
+			o.Message = derr.Err.Error()
+		}
+	}
+	switch doku.OutcomeOf(err) {
+	case doku.Succeeded:
+		o.Status, o.HTTPStatus, o.SNAPCode, o.Message, o.RefundNo = state.OpSucceeded, 200, string(resp.ResponseCode), resp.ResponseMessage, resp.RefundNo
+		out.Status, out.RefundNo = ResultSucceeded, resp.RefundNo
+	case doku.Failed:
+		o.Status, out.Status = state.OpFailed, ResultFailed
+	case doku.RetryLater:
+		// Refused before it was processed: DOKU did nothing.
+		o.Status, out.Status = state.OpNotReceived, ResultDeferred
+		if o.Message == "" {
+			o.Message = err.Error()
+		}
+	default:
+		o.Status, out.Status = state.OpUnknown, ResultUnknown
+	}
+	out.Code, out.Message = o.SNAPCode, o.Message
+	if out.Message == "" && err != nil {
+		out.Message = err.Error()
+	}
+	if rerr := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
+		// The intent stays open; the next run's resolver settles it.
+		out.Status = ResultUnknown
+		out.Message = fmt.Sprintf("%s; and recording the outcome failed: %v (the next run will ask DOKU)", out.Message, rerr)
+	}
+	e.log().LogAttrs(ctx, slogLevel(out.Status), "refund", attrs(out)...)
+	return out
+}

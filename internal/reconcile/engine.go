@@ -1,0 +1,55 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// DOKU is what reconcile asks of DOKU. *doku.Client has it.
+type DOKU interface {
+	Refund(ctx context.Context, req doku.RefundRequest, opts doku.RequestOptions) (*doku.RefundResponse, error)
+	PaymentStatus(ctx context.Context, req doku.StatusRequest, opts doku.RequestOptions) (*doku.StatusResponse, error)
+}
+
+// Store is what reconcile reads from and writes to the state file.
+// *state.Store has it.
+type Store interface {
+	Lineage() string
+	Serial(ctx context.Context) (int64, error)
+	Refunds(ctx context.Context) (map[string]state.Refund, error)
+	Payments(ctx context.Context) (map[string]state.Payment, error)
+	PutPayment(ctx context.Context, p state.Payment) error
+	AdoptRefund(ctx context.Context, r state.Refund, now time.Time) error
+	RecordRefundIntent(ctx context.Context, op state.Operation, r state.Refund, now time.Time) (int64, error)
+	RecordRefundOutcome(ctx context.Context, opID int64, o state.Outcome, now time.Time) error
+	OpenOperations(ctx context.Context) ([]state.Operation, error)
+}
+
+// DefaultParallelism is how many actions apply runs at once (as Terraform).
+const DefaultParallelism = 10
+
+// Engine plans and applies. Its fields are set once; it is safe for
+// concurrent use if DOKU and Store are.
+type Engine struct {
+	DOKU        DOKU
+	Store       Store
+	Logger      *slog.Logger
+	Parallelism int // default DefaultParallelism
+	// NowFunc is the wall clock for journal times and X-EXTERNAL-IDs (the
+	// plan's own "now" is an argument, so that -at can move it).
+	NowFunc func() time.Time
+}
+
+func (e *Engine) log() *slog.Logger { return cmp.Or(e.Logger, slog.New(slog.DiscardHandler)) }
+
+func (e *Engine) now() time.Time {
+	if e.NowFunc != nil {
+		return e.NowFunc()
+	}
+	return time.Now()
+}

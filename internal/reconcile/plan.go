@@ -1,0 +1,276 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/spec"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// FormatVersion is the version of the plan's JSON form (saved plans and
+// -json). It changes when a field changes meaning or goes away.
+const FormatVersion = "1.0"
+
+// ActionKind is what an action does at DOKU. Its value is its name.
+type ActionKind string
+
+// Action kinds.
+const (
+	ActionRefund ActionKind = "refund"
+)
+
+func (k ActionKind) String() string { return string(k) }
+
+// Action is one call apply will make.
+type Action struct {
+	Kind    ActionKind   `json:"kind"`
+	Address string       `json:"address"`
+	Payment string       `json:"payment"`
+	Amount  money.Amount `json:"amount"` // minor units
+	Reason  string       `json:"reason,omitempty"`
+	// Key is the idempotency key (partnerRefundNo).
+	Key string `json:"idempotency_key"`
+	// Resend: an earlier request under Key reached no one (DOKU has no
+	// record of it), so the same request goes again with the same key.
+	Resend bool `json:"resend,omitempty"`
+}
+
+// Waiting is an instance whose time has not come.
+type Waiting struct {
+	Address string    `json:"address"`
+	Until   time.Time `json:"until"`
+}
+
+// Problem is an instance that gets no call, and why: an error the operator
+// must fix, or an outcome ddctl could not yet settle.
+type Problem struct {
+	Address string `json:"address"`
+	Summary string `json:"summary"`
+	Detail  string `json:"detail,omitempty"`
+	// Code is DOKU's responseCode where DOKU's answer is the reason.
+	Code string `json:"snap_code,omitempty"`
+}
+
+// Plan is the contract between plan and apply: apply makes exactly these
+// calls, or refuses the plan as stale (DESIGN.md principle 4). It holds no
+// secret.
+type Plan struct {
+	FormatVersion string       `json:"format_version"`
+	CreatedAt     time.Time    `json:"created_at"`
+	At            time.Time    `json:"at"` // the time the plan was evaluated for
+	Lineage       string       `json:"lineage"`
+	Serial        int64        `json:"serial"`
+	SpecDigest    string       `json:"spec_digest"`
+	Resolved      []Resolution `json:"resolved,omitempty"`
+	Actions       []Action     `json:"actions"`
+	Waiting       []Waiting    `json:"waiting,omitempty"`
+	Errors        []Problem    `json:"errors,omitempty"`
+	Unresolved    []Problem    `json:"unresolved,omitempty"`
+	// Removed lists state entries whose block is gone: no call is made
+	// for them (DESIGN.md principle 1).
+	Removed []string `json:"removed,omitempty"`
+	// Converged counts instances that need nothing.
+	Converged int `json:"converged"`
+}
+
+// HasChanges reports whether applying the plan would call DOKU.
+func (p *Plan) HasChanges() bool { return len(p.Actions) > 0 }
+
+// Plan resolves open operations, refreshes what it must from DOKU, and
+// decides per instance (DESIGN.md, "How plan decides"). now is the time the
+// plan is for (-at).
+func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Plan, error) {
+	resolved, err := e.Resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{FormatVersion: FormatVersion, CreatedAt: e.now().UTC(), At: now, Lineage: e.Store.Lineage(),
+		SpecDigest: cfg.Digest, Resolved: resolved, Actions: []Action{}}
+	unsettled := map[string]bool{}
+	for _, r := range resolved {
+		if r.Status.Open() {
+			unsettled[r.Address] = true
+			p.Unresolved = append(p.Unresolved, Problem{Address: r.Address, Summary: "outcome of an earlier request is unknown", Detail: r.Detail})
+		}
+	}
+
+	refunds, err := e.Store.Refunds(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read refunds: %w", err)
+	}
+	payments, err := e.Store.Payments(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read payments: %w", err)
+	}
+	// planned sums, per payment, what this plan refunds, so that two blocks
+	// cannot together refund more than was paid.
+	planned := map[string]money.Amount{}
+	desired := map[string]bool{}
+	for _, want := range cfg.Refunds {
+		desired[want.Address] = true
+		if unsettled[want.Address] {
+			continue
+		}
+		key := IdempotencyKey(cfg.Settings.ReferencePrefix, want.Address, "", 1)
+		if have, ok := refunds[want.Address]; ok {
+			e.planKnownRefund(p, cfg, want, have, payments)
+			continue
+		}
+		if !want.NotBefore.IsZero() && now.Before(want.NotBefore) {
+			p.Waiting = append(p.Waiting, Waiting{Address: want.Address, Until: want.NotBefore})
+			continue
+		}
+		pay, ok := payments[want.Payment]
+		if !ok {
+			pay, err = e.refreshPayment(ctx, want.Payment)
+			if err != nil {
+				p.Errors = append(p.Errors, paymentProblem(want, err))
+				continue
+			}
+			payments[want.Payment] = pay
+		}
+		if r, ok := refundByKey(pay, key); ok {
+			// DOKU made this refund under our key: a lost state, or a run
+			// whose journal did not survive. Adopt it; never send it again.
+			adopted := state.Refund{Address: want.Address, Payment: want.Payment, Amount: r.Amount, PartnerRefundNo: key, RefundNo: r.RefundNo}
+			if err := e.Store.AdoptRefund(ctx, adopted, e.now()); err != nil {
+				return nil, fmt.Errorf("adopt %s: %w", want.Address, err)
+			}
+			p.Converged++
+			continue
+		}
+		amount, prob := refundAmount(cfg.DOKU.RefundPolicy, want, pay, planned[want.Payment])
+		if prob != nil {
+			p.Errors = append(p.Errors, *prob)
+			continue
+		}
+		planned[want.Payment] += amount
+		p.Actions = append(p.Actions, Action{Kind: ActionRefund, Address: want.Address, Payment: want.Payment,
+			Amount: amount, Reason: want.Reason, Key: key})
+	}
+	for addr := range refunds {
+		if !desired[addr] {
+			p.Removed = append(p.Removed, addr)
+		}
+	}
+	sort.Strings(p.Removed)
+	// The serial is read after the plan's own writes (resolutions, payment
+	// answers), so that applying this plan right away finds it unchanged.
+	if p.Serial, err = e.Store.Serial(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// planKnownRefund decides for an instance the state already has.
+func (e *Engine) planKnownRefund(p *Plan, cfg *spec.Config, want spec.Refund, have state.Refund, payments map[string]state.Payment) {
+	switch have.Status {
+	case state.RefundSucceeded:
+		if have.Payment != want.Payment || (want.Amount != 0 && want.Amount != have.Amount) {
+			p.Errors = append(p.Errors, Problem{Address: want.Address,
+				Summary: "refunds are immutable",
+				Detail: fmt.Sprintf("%s already refunded %s of payment %q (refundNo %s); this block now asks for %s of %q. Restore the block, or write a new block for a new refund.",
+					want.Address, have.Amount, have.Payment, have.RefundNo, amountText(want.Amount), want.Payment)})
+			return
+		}
+		p.Converged++
+	case state.RefundFailed:
+		p.Errors = append(p.Errors, Problem{Address: want.Address, Code: have.SNAPCode,
+			Summary: "DOKU refused this refund",
+			Detail:  fmt.Sprintf("%s %s. ddctl does not send a refused refund again on its own.", have.SNAPCode, have.Message)})
+	default:
+		// Pending with no open operation: the last request reached no one.
+		// Send it again, same key and same amount.
+		p.Actions = append(p.Actions, Action{Kind: ActionRefund, Address: want.Address, Payment: have.Payment,
+			Amount: have.Amount, Reason: want.Reason, Key: have.PartnerRefundNo, Resend: true})
+	}
+}
+
+func amountText(a money.Amount) string {
+	if a == 0 {
+		return "the full amount"
+	}
+	return a.String()
+}
+
+// refreshPayment asks DOKU about a payment once and keeps the answer.
+func (e *Engine) refreshPayment(ctx context.Context, ref string) (state.Payment, error) {
+	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: ref}, doku.RequestOptions{})
+	if err != nil {
+		return state.Payment{}, err
+	}
+	p := paymentFromStatus(st, e.now())
+	if err := e.Store.PutPayment(ctx, p); err != nil {
+		return state.Payment{}, fmt.Errorf("record payment %s: %w", ref, err)
+	}
+	return p, nil
+}
+
+func paymentProblem(want spec.Refund, err error) Problem {
+	var derr *doku.Error
+	if errors.As(err, &derr) && derr.Code.HTTPStatus() == 404 && derr.Code.Case() == "01" {
+		return Problem{Address: want.Address, Code: string(derr.Code), Summary: "payment not found",
+			Detail: fmt.Sprintf("DOKU knows no payment %q (%s %s). Check the block's payment reference.", want.Payment, derr.Code, derr.Message)}
+	}
+	return Problem{Address: want.Address, Summary: "could not ask DOKU about the payment",
+		Detail: fmt.Sprintf("%v. Nothing was sent for this refund; run plan again later.", err)}
+}
+
+func refundByKey(p state.Payment, key string) (state.PaymentRefund, bool) {
+	for _, r := range p.Refunds {
+		if r.PartnerRefundNo == key {
+			return r, true
+		}
+	}
+	return state.PaymentRefund{}, false
+}
+
+// refundAmount is what a refund instance will refund, or why it cannot be
+// made, under the channel's refund policy. alreadyPlanned is what this plan
+// already refunds of the same payment.
+func refundAmount(policy string, want spec.Refund, pay state.Payment, alreadyPlanned money.Amount) (money.Amount, *Problem) {
+	problem := func(summary, format string, args ...any) *Problem {
+		return &Problem{Address: want.Address, Summary: summary, Detail: fmt.Sprintf(format, args...)}
+	}
+	if pay.Status != doku.TxSuccess && pay.Status != doku.TxRefunded {
+		return 0, problem("payment is not paid",
+			"payment %q has status %s at DOKU; only a paid payment can be refunded.", want.Payment, pay.Status)
+	}
+	left := pay.Amount - pay.Refunded() - alreadyPlanned
+	amount := want.Amount
+	if amount == 0 {
+		amount = pay.Amount - pay.Refunded()
+	}
+	if policy != "partial" {
+		if pay.Refunded() > 0 || alreadyPlanned > 0 {
+			return 0, problem("payment already refunded",
+				"payment %q already has a refund (%s of %s)%s, and Allo refunds are full-only (refund_policy = \"full\").",
+				want.Payment, pay.Refunded()+alreadyPlanned, pay.Amount, plannedNote(alreadyPlanned))
+		}
+		if amount != pay.Amount {
+			return 0, problem("refund must be the full amount",
+				"payment %q was paid %s; this block refunds %s. Allo refunds are full-only: remove amount, or set it to the paid amount.",
+				want.Payment, pay.Amount, amount)
+		}
+		return amount, nil
+	}
+	if amount <= 0 || amount > left {
+		return 0, problem("refund exceeds what is left",
+			"payment %q was paid %s and %s of it is refunded or planned; %s is left, this block asks for %s.",
+			want.Payment, pay.Amount, pay.Refunded()+alreadyPlanned, left, amount)
+	}
+	return amount, nil
+}
+
+func plannedNote(planned money.Amount) string {
+	if planned == 0 {
+		return ""
+	}
+	return " by another block of this plan"
+}

@@ -1,0 +1,269 @@
+package reconcile_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
+	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/spec"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+var now = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+type bundle struct {
+	sb     *sandboxtest.Env
+	store  *state.Store
+	engine *reconcile.Engine
+	client *doku.Client
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	sb := sandboxtest.New(t)
+	st, err := state.Open(filepath.Join(t.TempDir(), "ddctl.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := sb.Client(t)
+	return &bundle{sb: sb, store: st, client: c, engine: &reconcile.Engine{DOKU: c, Store: st}}
+}
+
+func config(refunds ...spec.Refund) *spec.Config {
+	return &spec.Config{
+		Settings: spec.Settings{ReferencePrefix: "TEST", Timezone: "UTC", Location: time.UTC},
+		DOKU:     spec.DOKU{RefundPolicy: "full"},
+		Refunds:  refunds,
+		Digest:   "digest",
+	}
+}
+
+func refund(name, payment string, amount money.Amount) spec.Refund {
+	return spec.Refund{Address: "refund." + name, Name: name, Payment: payment, Amount: amount, Reason: "test"}
+}
+
+func (b *bundle) plan(t *testing.T, cfg *spec.Config) *reconcile.Plan {
+	t.Helper()
+	p, err := b.engine.Plan(context.Background(), cfg, now)
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	return p
+}
+
+func (b *bundle) apply(t *testing.T, p *reconcile.Plan) *reconcile.ApplyResult {
+	t.Helper()
+	run, err := b.store.StartRun(context.Background(), state.Run{Command: "apply", StartedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.engine.Apply(context.Background(), p, run, nil)
+}
+
+func TestPlanApplyReplan(t *testing.T) {
+	b := setup(t)
+	b.sb.Pay(t, "INV-1", 5000000)
+	b.sb.Pay(t, "INV-2", 2500050)
+	cfg := config(refund("a", "INV-1", 0), refund("b", "INV-2", 2500050))
+
+	p := b.plan(t, cfg)
+	if len(p.Actions) != 2 || len(p.Errors) != 0 {
+		t.Fatalf("plan: %d actions, errors %+v; want 2 and none", len(p.Actions), p.Errors)
+	}
+	if p.Actions[0].Amount != 5000000 {
+		t.Fatalf("full refund amount=%v, want the paid IDR 50,000.00", p.Actions[0].Amount)
+	}
+	statusCalls := b.sb.Calls(doku.OpStatus)
+	if statusCalls != 2 {
+		t.Fatalf("status calls=%d, want one per payment", statusCalls)
+	}
+
+	res := b.apply(t, p)
+	if res.Count(reconcile.ResultSucceeded) != 2 {
+		t.Fatalf("apply: %+v", res.Results)
+	}
+	if n := len(b.sb.Ledger(t).Refunds); n != 2 {
+		t.Fatalf("ledger refunds=%d, want 2", n)
+	}
+	// Applying did not ask about the payments again.
+	if got := b.sb.Calls(doku.OpStatus); got != statusCalls {
+		t.Fatalf("status calls after apply=%d, want %d", got, statusCalls)
+	}
+
+	before := b.sb.Server.Stats()
+	p = b.plan(t, cfg)
+	if p.HasChanges() || p.Converged != 2 {
+		t.Fatalf("re-plan: %d actions, %d converged; want 0 and 2", len(p.Actions), p.Converged)
+	}
+	after := b.sb.Server.Stats()
+	for op, n := range after.Calls {
+		if n != before.Calls[op] {
+			t.Fatalf("a converged plan called %s (%d -> %d); want no call at all", op, before.Calls[op], n)
+		}
+	}
+}
+
+// A crash between the intent's commit and the outcome's commit leaves the
+// operation in intent. Whether or not the refund reached DOKU, the next
+// run makes exactly one refund in all.
+func TestIntentLeftByCrash(t *testing.T) {
+	for _, sent := range []bool{true, false} {
+		name := "NotSent"
+		if sent {
+			name = "SentAndProcessed"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := setup(t)
+			ctx := context.Background()
+			b.sb.Pay(t, "INV-1", 5000000)
+			cfg := config(refund("a", "INV-1", 0))
+			p := b.plan(t, cfg)
+			if len(p.Actions) != 1 {
+				t.Fatalf("plan: %+v", p)
+			}
+			a := p.Actions[0]
+
+			// What apply does up to the crash: the intent, and perhaps the
+			// request, but never the outcome.
+			req := doku.RefundRequest{OriginalPartnerReferenceNo: a.Payment, RefundAmount: doku.NewAmount(a.Amount),
+				Reason: a.Reason, PartnerRefundNo: a.Key, AdditionalInfo: doku.ChannelInfo{Channel: doku.Channel}}
+			body, _ := doku.Marshal(req)
+			run, _ := b.store.StartRun(ctx, state.Run{Command: "apply", StartedAt: now})
+			if _, err := b.store.RecordRefundIntent(ctx, state.Operation{RunID: run, Address: a.Address, Kind: state.KindRefund,
+				IdempotencyKey: a.Key, ExternalID: "42", Request: body},
+				state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, now); err != nil {
+				t.Fatal(err)
+			}
+			if sent {
+				if _, err := b.client.Refund(ctx, req, doku.RequestOptions{ExternalID: "42"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			refundCalls := b.sb.Calls(doku.OpRefund)
+
+			// The next run: plan (which resolves first), then apply.
+			p = b.plan(t, cfg)
+			if len(p.Resolved) != 1 {
+				t.Fatalf("resolved=%+v, want the open operation", p.Resolved)
+			}
+			res := b.apply(t, p)
+			wantCalls := refundCalls
+			if !sent {
+				wantCalls++ // DOKU had no record: sent again, same key
+				if len(p.Actions) != 1 || !p.Actions[0].Resend || p.Actions[0].Key != a.Key {
+					t.Fatalf("plan after unsent intent: %+v, want one resend with key %s", p.Actions, a.Key)
+				}
+				if res.Count(reconcile.ResultSucceeded) != 1 {
+					t.Fatalf("apply: %+v", res.Results)
+				}
+			} else if p.HasChanges() {
+				t.Fatalf("plan after a refund DOKU made: %+v, want no action", p.Actions)
+			}
+			if got := b.sb.Calls(doku.OpRefund); got != wantCalls {
+				t.Fatalf("refund calls=%d, want %d", got, wantCalls)
+			}
+			if n := len(b.sb.Ledger(t).Refunds); n != 1 {
+				t.Fatalf("ledger refunds=%d, want exactly 1", n)
+			}
+			got, ok, _ := b.store.Refund(ctx, a.Address)
+			if !ok || got.Status != state.RefundSucceeded {
+				t.Fatalf("state refund=%+v, want succeeded", got)
+			}
+			// And once more: nothing.
+			if p := b.plan(t, cfg); p.HasChanges() {
+				t.Fatalf("third plan: %+v", p.Actions)
+			}
+		})
+	}
+}
+
+// A lost state file: the refund was made, the state is new. The status
+// inquiry finds the refund under the deterministic key and adopts it.
+func TestLostStateAdoptsRefund(t *testing.T) {
+	b := setup(t)
+	b.sb.Pay(t, "INV-1", 5000000)
+	cfg := config(refund("a", "INV-1", 0))
+	b.apply(t, b.plan(t, cfg))
+
+	st2, err := state.Open(filepath.Join(t.TempDir(), "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	b.engine.Store = st2
+	p := b.plan(t, cfg)
+	if p.HasChanges() || p.Converged != 1 {
+		t.Fatalf("plan with a new state: %+v, want the refund adopted", p)
+	}
+	if n := len(b.sb.Ledger(t).Refunds); n != 1 {
+		t.Fatalf("ledger refunds=%d, want 1", n)
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	b := setup(t)
+	b.sb.Pay(t, "INV-1", 5000000)
+	cfg := config(
+		refund("unknown", "INV-404", 0),
+		refund("partial", "INV-1", 100),
+	)
+	p := b.plan(t, cfg)
+	if p.HasChanges() {
+		t.Fatalf("actions %+v, want none", p.Actions)
+	}
+	want := map[string]string{"refund.unknown": "payment not found", "refund.partial": "refund must be the full amount"}
+	if len(p.Errors) != len(want) {
+		t.Fatalf("errors %+v", p.Errors)
+	}
+	for _, e := range p.Errors {
+		if want[e.Address] != e.Summary {
+			t.Fatalf("%s: %q, want %q", e.Address, e.Summary, want[e.Address])
+		}
+	}
+	if got := b.sb.Calls(doku.OpRefund); got != 0 {
+		t.Fatalf("refund calls=%d, want 0", got)
+	}
+}
+
+func TestWaitingUntilNotBefore(t *testing.T) {
+	b := setup(t)
+	b.sb.Pay(t, "INV-1", 5000000)
+	r := refund("later", "INV-1", 0)
+	r.NotBefore = now.Add(time.Hour)
+	p := b.plan(t, config(r))
+	if p.HasChanges() || len(p.Waiting) != 1 || b.sb.Calls(doku.OpStatus) != 0 {
+		t.Fatalf("plan before not_before: %+v; status calls %d", p, b.sb.Calls(doku.OpStatus))
+	}
+	p, err := b.engine.Plan(context.Background(), config(r), now.Add(2*time.Hour))
+	if err != nil || len(p.Actions) != 1 {
+		t.Fatalf("plan after not_before: %+v %v", p, err)
+	}
+}
+
+func TestCheckFresh(t *testing.T) {
+	b := setup(t)
+	b.sb.Pay(t, "INV-1", 5000000)
+	cfg := config(refund("a", "INV-1", 0))
+	p := b.plan(t, cfg)
+	serial, _ := b.store.Serial(context.Background())
+	if err := reconcile.CheckFresh(p, b.store.Lineage(), serial, cfg.Digest); err != nil {
+		t.Fatalf("fresh plan refused: %v", err)
+	}
+	b.apply(t, p)
+	serial2, _ := b.store.Serial(context.Background())
+	for name, err := range map[string]error{
+		"serial":  reconcile.CheckFresh(p, b.store.Lineage(), serial2, cfg.Digest),
+		"lineage": reconcile.CheckFresh(p, "other", serial, cfg.Digest),
+		"spec":    reconcile.CheckFresh(p, b.store.Lineage(), serial, "other"),
+	} {
+		if err == nil {
+			t.Fatalf("%s changed: plan accepted", name)
+		}
+	}
+}

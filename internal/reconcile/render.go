@@ -1,0 +1,173 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RenderOptions adjust how a plan is shown; they never change the plan.
+type RenderOptions struct {
+	Location *time.Location // zone for times shown; UTC when nil
+}
+
+// RenderText writes the plan for a person, in Terraform's habits: one block
+// per action, then what waits, what is wrong, and a summary line.
+func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
+	loc := opts.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	b := &strings.Builder{}
+	for _, r := range p.Resolved {
+		fmt.Fprintf(b, "%s: earlier request %s: %s\n", r.Address, r.Status, r.Detail)
+	}
+	if len(p.Resolved) > 0 {
+		b.WriteString("\n")
+	}
+	if len(p.Actions) == 0 {
+		b.WriteString("No changes. DOKU and the state match the configuration.\n")
+	} else {
+		b.WriteString("ddctl will make the following calls:\n")
+		for _, a := range p.Actions {
+			verb := "will be sent"
+			if a.Resend {
+				verb = "will be sent again (DOKU has no record of the earlier request; same key)"
+			}
+			fmt.Fprintf(b, "\n  # %s %s\n", a.Address, verb)
+			fmt.Fprintf(b, "  + %s {\n", a.Kind)
+			attr(b, "payment", strconv.Quote(a.Payment))
+			attr(b, "amount", a.Amount.String())
+			if a.Reason != "" {
+				attr(b, "reason", strconv.Quote(a.Reason))
+			}
+			attr(b, "partner_refund_no", strconv.Quote(a.Key))
+			b.WriteString("    }\n")
+		}
+	}
+	if len(p.Waiting) > 0 {
+		b.WriteString("\nWaiting (no call yet):\n")
+		for _, wt := range p.Waiting {
+			fmt.Fprintf(b, "  %s: not before %s\n", wt.Address, wt.Until.In(loc).Format("2006-01-02 15:04 -07:00"))
+		}
+	}
+	if len(p.Unresolved) > 0 {
+		b.WriteString("\nUnresolved (no call until DOKU says what happened):\n")
+		for _, u := range p.Unresolved {
+			fmt.Fprintf(b, "  %s: %s: %s\n", u.Address, u.Summary, u.Detail)
+		}
+	}
+	if len(p.Errors) > 0 {
+		b.WriteString("\nErrors (no call for these):\n")
+		for _, e := range p.Errors {
+			fmt.Fprintf(b, "  %s: %s\n", e.Address, e.Summary)
+			if e.Detail != "" {
+				fmt.Fprintf(b, "    %s\n", e.Detail)
+			}
+		}
+	}
+	if len(p.Removed) > 0 {
+		fmt.Fprintf(b, "\nNo longer in configuration (no call): %s\n", strings.Join(p.Removed, ", "))
+	}
+	fmt.Fprintf(b, "\n%s\n", Summary(p))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func attr(b *strings.Builder, name, value string) {
+	fmt.Fprintf(b, "      + %-17s = %s\n", name, value)
+}
+
+// Summary is the plan's one-line summary.
+func Summary(p *Plan) string {
+	parts := []string{fmt.Sprintf("Plan: %s.", plural(len(p.Actions), "refund", "refunds"))}
+	if n := len(p.Waiting); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d waiting.", n))
+	}
+	if n := len(p.Unresolved); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d unresolved.", n))
+	}
+	if n := len(p.Errors); n > 0 {
+		parts = append(parts, plural(n, "error", "errors")+".")
+	}
+	parts = append(parts, fmt.Sprintf("%d up to date.", p.Converged))
+	return strings.Join(parts, " ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// RenderResultLine is the progress line of one action.
+func RenderResultLine(r ActionResult) string {
+	a := r.Action
+	switch r.Status {
+	case ResultSucceeded:
+		return fmt.Sprintf("%s: refunded %s of %s (refundNo %s)", a.Address, a.Amount, strconv.Quote(a.Payment), r.RefundNo)
+	case ResultFailed:
+		return fmt.Sprintf("%s: failed: DOKU answered %s %s", a.Address, r.Code, r.Message)
+	case ResultDeferred:
+		return fmt.Sprintf("%s: deferred: %s (nothing happened; the next apply sends it again)", a.Address, describe(r))
+	case ResultUnknown:
+		return fmt.Sprintf("%s: outcome unknown: %s (the next run asks DOKU before sending anything)", a.Address, describe(r))
+	}
+	return fmt.Sprintf("%s: skipped: %s", a.Address, r.Message)
+}
+
+func describe(r ActionResult) string {
+	if r.Code != "" {
+		return r.Code + " " + r.Message
+	}
+	return r.Message
+}
+
+// RenderResultSummary writes the final summary of an apply.
+func RenderResultSummary(w io.Writer, r *ApplyResult) error {
+	_, err := fmt.Fprintf(w, "Apply complete! Refunds: %d succeeded, %d failed, %d deferred, %d unknown, %d skipped.\n",
+		r.Count(ResultSucceeded), r.Count(ResultFailed), r.Count(ResultDeferred), r.Count(ResultUnknown), r.Count(ResultSkipped))
+	return err
+}
+
+// WritePlan writes the plan's JSON form (a saved plan, or plan -json).
+func WritePlan(w io.Writer, p *Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}
+
+// ReadPlan reads what WritePlan wrote.
+func ReadPlan(r io.Reader) (*Plan, error) {
+	var p Plan
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	if p.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("read plan: format version %q, this ddctl reads %q", p.FormatVersion, FormatVersion)
+	}
+	return &p, nil
+}
+
+// ErrStalePlan is wrapped by CheckFresh's errors.
+var ErrStalePlan = fmt.Errorf("saved plan is stale")
+
+// CheckFresh refuses a saved plan made against another state file, a state
+// that changed since, or another configuration (DESIGN.md principle 4).
+func CheckFresh(p *Plan, lineage string, serial int64, specDigest string) error {
+	switch {
+	case p.Lineage != lineage:
+		return fmt.Errorf("%w: it was made against another state file (lineage %s, this one is %s); run plan again", ErrStalePlan, p.Lineage, lineage)
+	case p.Serial != serial:
+		return fmt.Errorf("%w: the state changed since it was made (serial %d, now %d); run plan again", ErrStalePlan, p.Serial, serial)
+	case p.SpecDigest != specDigest:
+		return fmt.Errorf("%w: the configuration changed since it was made; run plan again", ErrStalePlan)
+	}
+	return nil
+}

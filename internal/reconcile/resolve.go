@@ -1,0 +1,110 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// Resolution says how an operation left open by an earlier run was settled,
+// or why it could not be.
+type Resolution struct {
+	Address string         `json:"address"`
+	Key     string         `json:"idempotency_key"`
+	Status  state.OpStatus `json:"status"` // succeeded, not_received, or still open
+	Detail  string         `json:"detail"`
+}
+
+// Resolve settles the operations left in intent or unknown by an earlier
+// run (a crash, a timeout) before anything new is sent: it asks DOKU by
+// status inquiry and records what DOKU knows. An operation DOKU has no
+// record of becomes not_received, and the plan then sends it again with the
+// same key. An operation it cannot settle stays open, and nothing new is
+// sent for its address (DESIGN.md principle 2).
+func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
+	ops, err := e.Store.OpenOperations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read open operations: %w", err)
+	}
+	var out []Resolution
+	for _, op := range ops {
+		if op.Kind != state.KindRefund {
+			out = append(out, Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status,
+				Detail: fmt.Sprintf("operation kind %q cannot be resolved by this version of ddctl", op.Kind)})
+			continue
+		}
+		out = append(out, e.resolveRefund(ctx, op))
+	}
+	return out, nil
+}
+
+func (e *Engine) resolveRefund(ctx context.Context, op state.Operation) Resolution {
+	res := Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status}
+	var req doku.RefundRequest
+	if err := json.Unmarshal(op.Request, &req); err != nil {
+		res.Detail = fmt.Sprintf("journalled request of operation %d is unreadable: %v", op.ID, err)
+		return res
+	}
+	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: req.OriginalPartnerReferenceNo}, doku.RequestOptions{})
+	var derr *doku.Error
+	switch {
+	case errors.As(err, &derr) && derr.Code.Case() == "01" && derr.Code.HTTPStatus() == 404:
+		// DOKU knows no such payment, so it made no refund of it.
+		res.Status, res.Detail = state.OpNotReceived, fmt.Sprintf("DOKU knows no payment %q (%s)", req.OriginalPartnerReferenceNo, derr.Code)
+	case err != nil:
+		res.Detail = fmt.Sprintf("could not ask DOKU about it: %v; it will be asked again next run", err)
+		return res
+	default:
+		p := paymentFromStatus(st, e.now())
+		if err := e.Store.PutPayment(ctx, p); err != nil {
+			res.Detail = fmt.Sprintf("record payment status: %v", err)
+			return res
+		}
+		res.Status, res.Detail = state.OpNotReceived, "DOKU has no record of it (status inquiry); it will be sent again with the same key"
+		for _, r := range p.Refunds {
+			if r.PartnerRefundNo == op.IdempotencyKey {
+				res.Status, res.Detail = state.OpSucceeded, fmt.Sprintf("DOKU made it (refundNo %s, found by status inquiry)", r.RefundNo)
+				err := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), op.ID,
+					state.Outcome{Status: state.OpSucceeded, Message: "found by status inquiry", RefundNo: r.RefundNo}, e.now())
+				if err != nil {
+					res.Status, res.Detail = op.Status, fmt.Sprintf("record outcome: %v", err)
+				}
+				return res
+			}
+		}
+	}
+	if err := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), op.ID,
+		state.Outcome{Status: state.OpNotReceived, Message: res.Detail}, e.now()); err != nil {
+		res.Status, res.Detail = op.Status, fmt.Sprintf("record outcome: %v", err)
+	}
+	return res
+}
+
+// paymentFromStatus is the state's record of a status answer.
+func paymentFromStatus(st *doku.StatusResponse, now time.Time) state.Payment {
+	amount, _ := st.TransAmount.Money()
+	p := state.Payment{
+		PartnerReferenceNo: st.OriginalPartnerReferenceNo,
+		ReferenceNo:        st.OriginalReferenceNo,
+		Status:             st.LatestTransactionStatus,
+		Amount:             amount,
+		CheckedAt:          now,
+	}
+	for _, r := range st.RefundHistory {
+		if r.RefundStatus != "" && r.RefundStatus != doku.TxSuccess {
+			continue
+		}
+		a, err := r.RefundAmount.Money()
+		if err != nil {
+			a = money.Amount(0)
+		}
+		p.Refunds = append(p.Refunds, state.PaymentRefund{PartnerRefundNo: r.PartnerReferenceNo, RefundNo: r.RefundNo, Amount: a})
+	}
+	return p
+}
