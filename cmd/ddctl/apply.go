@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/ddctl/ddctl/internal/reconcile"
+)
+
+func runApply(ctx context.Context, args []string, s streams) int {
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	fs.SetOutput(s.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(s.stderr, "Usage: ddctl apply [options] [PLANFILE]")
+		fs.PrintDefaults()
+	}
+	var cf configFlags
+	cf.register(fs)
+	autoApprove := fs.Bool("auto-approve", false, "make the calls without asking (a PLANFILE is approved by being given)")
+	parallelism := fs.Int("parallelism", reconcile.DefaultParallelism, "at most `N` calls at once")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitError
+	}
+	if fs.NArg() > 1 {
+		return usageError(s, "apply", "at most one PLANFILE")
+	}
+	if *parallelism < 1 {
+		return usageError(s, "apply", "-parallelism must be at least 1")
+	}
+	planFile := fs.Arg(0)
+
+	e := loadConfig(ctx, s, cf)
+	if e == nil {
+		return exitError
+	}
+	w, err := wire(s, e, *parallelism)
+	if err != nil {
+		e.close()
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer w.close()
+	if e.sandbox != nil {
+		defer func() { fmt.Fprintln(s.stdout, e.sandbox.statsLine()) }()
+	}
+
+	var p *reconcile.Plan
+	if planFile != "" {
+		p, err = loadPlan(planFile)
+		if err != nil {
+			fmt.Fprintf(s.stderr, "Error: %v\n", err)
+			return exitError
+		}
+		serial, err := w.store.Serial(ctx)
+		if err != nil {
+			fmt.Fprintf(s.stderr, "Error: %v\n", err)
+			return exitError
+		}
+		if err := reconcile.CheckFresh(p, w.store.Lineage(), serial, e.cfg.Digest); err != nil {
+			fmt.Fprintf(s.stderr, "Error: %s: %v\n", planFile, err)
+			return exitError
+		}
+	} else {
+		p, err = w.engine.Plan(ctx, e.cfg, nowFunc())
+		if err != nil {
+			fmt.Fprintf(s.stderr, "Error: plan: %v\n", err)
+			return exitError
+		}
+		reconcile.RenderText(s.stdout, p, reconcile.RenderOptions{Location: e.cfg.Settings.Location})
+		if p.HasChanges() && !*autoApprove && !confirm(s) {
+			fmt.Fprintln(s.stdout, "\nApply cancelled. Nothing was sent.")
+			return exitError
+		}
+	}
+
+	code := exitOK
+	if len(p.Errors) > 0 || len(p.Unresolved) > 0 {
+		code = exitError
+	}
+	if !p.HasChanges() {
+		fmt.Fprintln(s.stdout, "\nApply complete! Nothing to do.")
+		return code
+	}
+	run, err := w.store.StartRun(ctx, newRun("apply", e.cfg))
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: record run: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintln(s.stdout)
+	var mu sync.Mutex
+	res := w.engine.Apply(ctx, p, run, func(r reconcile.ActionResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(s.stdout, reconcile.RenderResultLine(r))
+	})
+	status := "succeeded"
+	if res.Count(reconcile.ResultSucceeded) != len(res.Results) {
+		status, code = "failed", exitError
+	}
+	for _, r := range res.Results {
+		if r.Status == reconcile.ResultSkipped {
+			fmt.Fprintln(s.stdout, reconcile.RenderResultLine(r))
+		}
+	}
+	fmt.Fprintln(s.stdout)
+	reconcile.RenderResultSummary(s.stdout, res)
+	if err := w.store.FinishRun(context.WithoutCancel(ctx), run, nowFunc(), status); err != nil {
+		fmt.Fprintf(s.stderr, "Error: record end of run: %v\n", err)
+	}
+	return code
+}
+
+// confirm asks for approval on stdin, as Terraform does.
+func confirm(s streams) bool {
+	fmt.Fprint(s.stdout, "\nDo you want to make these calls? Only 'yes' will be accepted: ")
+	line, _ := bufio.NewReader(s.stdin).ReadString('\n')
+	return strings.TrimSpace(line) == "yes"
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
+	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/spec"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// listFlag collects a repeatable flag such as -var.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// configFlags are the flags of every command that reads the configuration.
+type configFlags struct {
+	vars    listFlag
+	sandbox string
+}
+
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.Var(&c.vars, "var", "set a variable: `NAME=VALUE` (repeatable)")
+	fs.StringVar(&c.sandbox, "sandbox", "", "run against an embedded sandbox whose data lives in `DIR`; its doku block is used")
+}
+
+// env is what a command works with once wired.
+type env struct {
+	cfg     *spec.Config
+	sandbox *embeddedSandbox // nil unless -sandbox
+}
+
+func (e *env) close() {
+	if e.sandbox != nil {
+		e.sandbox.close()
+	}
+}
+
+// loadConfig starts the embedded sandbox if asked (its doku.hcl joins the
+// configuration), then loads and validates the configuration, printing
+// diagnostics. It returns nil after printing why.
+func loadConfig(ctx context.Context, s streams, cf configFlags) *env {
+	e := &env{}
+	opts := spec.LoadOptions{Dir: ".", Vars: cf.vars, Env: os.Environ()}
+	if cf.sandbox != "" {
+		sb, err := startEmbeddedSandbox(ctx, cf.sandbox)
+		if err != nil {
+			fmt.Fprintf(s.stderr, "Error: embedded sandbox: %v\n", err)
+			return nil
+		}
+		e.sandbox = sb
+		opts.ExtraFiles = []string{filepath.Join(cf.sandbox, sandbox.DOKUFile)}
+	}
+	cfg, files, diags := spec.Load(opts)
+	printDiagnostics(s.stderr, files, diags)
+	if diags.HasErrors() {
+		e.close()
+		return nil
+	}
+	e.cfg = cfg
+	return e
+}
+
+// printDiagnostics writes each diagnostic as file:line:col, then its
+// detail, so that editors and CI logs can jump to it.
+func printDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	for _, d := range diags {
+		sev := "Error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "Warning"
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+			if f := files[d.Subject.Filename]; f != nil {
+				if line := sourceLine(f.Bytes, d.Subject.Start.Line); line != "" {
+					fmt.Fprintf(w, "  %d | %s\n", d.Subject.Start.Line, line)
+				}
+			}
+		} else {
+			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
+		}
+		if d.Detail != "" {
+			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(d.Detail, "\n", "\n  "))
+		}
+	}
+}
+
+func sourceLine(src []byte, n int) string {
+	lines := strings.Split(string(src), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return strings.TrimRight(lines[n-1], "\r")
+}
+
+// wired is a loaded configuration with its state and DOKU client.
+type wired struct {
+	*env
+	store  *state.Store
+	client *doku.Client
+	engine *reconcile.Engine
+}
+
+func (w *wired) close() {
+	if w.store != nil {
+		w.store.Close()
+	}
+	w.env.close()
+}
+
+// wire opens the state and builds the DOKU client for a loaded
+// configuration.
+func wire(s streams, e *env, parallelism int) (*wired, error) {
+	w := &wired{env: e}
+	d := e.cfg.DOKU
+	key, err := doku.LoadPrivateKey(d.PrivateKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("doku block: %w; private_key_file must name the merchant's RSA private key (PEM)", err)
+	}
+	w.client, err = doku.NewClient(doku.Config{
+		BaseURL:      d.BaseURL,
+		ClientID:     d.ClientID,
+		ClientSecret: d.ClientSecret,
+		PrivateKey:   key,
+		IPAddress:    d.IPAddress,
+		Logger:       logger(s),
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.store, err = state.Open(e.cfg.Settings.State)
+	if err != nil {
+		return nil, err
+	}
+	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism}
+	return w, nil
+}
+
+var _ reconcile.DOKU = (*doku.Client)(nil)
+var _ reconcile.Store = (*state.Store)(nil)
+
+// logger logs to stderr at the level DDCTL_LOG names (debug, info, warn,
+// error); by default it is silent, as the command's output says it all.
+func logger(s streams) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(os.Getenv("DDCTL_LOG")) {
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// newRun describes this invocation for the runs table.
+func newRun(command string, cfg *spec.Config) state.Run {
+	r := state.Run{Command: command, StartedAt: time.Now(), SpecDigest: cfg.Digest, PID: os.Getpid()}
+	if u, err := user.Current(); err == nil {
+		r.User = u.Username
+	}
+	r.Host, _ = os.Hostname()
+	if out, err := exec.Command("git", "-C", cfg.Dir, "rev-parse", "HEAD").Output(); err == nil {
+		r.GitCommit = strings.TrimSpace(string(out))
+	}
+	return r
+}
+
+// embeddedSandbox is a sandbox served in this process on a loopback port.
+type embeddedSandbox struct {
+	srv  *sandbox.Server
+	http *http.Server
+	url  string
+}
+
+func startEmbeddedSandbox(ctx context.Context, dir string) (*embeddedSandbox, error) {
+	cfg, err := sandbox.PrepareDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sandbox.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := srv.SeedFromFile(ctx, filepath.Join(dir, sandbox.SeedFile)); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	e := &embeddedSandbox{srv: srv, http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}, url: "http://" + ln.Addr().String()}
+	go e.http.Serve(ln)
+	if err := sandbox.WriteClientFiles(dir, e.url, cfg); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *embeddedSandbox) close() {
+	e.http.Close()
+	e.srv.Close()
+}
+
+// statsLine is the sandbox's call counts, for the end of a run.
+func (e *embeddedSandbox) statsLine() string {
+	st := e.srv.Stats()
+	names := make([]string, 0, len(st.Calls))
+	for n := range st.Calls {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s=%d", n, st.Calls[n])
+	}
+	return "Embedded sandbox calls this run: " + strings.Join(parts, " ")
+}
+
+// parseAt reads -at: RFC 3339, or empty for now.
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, errors.New("-at wants an RFC 3339 time such as 2026-12-01T09:00:00+07:00")
+	}
+	return t, nil
+}
+
+func nowFunc() time.Time { return time.Now() }

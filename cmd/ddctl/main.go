@@ -1,0 +1,96 @@
+// Command ddctl plans and applies refunds through DOKU's SNAP API for Allo
+// Bank direct debit, from HCL files kept in git. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes, as Terraform's: 2 only from plan -detailed-exitcode.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitChanges = 2
+)
+
+// streams are the command's standard streams.
+type streams struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+const usage = `Usage: ddctl [-chdir=DIR] COMMAND [options]
+
+Commands:
+  validate   check the configuration; no call to DOKU
+  plan       show the calls that apply would make
+  apply      make the calls of a plan
+  sandbox    run a local DOKU simulator
+  version    print the version
+
+Run "ddctl COMMAND -h" for a command's options.
+`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	s := streams{stdin: stdin, stdout: stdout, stderr: stderr}
+	global := flag.NewFlagSet("ddctl", flag.ContinueOnError)
+	global.SetOutput(stderr)
+	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	chdir := global.String("chdir", "", "switch to `DIR` before doing anything else")
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitError
+	}
+	if *chdir != "" {
+		if err := os.Chdir(*chdir); err != nil {
+			fmt.Fprintf(stderr, "Error: -chdir: %v\n", err)
+			return exitError
+		}
+	}
+	rest := global.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError
+	}
+	cmd, cmdArgs := rest[0], rest[1:]
+	switch cmd {
+	case "validate":
+		return runValidate(ctx, cmdArgs, s)
+	case "plan":
+		return runPlan(ctx, cmdArgs, s)
+	case "apply":
+		return runApply(ctx, cmdArgs, s)
+	case "sandbox":
+		return runSandbox(ctx, cmdArgs, s)
+	case "version":
+		fmt.Fprintf(stdout, "ddctl %s\n", version)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "Error: unknown command %q.\n\n%s", cmd, usage)
+	return exitError
+}
+
+// version is the release this binary is.
+const version = "v0.1.0-dev"
+
+// usageError prints a usage problem with a hint, as litestream does.
+func usageError(s streams, cmd, msg string) int {
+	fmt.Fprintf(s.stderr, "Error: %s\nTry: ddctl %s -h\n", msg, cmd)
+	return exitError
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/ddctl/ddctl/internal/reconcile"
+)
+
+func runPlan(ctx context.Context, args []string, s streams) int {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(s.stderr)
+	var cf configFlags
+	cf.register(fs)
+	out := fs.String("out", "", "save the plan to `FILE` for apply")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 with no changes, 1 on error, 2 with changes")
+	at := fs.String("at", "", "evaluate the plan as of `TIME` (RFC 3339)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		return usageError(s, "plan", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	now, err := parseAt(*at)
+	if err != nil {
+		return usageError(s, "plan", err.Error())
+	}
+	e := loadConfig(ctx, s, cf)
+	if e == nil {
+		return exitError
+	}
+	w, err := wire(s, e, 0)
+	if err != nil {
+		e.close()
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer w.close()
+
+	p, err := w.engine.Plan(ctx, e.cfg, now)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: plan: %v\n", err)
+		return exitError
+	}
+	reconcile.RenderText(s.stdout, p, reconcile.RenderOptions{Location: e.cfg.Settings.Location})
+	if *out != "" {
+		if err := savePlan(*out, p); err != nil {
+			fmt.Fprintf(s.stderr, "Error: save plan: %v\n", err)
+			return exitError
+		}
+		fmt.Fprintf(s.stdout, "\nSaved the plan to %s. To make exactly these calls, run:\n  ddctl apply %s\n", *out, *out)
+	}
+	if e.sandbox != nil {
+		fmt.Fprintln(s.stdout, e.sandbox.statsLine())
+	}
+	switch {
+	case len(p.Errors) > 0:
+		return exitError
+	case *detailed && p.HasChanges():
+		return exitChanges
+	}
+	return exitOK
+}
+
+func savePlan(path string, p *reconcile.Plan) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := reconcile.WritePlan(f, p); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func loadPlan(path string) (*reconcile.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return reconcile.ReadPlan(f)
+}
