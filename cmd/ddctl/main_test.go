@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -36,6 +38,7 @@ func TestScripts(t *testing.T) {
 			"pay":     cmdPay,
 			"calls":   cmdCalls,
 			"refunds": cmdRefunds,
+			"waitfile": cmdWaitFile,
 		},
 	})
 }
@@ -84,4 +87,19 @@ func cmdRefunds(ts *testscript.TestScript, neg bool, args []string) {
 	if len(l.Refunds) != want {
 		ts.Fatalf("sandbox ledger holds %d refunds, want %d", len(l.Refunds), want)
 	}
+}
+
+// waitfile FILE waits (up to a minute) until FILE exists: a background
+// process has written it.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile FILE")
+	}
+	path := ts.MkAbs(args[0])
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("%s did not appear within a minute", args[0])
 }
