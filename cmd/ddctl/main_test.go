@@ -35,9 +35,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"pay":     cmdPay,
-			"calls":   cmdCalls,
-			"refunds": cmdRefunds,
+			"pay":      cmdPay,
+			"calls":    cmdCalls,
+			"refunds":  cmdRefunds,
 			"waitfile": cmdWaitFile,
 		},
 	})
