@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ddctl/ddctl/internal/reconcile"
 )
@@ -69,7 +70,7 @@ func runApply(ctx context.Context, args []string, s streams) int {
 			return exitError
 		}
 	} else {
-		p, err = w.engine.Plan(ctx, e.cfg, nowFunc())
+		p, err = w.engine.Plan(ctx, e.cfg, time.Now())
 		if err != nil {
 			fmt.Fprintf(s.stderr, "Error: plan: %v\n", err)
 			return exitError
@@ -112,7 +113,7 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	}
 	fmt.Fprintln(s.stdout)
 	reconcile.RenderResultSummary(s.stdout, res)
-	if err := w.store.FinishRun(context.WithoutCancel(ctx), run, nowFunc(), status); err != nil {
+	if err := w.store.FinishRun(context.WithoutCancel(ctx), run, time.Now(), status); err != nil {
 		fmt.Fprintf(s.stderr, "Error: record end of run: %v\n", err)
 	}
 	return code

@@ -255,5 +255,3 @@ func parseAt(s string) (time.Time, error) {
 	}
 	return t, nil
 }
-
-func nowFunc() time.Time { return time.Now() }

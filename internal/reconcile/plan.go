@@ -205,7 +205,10 @@ func (e *Engine) refreshPayment(ctx context.Context, ref string) (state.Payment,
 	if err != nil {
 		return state.Payment{}, err
 	}
-	p := paymentFromStatus(st, e.now())
+	p, err := paymentFromStatus(st, e.now())
+	if err != nil {
+		return state.Payment{}, err
+	}
 	if err := e.Store.PutPayment(ctx, p); err != nil {
 		return state.Payment{}, fmt.Errorf("record payment %s: %w", ref, err)
 	}

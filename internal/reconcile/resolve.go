@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
-	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/state"
 )
 
@@ -61,7 +60,11 @@ func (e *Engine) resolveRefund(ctx context.Context, op state.Operation) Resoluti
 		res.Detail = fmt.Sprintf("could not ask DOKU about it: %v; it will be asked again next run", err)
 		return res
 	default:
-		p := paymentFromStatus(st, e.now())
+		p, err := paymentFromStatus(st, e.now())
+		if err != nil {
+			res.Detail = fmt.Sprintf("DOKU's status answer is unreadable: %v; it will be asked again next run", err)
+			return res
+		}
 		if err := e.Store.PutPayment(ctx, p); err != nil {
 			res.Detail = fmt.Sprintf("record payment status: %v", err)
 			return res
@@ -86,9 +89,13 @@ func (e *Engine) resolveRefund(ctx context.Context, op state.Operation) Resoluti
 	return res
 }
 
-// paymentFromStatus is the state's record of a status answer.
-func paymentFromStatus(st *doku.StatusResponse, now time.Time) state.Payment {
-	amount, _ := st.TransAmount.Money()
+// paymentFromStatus is the state's record of a status answer. An answer
+// whose amounts do not parse is refused rather than recorded as zero.
+func paymentFromStatus(st *doku.StatusResponse, now time.Time) (state.Payment, error) {
+	amount, err := st.TransAmount.Money()
+	if err != nil {
+		return state.Payment{}, fmt.Errorf("payment %q: transAmount: %w", st.OriginalPartnerReferenceNo, err)
+	}
 	p := state.Payment{
 		PartnerReferenceNo: st.OriginalPartnerReferenceNo,
 		ReferenceNo:        st.OriginalReferenceNo,
@@ -102,9 +109,9 @@ func paymentFromStatus(st *doku.StatusResponse, now time.Time) state.Payment {
 		}
 		a, err := r.RefundAmount.Money()
 		if err != nil {
-			a = money.Amount(0)
+			return state.Payment{}, fmt.Errorf("payment %q: refund %s: refundAmount: %w", st.OriginalPartnerReferenceNo, r.RefundNo, err)
 		}
 		p.Refunds = append(p.Refunds, state.PaymentRefund{PartnerRefundNo: r.PartnerReferenceNo, RefundNo: r.RefundNo, Amount: a})
 	}
-	return p
+	return p, nil
 }
