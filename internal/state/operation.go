@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -80,10 +81,14 @@ var ErrOperationOpen = errors.New("an earlier operation for this address has no 
 // already succeeded.
 var ErrRefundSucceeded = errors.New("the refund already succeeded")
 
+// ErrRefundFailed is returned by RecordRefundIntent when DOKU refused the
+// refund for good: ddctl does not send it again on its own.
+var ErrRefundFailed = errors.New("DOKU refused the refund for good")
+
 // RecordRefundIntent journals a refund request before it is sent, in one
 // transaction with the refund's row (created, or set back to pending). It
-// refuses with ErrOperationOpen or ErrRefundSucceeded rather than let a
-// second request go out. It returns the operation's ID.
+// refuses with ErrOperationOpen, ErrRefundSucceeded or ErrRefundFailed
+// rather than let a second request go out. It returns the operation's ID.
 func (s *Store) RecordRefundIntent(ctx context.Context, op Operation, r Refund, now time.Time) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
@@ -94,16 +99,24 @@ func (s *Store) RecordRefundIntent(ctx context.Context, op Operation, r Refund, 
 		if open > 0 {
 			return fmt.Errorf("record intent %s: %w", op.Address, ErrOperationOpen)
 		}
-		var status string
-		err := tx.GetContext(ctx, &status, `SELECT status FROM refunds WHERE address = ?`, r.Address)
-		if err == nil && status == string(RefundSucceeded) {
-			return fmt.Errorf("record intent %s: %w", op.Address, ErrRefundSucceeded)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (address, payment, amount, partner_refund_no, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, 'pending', ?, ?)
-			ON CONFLICT (address) DO UPDATE SET status = 'pending', updated_at = excluded.updated_at`,
-			r.Address, r.Payment, int64(r.Amount), r.PartnerRefundNo, timeText(now), timeText(now)); err != nil {
+		var have refundRow
+		err := tx.GetContext(ctx, &have, `SELECT * FROM refunds WHERE address = ?`, r.Address)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (address, payment, amount, partner_refund_no, status, created_at, updated_at)
+				VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+				r.Address, r.Payment, int64(r.Amount), r.PartnerRefundNo, timeText(now), timeText(now)); err != nil {
+				return formatError(err)
+			}
+		case err != nil:
 			return formatError(err)
+		case have.Status == string(RefundSucceeded):
+			return fmt.Errorf("record intent %s: %w", op.Address, ErrRefundSucceeded)
+		case have.Status == string(RefundFailed):
+			return fmt.Errorf("record intent %s: %w", op.Address, ErrRefundFailed)
+		case have.PartnerRefundNo != r.PartnerRefundNo || have.Payment != r.Payment || have.Amount != int64(r.Amount):
+			// A pending refund is sent again exactly as it was first sent.
+			return fmt.Errorf("record intent %s: pending refund of %s under key %s differs from this request", op.Address, have.Payment, have.PartnerRefundNo)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO operations (run_id, address, kind, idempotency_key, external_id, request, status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?)`,
@@ -128,12 +141,17 @@ type Outcome struct {
 
 // RecordRefundOutcome settles a refund operation and its refund in one
 // transaction. On success the refund also joins the payment's known
-// refunds, so later plans need not ask DOKU.
+// refunds, so later plans need not ask DOKU. Only an open operation is
+// settled, and a refund that succeeded stays succeeded: a late answer to
+// one request cannot undo what another established.
 func (s *Store) RecordRefundOutcome(ctx context.Context, opID int64, o Outcome, now time.Time) error {
 	return s.write(ctx, func(tx *sqlx.Tx) error {
 		var op operationRow
 		if err := tx.GetContext(ctx, &op, `SELECT * FROM operations WHERE id = ?`, opID); err != nil {
 			return fmt.Errorf("record outcome of operation %d: %w", opID, formatError(err))
+		}
+		if !OpStatus(op.Status).Open() {
+			return fmt.Errorf("record outcome of operation %d: it is already %s", opID, op.Status)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE operations SET status = ?, http_status = ?, snap_code = ?, message = ?, updated_at = ? WHERE id = ?`,
 			o.Status, o.HTTPStatus, o.SNAPCode, o.Message, timeText(now), opID); err != nil {
@@ -147,7 +165,7 @@ func (s *Store) RecordRefundOutcome(ctx context.Context, opID int64, o Outcome, 
 			refundStatus = RefundFailed
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = ?, refund_no = CASE WHEN ? != '' THEN ? ELSE refund_no END,
-			snap_code = ?, message = ?, updated_at = ? WHERE address = ?`,
+			snap_code = ?, message = ?, updated_at = ? WHERE address = ? AND status != 'succeeded'`,
 			refundStatus, o.RefundNo, o.RefundNo, o.SNAPCode, o.Message, timeText(now), op.Address); err != nil {
 			return formatError(err)
 		}

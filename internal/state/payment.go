@@ -71,13 +71,14 @@ func (s *Store) Payments(ctx context.Context) (map[string]Payment, error) {
 	return out, nil
 }
 
-// PutPayment stores what a status inquiry said, replacing what was known.
+// PutPayment stores what a status inquiry said. The refunds it lists join
+// those already known; none is forgotten, since DOKU's answer may lag
+// behind a refund ddctl recorded.
 func (s *Store) PutPayment(ctx context.Context, p Payment) error {
 	return s.write(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM payments WHERE partner_reference_no = ?`, p.PartnerReferenceNo); err != nil {
-			return formatError(err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO payments VALUES (?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO payments VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (partner_reference_no) DO UPDATE SET reference_no = excluded.reference_no,
+				status = excluded.status, amount = excluded.amount, checked_at = excluded.checked_at`,
 			p.PartnerReferenceNo, p.ReferenceNo, p.Status, int64(p.Amount), timeText(p.CheckedAt)); err != nil {
 			return formatError(err)
 		}

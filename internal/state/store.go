@@ -49,7 +49,7 @@ func Open(path string) (*Store, error) {
 	}
 	f.Close()
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=%d&_foreign_keys=on&_txlock=immediate",
-		path, BusyTimeout.Milliseconds())
+		EscapePath(path), BusyTimeout.Milliseconds())
 	db, err := sqlx.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -67,6 +67,12 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("state %s: read lineage: %w", path, formatError(err))
 	}
 	return s, nil
+}
+
+// EscapePath makes a file path safe inside a SQLite "file:" URI, whose
+// query (the driver's settings) would otherwise begin at a "?" in the path.
+func EscapePath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
 // Close closes the state file.

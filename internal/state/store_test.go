@@ -101,3 +101,41 @@ func TestRefundJournal(t *testing.T) {
 		t.Fatalf("serial=%d, want %d after four writes", serial1, serial0+4)
 	}
 }
+
+// A late answer to one request cannot undo a refund another established.
+func TestOutcomeNeverDowngradesSuccess(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "ddctl.db"))
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	run, _ := s.StartRun(ctx, state.Run{Command: "apply", StartedAt: now})
+	r := state.Refund{Address: "refund.a", Payment: "INV-1", Amount: 500, PartnerRefundNo: "KEY-A"}
+	op := state.Operation{RunID: run, Address: "refund.a", IdempotencyKey: "KEY-A", ExternalID: "1", Request: []byte(`{}`)}
+	first, err := s.RecordRefundIntent(ctx, op, r, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordRefundOutcome(ctx, first, state.Outcome{Status: state.OpNotReceived}, now); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.RecordRefundIntent(ctx, op, r, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordRefundOutcome(ctx, second, state.Outcome{Status: state.OpSucceeded, RefundNo: "RF-1"}, now); err != nil {
+		t.Fatal(err)
+	}
+	// A settled operation cannot be settled again.
+	if err := s.RecordRefundOutcome(ctx, first, state.Outcome{Status: state.OpFailed, SNAPCode: "4035815"}, now); err == nil {
+		t.Fatal("re-settling a settled operation was accepted")
+	}
+	got, _, _ := s.Refund(ctx, "refund.a")
+	if got.Status != state.RefundSucceeded || got.RefundNo != "RF-1" {
+		t.Fatalf("refund=%+v, want succeeded RF-1", got)
+	}
+	// An intent whose request differs from the pending refund is refused.
+	other := r
+	other.Amount = 400
+	if _, err := s.RecordRefundIntent(ctx, op, other, now); err == nil {
+		t.Fatal("intent accepted for a succeeded refund")
+	}
+}
