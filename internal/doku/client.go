@@ -85,10 +85,14 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	c := &Client{
-		cfg:  cfg,
-		http: cmp.Or(cfg.HTTPClient, &http.Client{Timeout: DefaultTimeout}),
-		now:  cfg.NowFunc,
-		log:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		cfg: cfg,
+		http: cmp.Or(cfg.HTTPClient, &http.Client{
+			Timeout: DefaultTimeout,
+			// A redirect would re-send a signed POST somewhere else.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}),
+		now: cfg.NowFunc,
+		log: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -222,15 +226,16 @@ func (c *Client) exchange(ctx context.Context, op Op, body []byte, h http.Header
 	}
 	req.Header = h
 	req.Header.Set("Content-Type", "application/json")
-	// Whether the request left decides between "nothing happened" and
-	// "outcome unknown" when no answer comes back.
-	var wrote atomic.Bool
+	// Whether the request may have left decides between "nothing
+	// happened" and "outcome unknown" when no answer comes back. Once a
+	// connection is in hand, some of the request may be on the wire.
+	var mayHaveLeft atomic.Bool
 	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { mayHaveLeft.Store(true) },
 	}))
 	noAnswer := func(status int, cause error) *Error {
 		o := RetryLater
-		if op.Mutating() && wrote.Load() {
+		if op.Mutating() && mayHaveLeft.Load() {
 			o = Unknown
 		}
 		return &Error{Op: op, HTTPStatus: status, Outcome: o, Err: cause}

@@ -97,12 +97,9 @@ func Classify(code Code) Outcome {
 		// Request In Progress: it may still take effect.
 		return Unknown
 	case status == 401:
-		switch caseCode {
-		case "01", "02", "03", "04":
-			// An expired or unknown token: refused before processing.
-			return RetryLater
-		}
-		return Failed
+		// A bad signature, unknown partner or expired token: refused before
+		// processing, so nothing happened; fix the cause and send again.
+		return RetryLater
 	case status == 403:
 		switch caseCode {
 		case "04", "06":
@@ -117,6 +114,9 @@ func Classify(code Code) Outcome {
 	case status == 429:
 		return RetryLater
 	case status >= 500:
+		return Unknown
+	case status == 404 && caseCode == "18":
+		// Inconsistent Request: this key exists with other content.
 		return Unknown
 	case status >= 400:
 		return Failed

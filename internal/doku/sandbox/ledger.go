@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3" // the ledger's SQLite driver
@@ -61,7 +62,7 @@ CREATE TABLE IF NOT EXISTS counters (
 type ledger struct{ db *sqlx.DB }
 
 func openLedger(path string) (*ledger, error) {
-	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate"
+	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate"
 	db, err := sqlx.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sandbox ledger %s: %w", path, err)
@@ -134,7 +135,9 @@ func (l *ledger) snapshot(ctx context.Context) (Ledger, error) {
 
 func getPayment(ctx context.Context, tx *sqlx.Tx, partnerRef, ref string) (*Payment, error) {
 	var p Payment
-	err := tx.GetContext(ctx, &p, `SELECT * FROM payments WHERE partner_reference_no = ? OR (? != '' AND reference_no = ?) LIMIT 1`, partnerRef, ref, ref)
+	// Either reference finds the payment; given both, both must match.
+	err := tx.GetContext(ctx, &p, `SELECT * FROM payments WHERE (? = '' OR partner_reference_no = ?) AND (? = '' OR reference_no = ?)
+		AND (? != '' OR ? != '') LIMIT 1`, partnerRef, partnerRef, ref, ref, partnerRef, ref)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -343,13 +344,16 @@ func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, extraH
 	if a, ok := s.checkRequest(r, c, extraHeaders); !ok {
 		return a.code.HTTPStatus(), a.bytes()
 	}
+	// DOKU does not undo what it did because the caller hung up: the
+	// ledger's work is not tied to the request's context.
+	ctx = context.WithoutCancel(ctx)
+	internal := fail(c.op, 500, "01", "Internal Server Error")
 	tx, err := s.ledger.db.BeginTxx(ctx, nil)
 	if err != nil {
-		a := fail(c.op, 500, "01", "Internal Server Error")
-		return a.code.HTTPStatus(), a.bytes()
+		return internal.code.HTTPStatus(), internal.bytes()
 	}
 	defer tx.Rollback()
-	day := c.now.In(doku.ExternalIDZone).Format("2006-01-02")
+	day := c.now.In(doku.ExternalIDZone).Format(time.DateOnly)
 	hash := doku.BodyHash(c.body)
 	var prior struct {
 		BodyHash string `db:"body_hash"`
@@ -364,21 +368,31 @@ func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, extraH
 		a := fail(c.op, 409, "00", "Conflict")
 		return a.code.HTTPStatus(), a.bytes()
 	case !errors.Is(err, sql.ErrNoRows):
-		a := fail(c.op, 500, "01", "Internal Server Error")
-		return a.code.HTTPStatus(), a.bytes()
+		return internal.code.HTTPStatus(), internal.bytes()
 	}
 	a := h(ctx, tx, c)
+	status := a.code.HTTPStatus()
+	if status >= 500 {
+		// Nothing the handler wrote stands, and nothing is kept for a replay.
+		return status, a.bytes()
+	}
+	if status >= 300 {
+		// A refusal changes nothing but is remembered for replays.
+		tx.Rollback()
+		if tx, err = s.ledger.db.BeginTxx(ctx, nil); err != nil {
+			return internal.code.HTTPStatus(), internal.bytes()
+		}
+		defer tx.Rollback()
+	}
 	out := a.bytes()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO replays VALUES (?, ?, ?, ?, ?, ?)`,
-		day, c.externalID, c.op.String(), hash, a.code.HTTPStatus(), out); err != nil {
-		a := fail(c.op, 500, "01", "Internal Server Error")
-		return a.code.HTTPStatus(), a.bytes()
+		day, c.externalID, c.op.String(), hash, status, out); err != nil {
+		return internal.code.HTTPStatus(), internal.bytes()
 	}
 	if err := tx.Commit(); err != nil {
-		a := fail(c.op, 500, "01", "Internal Server Error")
-		return a.code.HTTPStatus(), a.bytes()
+		return internal.code.HTTPStatus(), internal.bytes()
 	}
-	return a.code.HTTPStatus(), out
+	return status, out
 }
 
 // checkRequest makes the checks that come before the ledger: headers,
@@ -400,7 +414,7 @@ func (s *Server) checkRequest(r *http.Request, c *call, extraHeaders []string) (
 	if !externalIDRe.MatchString(c.externalID) {
 		return fail(op, 400, "01", "Invalid Field Format {X-EXTERNAL-ID}"), false
 	}
-	if ip := h.Get("X-IP-ADDRESS"); ip != "" && (len(ip) < 10 || len(ip) > 15) {
+	if ip := h.Get("X-IP-ADDRESS"); ip != "" && !validIP(ip) {
 		return fail(op, 400, "01", "Invalid Field Format {X-IP-ADDRESS}"), false
 	}
 	if h.Get("X-PARTNER-ID") != s.cfg.ClientID {
@@ -426,4 +440,14 @@ func (s *Server) checkRequest(r *http.Request, c *call, extraHeaders []string) (
 
 func (s *Server) stamp(t time.Time) string {
 	return t.In(doku.ExternalIDZone).Format(doku.TimestampLayout)
+}
+
+// validIP is Allo's X-IP-ADDRESS rule: a dotted IPv4 address of 10 to 15
+// characters (SNAP-ALLO.md §6).
+func validIP(s string) bool {
+	if len(s) < 10 || len(s) > 15 {
+		return false
+	}
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.Is4()
 }
