@@ -22,6 +22,8 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	}
 	var cf configFlags
 	cf.register(fs)
+	var lf lockFlags
+	lf.register(fs)
 	autoApprove := fs.Bool("auto-approve", false, "make the calls without asking (a PLANFILE is approved by being given)")
 	parallelism := fs.Int("parallelism", reconcile.DefaultParallelism, "at most `N` calls at once")
 	if err := fs.Parse(args); err != nil {
@@ -42,9 +44,8 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	if e == nil {
 		return exitError
 	}
-	w, err := wire(s, e, *parallelism)
+	w, err := wire(ctx, s, e, "apply", lf, *parallelism)
 	if err != nil {
-		e.close()
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
@@ -65,7 +66,7 @@ func runApply(ctx context.Context, args []string, s streams) int {
 			fmt.Fprintf(s.stderr, "Error: %v\n", err)
 			return exitError
 		}
-		if err := reconcile.CheckFresh(p, w.store.Lineage(), serial, e.cfg.Digest); err != nil {
+		if err := reconcile.CheckFresh(p, w.store.Lineage(), serial, e.cfg.Digest, time.Now()); err != nil {
 			fmt.Fprintf(s.stderr, "Error: %s: %v\n", planFile, err)
 			return exitError
 		}

@@ -70,8 +70,8 @@ func loadConfig(ctx context.Context, s streams, cf configFlags) *env {
 		e.sandbox = sb
 		opts.ExtraFiles = []string{filepath.Join(cf.sandbox, sandbox.DOKUFile)}
 	}
-	cfg, files, diags := spec.Load(opts)
-	printDiagnostics(s.stderr, files, diags)
+	cfg, _, diags := spec.Load(opts)
+	printDiagnostics(s.stderr, diags)
 	if diags.HasErrors() {
 		e.close()
 		return nil
@@ -82,19 +82,16 @@ func loadConfig(ctx context.Context, s streams, cf configFlags) *env {
 
 // printDiagnostics writes each diagnostic as file:line:col, then its
 // detail, so that editors and CI logs can jump to it.
-func printDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
+func printDiagnostics(w io.Writer, diags hcl.Diagnostics) {
 	for _, d := range diags {
 		sev := "Error"
 		if d.Severity == hcl.DiagWarning {
 			sev = "Warning"
 		}
 		if d.Subject != nil {
+			// No source line is quoted: the line could hold a literal
+			// secret (the sandbox's generated doku.hcl does).
 			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
-			if f := files[d.Subject.Filename]; f != nil {
-				if line := sourceLine(f.Bytes, d.Subject.Start.Line); line != "" {
-					fmt.Fprintf(w, "  %d | %s\n", d.Subject.Start.Line, line)
-				}
-			}
 		} else {
 			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
 		}
@@ -104,17 +101,19 @@ func printDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 	}
 }
 
-func sourceLine(src []byte, n int) string {
-	lines := strings.Split(string(src), "\n")
-	if n < 1 || n > len(lines) {
-		return ""
-	}
-	return strings.TrimRight(lines[n-1], "\r")
+// lockFlags are the flags of commands that change the state.
+type lockFlags struct {
+	timeout time.Duration
 }
 
-// wired is a loaded configuration with its state and DOKU client.
+func (l *lockFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&l.timeout, "lock-timeout", 30*time.Second, "wait up to `DURATION` for another run to release the state")
+}
+
+// wired is a loaded configuration with its state (locked) and DOKU client.
 type wired struct {
 	*env
+	lock   *state.Lock
 	store  *state.Store
 	client *doku.Client
 	engine *reconcile.Engine
@@ -124,17 +123,29 @@ func (w *wired) close() {
 	if w.store != nil {
 		w.store.Close()
 	}
+	if w.lock != nil {
+		w.lock.Unlock()
+	}
 	w.env.close()
 }
 
-// wire opens the state and builds the DOKU client for a loaded
-// configuration.
-func wire(s streams, e *env, parallelism int) (*wired, error) {
+// wire locks and opens the state and builds the DOKU client for a loaded
+// configuration. On error it closes what it opened, e included.
+func wire(ctx context.Context, s streams, e *env, command string, lf lockFlags, parallelism int) (*wired, error) {
+	w, err := wireParts(ctx, s, e, command, lf, parallelism)
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFlags, parallelism int) (*wired, error) {
 	w := &wired{env: e}
 	d := e.cfg.DOKU
 	key, err := doku.LoadPrivateKey(d.PrivateKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("doku block: %w; private_key_file must name the merchant's RSA private key (PEM)", err)
+		return w, fmt.Errorf("doku block: %w; private_key_file must name the merchant's RSA private key (PEM)", err)
 	}
 	w.client, err = doku.NewClient(doku.Config{
 		BaseURL:      d.BaseURL,
@@ -145,11 +156,18 @@ func wire(s streams, e *env, parallelism int) (*wired, error) {
 		Logger:       logger(s),
 	})
 	if err != nil {
-		return nil, err
+		return w, err
+	}
+	run := newRun(command, e.cfg)
+	w.lock, err = state.AcquireLock(ctx, e.cfg.Settings.State, state.LockInfo{
+		Operation: command, PID: run.PID, Host: run.Host, Who: run.User, Created: run.StartedAt,
+	}, lf.timeout)
+	if err != nil {
+		return w, err
 	}
 	w.store, err = state.Open(e.cfg.Settings.State)
 	if err != nil {
-		return nil, err
+		return w, err
 	}
 	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism}
 	return w, nil

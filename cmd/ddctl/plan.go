@@ -15,6 +15,8 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	fs.SetOutput(s.stderr)
 	var cf configFlags
 	cf.register(fs)
+	var lf lockFlags
+	lf.register(fs)
 	out := fs.String("out", "", "save the plan to `FILE` for apply")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 with no changes, 1 on error, 2 with changes")
 	at := fs.String("at", "", "evaluate the plan as of `TIME` (RFC 3339)")
@@ -35,9 +37,8 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	if e == nil {
 		return exitError
 	}
-	w, err := wire(s, e, 0)
+	w, err := wire(ctx, s, e, "plan", lf, 0)
 	if err != nil {
-		e.close()
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}

@@ -2,9 +2,11 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/state"
@@ -93,13 +95,10 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(Ac
 
 func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionResult {
 	out := ActionResult{Action: a}
-	extID := doku.NewExternalID(e.now())
-	req := doku.RefundRequest{
-		OriginalPartnerReferenceNo: a.Payment,
-		RefundAmount:               doku.NewAmount(a.Amount),
-		Reason:                     a.Reason,
-		PartnerRefundNo:            a.Key,
-		AdditionalInfo:             doku.ChannelInfo{Channel: doku.Channel},
+	req, extID, err := e.refundRequest(ctx, a)
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, err.Error()
+		return out
 	}
 	body, err := doku.Marshal(req)
 	if err != nil {
@@ -114,8 +113,10 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 		out.Status, out.Message = ResultSkipped, err.Error()
 		return out
 	}
-	// (2) The request.
-	resp, err := e.DOKU.Refund(ctx, req, doku.RequestOptions{ExternalID: extID})
+	// (2) The request. Once the intent is committed the request is seen
+	// through (the client's timeout bounds it): an interrupted request
+	// would only turn a known outcome into an unknown one.
+	resp, err := e.DOKU.Refund(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID})
 	// (3) The outcome, whatever happened to ctx meanwhile.
 	o := state.Outcome{}
 	var derr *doku.Error
@@ -126,7 +127,13 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 			o.Message = derr.Err.Error()
 		}
 	}
-	switch doku.OutcomeOf(err) {
+	outcome := doku.OutcomeOf(err)
+	if a.Resend && outcome == doku.Failed {
+		// A refusal of a resend ("already refunded", "invalid amount") may
+		// be DOKU answering our own earlier request: ask before concluding.
+		outcome = doku.Unknown
+	}
+	switch outcome {
 	case doku.Succeeded:
 		o.Status, o.HTTPStatus, o.SNAPCode, o.Message, o.RefundNo = state.OpSucceeded, 200, string(resp.ResponseCode), resp.ResponseMessage, resp.RefundNo
 		out.Status, out.RefundNo = ResultSucceeded, resp.RefundNo
@@ -152,4 +159,46 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 	}
 	e.log().LogAttrs(ctx, slogLevel(out.Status), "refund", attrs(out)...)
 	return out
+}
+
+// refundRequest is the request of a refund action and its X-EXTERNAL-ID. A
+// resend repeats the journalled request byte for byte, under the same
+// X-EXTERNAL-ID while DOKU's day has not turned (SNAP-ALLO.md §10: DOKU
+// answers a repeated id and body with its original answer).
+func (e *Engine) refundRequest(ctx context.Context, a Action) (doku.RefundRequest, string, error) {
+	now := e.now()
+	req := doku.RefundRequest{
+		OriginalPartnerReferenceNo: a.Payment,
+		RefundAmount:               doku.NewAmount(a.Amount),
+		Reason:                     a.Reason,
+		PartnerRefundNo:            a.Key,
+		AdditionalInfo:             doku.ChannelInfo{Channel: doku.Channel},
+	}
+	if !a.Resend {
+		return req, doku.NewExternalID(now), nil
+	}
+	ops, err := e.Store.Operations(ctx, a.Address)
+	if err != nil {
+		return req, "", fmt.Errorf("read the journal of %s: %w", a.Address, err)
+	}
+	for i := len(ops) - 1; i >= 0; i-- {
+		op := ops[i]
+		if op.Kind != state.KindRefund || op.IdempotencyKey != a.Key {
+			continue
+		}
+		var prev doku.RefundRequest
+		if err := json.Unmarshal(op.Request, &prev); err != nil {
+			return req, "", fmt.Errorf("journalled request of %s is unreadable: %w", a.Address, err)
+		}
+		extID := doku.NewExternalID(now)
+		if sameDay(op.CreatedAt, now) {
+			extID = op.ExternalID
+		}
+		return prev, extID, nil
+	}
+	return req, doku.NewExternalID(now), nil
+}
+
+func sameDay(a, b time.Time) bool {
+	return a.In(doku.ExternalIDZone).Format(time.DateOnly) == b.In(doku.ExternalIDZone).Format(time.DateOnly)
 }

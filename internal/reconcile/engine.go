@@ -28,6 +28,7 @@ type Store interface {
 	RecordRefundIntent(ctx context.Context, op state.Operation, r state.Refund, now time.Time) (int64, error)
 	RecordRefundOutcome(ctx context.Context, opID int64, o state.Outcome, now time.Time) error
 	OpenOperations(ctx context.Context) ([]state.Operation, error)
+	Operations(ctx context.Context, address string) ([]state.Operation, error)
 }
 
 // DefaultParallelism is how many actions apply runs at once (as Terraform).

@@ -108,9 +108,15 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 	if err != nil {
 		return nil, fmt.Errorf("read payments: %w", err)
 	}
-	// planned sums, per payment, what this plan refunds, so that two blocks
-	// cannot together refund more than was paid.
+	// planned sums, per payment, what is on its way: refunds sent whose
+	// outcome is open or to be sent again, and what this plan refunds, so
+	// that two blocks cannot together refund more than was paid.
 	planned := map[string]money.Amount{}
+	for _, r := range refunds {
+		if r.Status == state.RefundPending {
+			planned[r.Payment] += r.Amount
+		}
+	}
 	desired := map[string]bool{}
 	for _, want := range cfg.Refunds {
 		desired[want.Address] = true
@@ -127,7 +133,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 			continue
 		}
 		pay, ok := payments[want.Payment]
-		if !ok {
+		if !ok || !final(pay.Status) {
 			pay, err = e.refreshPayment(ctx, want.Payment)
 			if err != nil {
 				p.Errors = append(p.Errors, paymentProblem(want, err))
@@ -199,6 +205,16 @@ func amountText(a money.Amount) string {
 	return a.String()
 }
 
+// final reports whether a payment status will not change on its own, so
+// that a kept answer can stand in for asking again.
+func final(status string) bool {
+	switch status {
+	case doku.TxInitiated, doku.TxPaying, doku.TxPending:
+		return false
+	}
+	return true
+}
+
 // refreshPayment asks DOKU about a payment once and keeps the answer.
 func (e *Engine) refreshPayment(ctx context.Context, ref string) (state.Payment, error) {
 	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: ref}, doku.RequestOptions{})
@@ -245,16 +261,21 @@ func refundAmount(policy string, want spec.Refund, pay state.Payment, alreadyPla
 		return 0, problem("payment is not paid",
 			"payment %q has status %s at DOKU; only a paid payment can be refunded.", want.Payment, pay.Status)
 	}
-	left := pay.Amount - pay.Refunded() - alreadyPlanned
+	refunded := pay.Refunded()
+	if pay.Status == doku.TxRefunded && refunded == 0 {
+		// DOKU says refunded but lists no refund: take it at its word.
+		refunded = pay.Amount
+	}
+	left := pay.Amount - refunded - alreadyPlanned
 	amount := want.Amount
 	if amount == 0 {
-		amount = pay.Amount - pay.Refunded()
+		amount = pay.Amount - refunded
 	}
 	if policy != "partial" {
-		if pay.Refunded() > 0 || alreadyPlanned > 0 {
+		if refunded > 0 || alreadyPlanned > 0 {
 			return 0, problem("payment already refunded",
 				"payment %q already has a refund (%s of %s)%s, and Allo refunds are full-only (refund_policy = \"full\").",
-				want.Payment, pay.Refunded()+alreadyPlanned, pay.Amount, plannedNote(alreadyPlanned))
+				want.Payment, refunded+alreadyPlanned, pay.Amount, plannedNote(alreadyPlanned))
 		}
 		if amount != pay.Amount {
 			return 0, problem("refund must be the full amount",
@@ -266,7 +287,7 @@ func refundAmount(policy string, want spec.Refund, pay state.Payment, alreadyPla
 	if amount <= 0 || amount > left {
 		return 0, problem("refund exceeds what is left",
 			"payment %q was paid %s and %s of it is refunded or planned; %s is left, this block asks for %s.",
-			want.Payment, pay.Amount, pay.Refunded()+alreadyPlanned, left, amount)
+			want.Payment, pay.Amount, refunded+alreadyPlanned, left, amount)
 	}
 	return amount, nil
 }
@@ -275,5 +296,5 @@ func plannedNote(planned money.Amount) string {
 	if planned == 0 {
 		return ""
 	}
-	return " by another block of this plan"
+	return " on its way from ddctl"
 }

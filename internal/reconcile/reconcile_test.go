@@ -2,7 +2,9 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +206,17 @@ func TestLostStateAdoptsRefund(t *testing.T) {
 	if n := len(b.sb.Ledger(t).Refunds); n != 1 {
 		t.Fatalf("ledger refunds=%d, want 1", n)
 	}
+	got, ok, err := st2.Refund(context.Background(), "refund.a")
+	if err != nil || !ok || got.Status != state.RefundSucceeded || got.RefundNo == "" {
+		t.Fatalf("new state holds %+v (%v, %v), want the adopted refund", got, ok, err)
+	}
+	before := b.sb.Server.Stats()
+	if p := b.plan(t, cfg); p.HasChanges() || p.Converged != 1 {
+		t.Fatalf("second plan with the new state: %+v", p)
+	}
+	if after := b.sb.Server.Stats(); after.Calls["status"] != before.Calls["status"] {
+		t.Fatalf("the second plan asked DOKU again (%d -> %d status calls)", before.Calls["status"], after.Calls["status"])
+	}
 }
 
 func TestPlanErrors(t *testing.T) {
@@ -252,18 +265,108 @@ func TestCheckFresh(t *testing.T) {
 	cfg := config(refund("a", "INV-1", 0))
 	p := b.plan(t, cfg)
 	serial, _ := b.store.Serial(context.Background())
-	if err := reconcile.CheckFresh(p, b.store.Lineage(), serial, cfg.Digest); err != nil {
+	wall := time.Now()
+	if err := reconcile.CheckFresh(p, b.store.Lineage(), serial, cfg.Digest, wall); err != nil {
 		t.Fatalf("fresh plan refused: %v", err)
 	}
+	future := *p
+	future.At = wall.Add(time.Hour)
 	b.apply(t, p)
 	serial2, _ := b.store.Serial(context.Background())
 	for name, err := range map[string]error{
-		"serial":  reconcile.CheckFresh(p, b.store.Lineage(), serial2, cfg.Digest),
-		"lineage": reconcile.CheckFresh(p, "other", serial, cfg.Digest),
-		"spec":    reconcile.CheckFresh(p, b.store.Lineage(), serial, "other"),
+		"serial":  reconcile.CheckFresh(p, b.store.Lineage(), serial2, cfg.Digest, wall),
+		"lineage": reconcile.CheckFresh(p, "other", serial, cfg.Digest, wall),
+		"spec":    reconcile.CheckFresh(p, b.store.Lineage(), serial, "other", wall),
+		"too old": reconcile.CheckFresh(p, b.store.Lineage(), serial, cfg.Digest, wall.Add(reconcile.MaxPlanAge+time.Hour)),
+		"-at":     reconcile.CheckFresh(&future, b.store.Lineage(), serial, cfg.Digest, wall),
 	} {
 		if err == nil {
 			t.Fatalf("%s changed: plan accepted", name)
 		}
+	}
+}
+
+// spyDOKU embeds the real client and looks at each refund as it goes out.
+type spyDOKU struct {
+	reconcile.DOKU
+	onRefund func(req doku.RefundRequest, opts doku.RequestOptions)
+}
+
+func (s spyDOKU) Refund(ctx context.Context, req doku.RefundRequest, opts doku.RequestOptions) (*doku.RefundResponse, error) {
+	s.onRefund(req, opts)
+	return s.DOKU.Refund(ctx, req, opts)
+}
+
+// Every refund request leaves only after its intent is committed: the spy
+// reads the state file at the moment of sending.
+func TestIntentCommittedBeforeSend(t *testing.T) {
+	b := setup(t)
+	for i := range 5 {
+		b.sb.Pay(t, fmt.Sprintf("INV-%d", i), money.Amount(1000*(i+1)))
+	}
+	var refunds []spec.Refund
+	for i := range 5 {
+		refunds = append(refunds, refund(fmt.Sprintf("r%d", i), fmt.Sprintf("INV-%d", i), 0))
+	}
+	cfg := config(refunds...)
+	var mu sync.Mutex
+	seen := 0
+	b.engine.DOKU = spyDOKU{DOKU: b.client, onRefund: func(req doku.RefundRequest, opts doku.RequestOptions) {
+		ops, err := b.store.OpenOperations(context.Background())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, op := range ops {
+			if op.IdempotencyKey == req.PartnerRefundNo && op.ExternalID == opts.ExternalID && op.Status == state.OpIntent {
+				seen++
+				return
+			}
+		}
+		t.Errorf("refund %s (X-EXTERNAL-ID %s) sent with no intent in the state", req.PartnerRefundNo, opts.ExternalID)
+	}}
+	res := b.apply(t, b.plan(t, cfg))
+	if res.Count(reconcile.ResultSucceeded) != 5 || seen != 5 {
+		t.Fatalf("succeeded=%d, intents seen at send=%d; want 5 and 5", res.Count(reconcile.ResultSucceeded), seen)
+	}
+}
+
+// A request DOKU never received is sent again byte for byte, under the
+// same key and, the same day, the same X-EXTERNAL-ID.
+func TestResendRepeatsJournalledRequest(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	b.sb.Pay(t, "INV-1", 5000000)
+	cfg := config(refund("a", "INV-1", 0))
+	a := b.plan(t, cfg).Actions[0]
+	req := doku.RefundRequest{OriginalPartnerReferenceNo: a.Payment, RefundAmount: doku.NewAmount(a.Amount),
+		Reason: "reason at the time", PartnerRefundNo: a.Key, AdditionalInfo: doku.ChannelInfo{Channel: doku.Channel}}
+	body, _ := doku.Marshal(req)
+	const extID = "777000111"
+	run, _ := b.store.StartRun(ctx, state.Run{Command: "apply", StartedAt: now})
+	if _, err := b.store.RecordRefundIntent(ctx, state.Operation{RunID: run, Address: a.Address, Kind: state.KindRefund,
+		IdempotencyKey: a.Key, ExternalID: extID, Request: body},
+		state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	b.engine.DOKU = spyDOKU{DOKU: b.client, onRefund: func(r doku.RefundRequest, opts doku.RequestOptions) {
+		got, _ := doku.Marshal(r)
+		if string(got) != string(body) {
+			t.Errorf("resent body %s, want the journalled %s", got, body)
+		}
+		sent = append(sent, opts.ExternalID)
+	}}
+	p := b.plan(t, cfg) // resolves: DOKU has no record
+	if len(p.Actions) != 1 || !p.Actions[0].Resend {
+		t.Fatalf("plan: %+v, want one resend", p.Actions)
+	}
+	if res := b.apply(t, p); res.Count(reconcile.ResultSucceeded) != 1 {
+		t.Fatalf("apply: %+v", res.Results)
+	}
+	if len(sent) != 1 || sent[0] != extID {
+		t.Fatalf("X-EXTERNAL-IDs sent %v, want [%s]", sent, extID)
 	}
 }

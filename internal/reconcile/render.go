@@ -158,10 +158,20 @@ func ReadPlan(r io.Reader) (*Plan, error) {
 // ErrStalePlan is wrapped by CheckFresh's errors.
 var ErrStalePlan = fmt.Errorf("saved plan is stale")
 
+// MaxPlanAge is how old a saved plan may be when it is applied: what DOKU
+// said when it was made (payments, refunds made elsewhere) ages too.
+const MaxPlanAge = 7 * 24 * time.Hour
+
 // CheckFresh refuses a saved plan made against another state file, a state
-// that changed since, or another configuration (DESIGN.md principle 4).
-func CheckFresh(p *Plan, lineage string, serial int64, specDigest string) error {
+// that changed since, or another configuration, one too old, and one made
+// for a time still to come (plan -at), whose scheduled refunds are not due
+// (DESIGN.md principle 4).
+func CheckFresh(p *Plan, lineage string, serial int64, specDigest string, now time.Time) error {
 	switch {
+	case p.At.After(now.Add(time.Minute)):
+		return fmt.Errorf("%w: it was evaluated for %s, which has not come yet (plan -at); run plan again without -at", ErrStalePlan, p.At.Format(time.RFC3339))
+	case now.Sub(p.CreatedAt) > MaxPlanAge:
+		return fmt.Errorf("%w: it was made %s, more than %s ago; run plan again", ErrStalePlan, p.CreatedAt.Format(time.RFC3339), MaxPlanAge)
 	case p.Lineage != lineage:
 		return fmt.Errorf("%w: it was made against another state file (lineage %s, this one is %s); run plan again", ErrStalePlan, p.Lineage, lineage)
 	case p.Serial != serial:

@@ -70,16 +70,27 @@ func (e *Engine) resolveRefund(ctx context.Context, op state.Operation) Resoluti
 			return res
 		}
 		res.Status, res.Detail = state.OpNotReceived, "DOKU has no record of it (status inquiry); it will be sent again with the same key"
-		for _, r := range p.Refunds {
-			if r.PartnerRefundNo == op.IdempotencyKey {
+		for _, r := range st.RefundHistory {
+			if r.PartnerReferenceNo != op.IdempotencyKey {
+				continue
+			}
+			var o state.Outcome
+			switch r.RefundStatus {
+			case "", doku.TxSuccess:
 				res.Status, res.Detail = state.OpSucceeded, fmt.Sprintf("DOKU made it (refundNo %s, found by status inquiry)", r.RefundNo)
-				err := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), op.ID,
-					state.Outcome{Status: state.OpSucceeded, Message: "found by status inquiry", RefundNo: r.RefundNo}, e.now())
-				if err != nil {
-					res.Status, res.Detail = op.Status, fmt.Sprintf("record outcome: %v", err)
-				}
+				o = state.Outcome{Status: state.OpSucceeded, Message: "found by status inquiry", RefundNo: r.RefundNo}
+			case doku.TxFailed, doku.TxCanceled:
+				res.Status, res.Detail = state.OpFailed, fmt.Sprintf("DOKU lists it as status %s (refundNo %s)", r.RefundStatus, r.RefundNo)
+				o = state.Outcome{Status: state.OpFailed, Message: res.Detail, RefundNo: r.RefundNo}
+			default:
+				// DOKU has it, not yet final: ask again next run.
+				res.Detail = fmt.Sprintf("DOKU lists it as status %s; it will be asked again next run", r.RefundStatus)
 				return res
 			}
+			if err := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), op.ID, o, e.now()); err != nil {
+				res.Status, res.Detail = op.Status, fmt.Sprintf("record outcome: %v", err)
+			}
+			return res
 		}
 	}
 	if err := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), op.ID,
