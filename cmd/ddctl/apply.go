@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -26,11 +25,8 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	lf.register(fs)
 	autoApprove := fs.Bool("auto-approve", false, "make the calls without asking (a PLANFILE is approved by being given)")
 	parallelism := fs.Int("parallelism", reconcile.DefaultParallelism, "at most `N` calls at once")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 1 {
 		return usageError(s, "apply", "at most one PLANFILE")

@@ -94,3 +94,17 @@ func usageError(s streams, cmd, msg string) int {
 	fmt.Fprintf(s.stderr, "Error: %s\nTry: ddctl %s -h\n", msg, cmd)
 	return exitError
 }
+
+// parseFlags parses a command's flags. When it returns ok false, the
+// command exits with code: 0 after -h, 1 after a flag error (which the
+// flag set has printed).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return exitOK, true
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, false
+	}
+	return exitError, false
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -20,11 +19,8 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	out := fs.String("out", "", "save the plan to `FILE` for apply")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 with no changes, 1 on error, 2 with changes")
 	at := fs.String("at", "", "evaluate the plan as of `TIME` (RFC 3339)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(s, "plan", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))

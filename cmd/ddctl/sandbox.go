@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -18,11 +17,8 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	fs.SetOutput(s.stderr)
 	listen := fs.String("listen", "127.0.0.1:8787", "serve on `ADDR`")
 	dir := fs.String("dir", ".ddctl-sandbox", "keep keys, credentials and the ledger in `DIR`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(s, "sandbox", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 )
@@ -12,11 +11,8 @@ func runValidate(ctx context.Context, args []string, s streams) int {
 	fs.SetOutput(s.stderr)
 	var cf configFlags
 	cf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitError
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(s, "validate", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
