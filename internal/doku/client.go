@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/ddctl/ddctl/internal/secret"
 )
@@ -35,9 +39,13 @@ type Config struct {
 	ClientSecret secret.Value    // HMAC key of transactional signatures
 	PrivateKey   *rsa.PrivateKey // signs token requests
 	IPAddress    string          // X-IP-ADDRESS where Allo requires it (10–15 characters)
-	HTTPClient   *http.Client    // default: one with DefaultTimeout
-	NowFunc      func() time.Time
-	Logger       *slog.Logger
+	DeviceID     string          // X-DEVICE-ID where Allo requires it (account binding)
+	// RequestsPerSecond paces every request, tokens included, with a token
+	// bucket; 0 means no limit.
+	RequestsPerSecond float64
+	HTTPClient        *http.Client // default: one with DefaultTimeout
+	NowFunc           func() time.Time
+	Logger            *slog.Logger
 }
 
 // RequestOptions are the per-call headers the caller chooses.
@@ -45,10 +53,13 @@ type RequestOptions struct {
 	// ExternalID is the X-EXTERNAL-ID. Callers that journal a call before
 	// sending it choose it themselves; empty means a fresh NewExternalID.
 	ExternalID string
-	// CustomerToken is the B2B2C token for Authorization-Customer, on the
-	// customer-scoped calls that carry one.
-	CustomerToken secret.Value
-	// DeviceID is X-DEVICE-ID, where the operation takes one.
+	// AuthCode is the binding's authCode. On customer-scoped calls the
+	// client exchanges it for the customer (B2B2C) token, cached per
+	// binding until shortly before it expires, and sends that token as
+	// Authorization-Customer.
+	AuthCode secret.Value
+	// DeviceID is X-DEVICE-ID, where the operation takes one; default
+	// Config.DeviceID.
 	DeviceID string
 }
 
@@ -61,9 +72,14 @@ type Client struct {
 	now  func() time.Time
 	log  *slog.Logger
 
+	limiter *rate.Limiter // nil: no limit
+
 	mu       sync.Mutex // held while a token is fetched, so only one is
 	token    string
 	tokenExp time.Time
+
+	custMu     sync.Mutex // held while a customer token is fetched
+	custTokens map[string]customerToken
 
 	tokensFetched atomic.Int64
 }
@@ -97,29 +113,118 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	if cfg.RequestsPerSecond > 0 {
+		burst := max(1, int(cfg.RequestsPerSecond))
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), burst)
+	}
+	c.custTokens = map[string]customerToken{}
 	return c, nil
 }
 
 // Refund asks DOKU to refund a payment (§7.6). A nil error means DOKU
 // accepted it; otherwise the error is an *Error whose Outcome says whether
-// the refund may have happened.
+// the refund may have happened. With opts.AuthCode, the customer's token
+// goes along as Authorization-Customer (§6).
 func (c *Client) Refund(ctx context.Context, req RefundRequest, opts RequestOptions) (*RefundResponse, error) {
 	if req.AdditionalInfo.Channel == "" {
 		req.AdditionalInfo.Channel = Channel
 	}
-	var out RefundResponse
 	h := http.Header{}
 	h.Set("X-IP-ADDRESS", c.cfg.IPAddress)
-	if opts.DeviceID != "" {
-		h.Set("X-DEVICE-ID", opts.DeviceID)
+	if d := cmp.Or(opts.DeviceID, c.cfg.DeviceID); d != "" {
+		h.Set("X-DEVICE-ID", d)
 	}
-	if !opts.CustomerToken.IsZero() {
-		h.Set("Authorization-Customer", "Bearer "+opts.CustomerToken.Reveal())
+	if !opts.AuthCode.IsZero() {
+		tok, err := c.customerToken(ctx, opts.AuthCode)
+		if err != nil {
+			return nil, err
+		}
+		h.Set("Authorization-Customer", "Bearer "+tok.Reveal())
 	}
+	var out RefundResponse
 	if err := c.call(ctx, OpRefund, req, opts, h, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// BindAccount asks DOKU to bind a customer's Allo account (§7.2). The
+// answer carries the page where the customer confirms with OTP and PIN,
+// and the authCode that becomes usable once they have.
+func (c *Client) BindAccount(ctx context.Context, req BindingRequest, opts RequestOptions) (*BindingResponse, error) {
+	if req.AdditionalInfo.Channel == "" {
+		req.AdditionalInfo.Channel = Channel
+	}
+	h := http.Header{}
+	h.Set("X-IP-ADDRESS", c.cfg.IPAddress)
+	h.Set("X-DEVICE-ID", cmp.Or(opts.DeviceID, c.cfg.DeviceID))
+	var out BindingResponse
+	if err := c.call(ctx, OpBinding, req, opts, h, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Balance asks for the balance of the bound account whose authCode is
+// opts.AuthCode (§7.3).
+func (c *Client) Balance(ctx context.Context, opts RequestOptions) (*BalanceResponse, error) {
+	h, err := c.customerHeaders(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	var out BalanceResponse
+	if err := c.call(ctx, OpBalance, BalanceRequest{AdditionalInfo: ChannelInfo{Channel: Channel}}, opts, h, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Pay asks DOKU to debit the bound account whose authCode is opts.AuthCode
+// (§7.4). Success means accepted: the customer confirms on the page of
+// WebRedirectURL, and the result comes by notification or status inquiry.
+func (c *Client) Pay(ctx context.Context, req PaymentRequest, opts RequestOptions) (*PaymentResponse, error) {
+	if req.AdditionalInfo.Channel == "" {
+		req.AdditionalInfo.Channel = Channel
+	}
+	h, err := c.customerHeaders(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	h.Set("CHANNEL-ID", PaymentChannelID)
+	var out PaymentResponse
+	if err := c.call(ctx, OpPayment, req, opts, h, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Unbind asks DOKU to remove the binding whose authCode is opts.AuthCode
+// (§7.7): its customer token is the request's tokenId.
+func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingResponse, error) {
+	tok, err := c.customerToken(ctx, opts.AuthCode)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("X-IP-ADDRESS", c.cfg.IPAddress)
+	req := UnbindingRequest{TokenID: tok.Reveal(), AdditionalInfo: ChannelInfo{Channel: Channel}}
+	var out UnbindingResponse
+	if err := c.call(ctx, OpUnbinding, req, opts, h, &out); err != nil {
+		return nil, err
+	}
+	c.forgetCustomerToken(opts.AuthCode)
+	return &out, nil
+}
+
+func (c *Client) customerHeaders(ctx context.Context, opts RequestOptions) (http.Header, error) {
+	tok, err := c.customerToken(ctx, opts.AuthCode)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("X-IP-ADDRESS", c.cfg.IPAddress)
+	h.Set("Authorization-Customer", "Bearer "+tok.Reveal())
+	return h, nil
 }
 
 // PaymentStatus asks for a payment's status and its refunds (§7.5). It
@@ -180,6 +285,69 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 	return c.token, nil
 }
 
+type customerToken struct {
+	token secret.Value
+	exp   time.Time
+}
+
+func authKey(authCode secret.Value) string {
+	sum := sha256.Sum256([]byte(authCode.Reveal()))
+	return hex.EncodeToString(sum[:])
+}
+
+// customerToken returns the cached B2B2C token of a binding, exchanging
+// its authCode for a new one when missing or about to expire (§5.2).
+func (c *Client) customerToken(ctx context.Context, authCode secret.Value) (secret.Value, error) {
+	if authCode.IsZero() {
+		return secret.Value{}, errors.New("customer-scoped call without the binding's authCode")
+	}
+	key := authKey(authCode)
+	c.custMu.Lock()
+	defer c.custMu.Unlock()
+	if t, ok := c.custTokens[key]; ok && c.now().Before(t.exp.Add(-TokenRefreshMargin)) {
+		return t.token, nil
+	}
+	ts := c.timestamp()
+	sig, err := SignAsymmetric(c.cfg.PrivateKey, c.cfg.ClientID, ts)
+	if err != nil {
+		return secret.Value{}, fmt.Errorf("sign customer token request: %w", err)
+	}
+	h := http.Header{}
+	h.Set("X-CLIENT-KEY", c.cfg.ClientID)
+	h.Set("X-TIMESTAMP", ts)
+	h.Set("X-SIGNATURE", sig)
+	body, _ := Marshal(TokenRequest{GrantType: "authorization_code", AuthCode: authCode.Reveal()})
+	var out B2B2CTokenResponse
+	if err := c.exchange(ctx, OpTokenB2B2C, body, h, &out); err != nil {
+		return secret.Value{}, err
+	}
+	if out.AccessToken == "" {
+		return secret.Value{}, &Error{Op: OpTokenB2B2C, HTTPStatus: 200, Code: out.ResponseCode, Message: out.ResponseMessage,
+			Outcome: RetryLater, Err: errors.New("answer has no accessToken")}
+	}
+	t := customerToken{token: secret.New(out.AccessToken), exp: c.now().Add(customerTokenLifetime(out.AccessTokenExpiryTime, c.now()))}
+	c.custTokens[key] = t
+	return t.token, nil
+}
+
+// customerTokenLifetime reads accessTokenExpiryTime, an ISO-8601 time per
+// SNAP or a count of seconds per an SDK fixture (DISAGREE, §5.2).
+func customerTokenLifetime(expiry string, now time.Time) time.Duration {
+	if t, err := time.Parse(time.RFC3339, expiry); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	if n, err := strconv.Atoi(expiry); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return DefaultTokenLifetime
+}
+
+func (c *Client) forgetCustomerToken(authCode secret.Value) {
+	c.custMu.Lock()
+	delete(c.custTokens, authKey(authCode))
+	c.custMu.Unlock()
+}
+
 func (c *Client) dropToken(token string) {
 	c.mu.Lock()
 	if c.token == token {
@@ -211,15 +379,23 @@ func (c *Client) call(ctx context.Context, op Op, req any, opts RequestOptions, 
 	h.Set("X-EXTERNAL-ID", cmp.Or(opts.ExternalID, NewExternalID(c.now())))
 	err = c.exchange(ctx, op, body, h, out)
 	var e *Error
-	if errors.As(err, &e) && e.HTTPStatus == 401 && e.Outcome == RetryLater {
-		// The token was refused: the next call fetches a new one.
+	if errors.As(err, &e) && e.HTTPStatus == 401 {
+		// A token was refused: the next call fetches new ones.
 		c.dropToken(token)
+		if !opts.AuthCode.IsZero() {
+			c.forgetCustomerToken(opts.AuthCode)
+		}
 	}
 	return err
 }
 
 // exchange posts body with headers h and classifies the answer.
 func (c *Client) exchange(ctx context.Context, op Op, body []byte, h http.Header, out any) error {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return &Error{Op: op, Outcome: RetryLater, Err: fmt.Errorf("rate limit: %w", err)}
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+op.Path(), bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("%s: build request: %w", op, err)

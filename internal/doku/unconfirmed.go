@@ -27,6 +27,11 @@ const (
 // Channel is the value of additionalInfo.channel on every Allo call.
 const Channel = "DIRECT_DEBIT_ALLO_SNAP"
 
+// PaymentChannelID is the CHANNEL-ID header of a payment: whether Allo
+// requires it and which value it expects is UNCONFIRMED; "DH" is the Go
+// SDK's (§6).
+const PaymentChannelID = "DH"
+
 // StatusServiceCode is sent as serviceCode in a status inquiry: every DOKU
 // SDK sends "55", the generic SNAP convention "54" (DISAGREE, §7.5).
 const StatusServiceCode = "55"

@@ -223,3 +223,119 @@ func Marshal(v any) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
+
+// B2B2CTokenResponse is the answer to a customer token request (§5.2).
+type B2B2CTokenResponse struct {
+	Result
+	AccessToken            string `json:"accessToken"`
+	TokenType              string `json:"tokenType"`
+	AccessTokenExpiryTime  string `json:"accessTokenExpiryTime"`
+	RefreshToken           string `json:"refreshToken,omitempty"`
+	RefreshTokenExpiryTime string `json:"refreshTokenExpiryTime,omitempty"`
+}
+
+// BindingInfo is the additionalInfo of an account binding request (§7.2).
+type BindingInfo struct {
+	Channel                string `json:"channel"`
+	CustIDMerchant         string `json:"custIdMerchant"`
+	CustomerName           string `json:"customerName,omitempty"`
+	Email                  string `json:"email,omitempty"`
+	SuccessRegistrationURL string `json:"successRegistrationUrl"`
+	FailedRegistrationURL  string `json:"failedRegistrationUrl"`
+	DeviceModel            string `json:"deviceModel"`
+	OSType                 string `json:"osType"`
+	ChannelID              string `json:"channelId"`
+}
+
+// BindingRequest is the body of an account binding (§7.2).
+type BindingRequest struct {
+	PhoneNo        string      `json:"phoneNo"`
+	AdditionalInfo BindingInfo `json:"additionalInfo"`
+}
+
+// BindingResponse is the answer to an account binding (§7.2). The status
+// field's name is DISAGREE (status vs accountStatus): both are read.
+type BindingResponse struct {
+	Result
+	ReferenceNo    string `json:"referenceNo"`
+	RedirectURL    string `json:"redirectUrl"`
+	AdditionalInfo struct {
+		CustIDMerchant string `json:"custIdMerchant"`
+		Status         string `json:"status,omitempty"`
+		AccountStatus  string `json:"accountStatus,omitempty"`
+		AuthCode       string `json:"authCode"`
+	} `json:"additionalInfo"`
+}
+
+// BalanceRequest is the body of a balance inquiry (§7.3).
+type BalanceRequest struct {
+	AdditionalInfo ChannelInfo `json:"additionalInfo"`
+}
+
+// AccountInfo is one balance of a balance answer (§7.3).
+type AccountInfo struct {
+	BalanceType string  `json:"balanceType"`
+	Amount      Amount  `json:"amount"`
+	FlatAmount  *Amount `json:"flatAmount,omitempty"`
+	HoldAmount  *Amount `json:"holdAmount,omitempty"`
+}
+
+// BalanceResponse is the answer to a balance inquiry (§7.3).
+type BalanceResponse struct {
+	Result
+	AccountInfos []AccountInfo `json:"accountInfos"`
+}
+
+// PayOption is one payOptionDetails entry of a payment (§7.4).
+type PayOption struct {
+	PayMethod   string `json:"payMethod"`
+	TransAmount Amount `json:"transAmount"`
+	FeeAmount   Amount `json:"feeAmount"`
+}
+
+// LineItem is one line of a payment (§7.4). Quantity is sent as a string
+// (DISAGREE: some SDKs send a number; the sandbox accepts both).
+type LineItem struct {
+	Name     string          `json:"name"`
+	Price    string          `json:"price"`
+	Quantity json.RawMessage `json:"quantity"`
+}
+
+// PaymentInfo is the additionalInfo of a payment (§7.4).
+type PaymentInfo struct {
+	Channel           string     `json:"channel"`
+	Remarks           string     `json:"remarks"`
+	SuccessPaymentURL string     `json:"successPaymentUrl"`
+	FailedPaymentURL  string     `json:"failedPaymentUrl"`
+	LineItems         []LineItem `json:"lineItems"`
+}
+
+// PaymentRequest is the body of a host-to-host payment (§7.4).
+type PaymentRequest struct {
+	PartnerReferenceNo string      `json:"partnerReferenceNo"`
+	Amount             Amount      `json:"amount"`
+	PayOptionDetails   []PayOption `json:"payOptionDetails,omitempty"`
+	AdditionalInfo     PaymentInfo `json:"additionalInfo"`
+}
+
+// PaymentResponse is the answer to a payment (§7.4): accepted, with the
+// page where the customer confirms. The money moves only then.
+type PaymentResponse struct {
+	Result
+	ReferenceNo        string `json:"referenceNo"`
+	PartnerReferenceNo string `json:"partnerReferenceNo"`
+	WebRedirectURL     string `json:"webRedirectUrl"`
+}
+
+// UnbindingRequest is the body of an account unbinding (§7.7): tokenId is
+// the customer's B2B2C token.
+type UnbindingRequest struct {
+	TokenID        string      `json:"tokenId"`
+	AdditionalInfo ChannelInfo `json:"additionalInfo"`
+}
+
+// UnbindingResponse is the answer to an account unbinding (§7.7).
+type UnbindingResponse struct {
+	Result
+	ReferenceNo string `json:"referenceNo"`
+}

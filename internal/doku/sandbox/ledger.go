@@ -53,6 +53,20 @@ CREATE TABLE IF NOT EXISTS replays (
 	response    BLOB NOT NULL,
 	PRIMARY KEY (day, external_id)
 );
+-- Allo accounts, by phone, with their balance in minor units.
+CREATE TABLE IF NOT EXISTS customers (
+	phone   TEXT PRIMARY KEY,
+	name    TEXT NOT NULL DEFAULT '',
+	balance INTEGER NOT NULL
+);
+-- What waits for the customer's OTP and PIN: a binding or a payment.
+CREATE TABLE IF NOT EXISTS confirmations (
+	id         TEXT PRIMARY KEY,
+	kind       TEXT NOT NULL CHECK (kind IN ('binding', 'payment')),
+	ref        TEXT NOT NULL,
+	status     TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+	created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
 	name  TEXT PRIMARY KEY,
 	value INTEGER NOT NULL
@@ -112,15 +126,26 @@ type Binding struct {
 	CreatedAt      string `db:"created_at" json:"createdAt"`
 }
 
+// Customer is an Allo account.
+type Customer struct {
+	Phone   string `db:"phone" json:"phone"`
+	Name    string `db:"name" json:"name,omitempty"`
+	Balance int64  `db:"balance" json:"balance"` // minor units
+}
+
 // Ledger is everything the sandbox holds (GET /sandbox/ledger).
 type Ledger struct {
-	Payments []Payment `json:"payments"`
-	Refunds  []Refund  `json:"refunds"`
-	Bindings []Binding `json:"bindings"`
+	Customers []Customer `json:"customers"`
+	Payments  []Payment  `json:"payments"`
+	Refunds   []Refund   `json:"refunds"`
+	Bindings  []Binding  `json:"bindings"`
 }
 
 func (l *ledger) snapshot(ctx context.Context) (Ledger, error) {
-	out := Ledger{Payments: []Payment{}, Refunds: []Refund{}, Bindings: []Binding{}}
+	out := Ledger{Customers: []Customer{}, Payments: []Payment{}, Refunds: []Refund{}, Bindings: []Binding{}}
+	if err := l.db.SelectContext(ctx, &out.Customers, `SELECT * FROM customers ORDER BY phone`); err != nil {
+		return out, err
+	}
 	if err := l.db.SelectContext(ctx, &out.Payments, `SELECT * FROM payments ORDER BY created_at, partner_reference_no`); err != nil {
 		return out, err
 	}

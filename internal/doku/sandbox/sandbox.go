@@ -98,8 +98,15 @@ func Open(cfg Config) (*Server, error) {
 		s.calls[op.String()] = new(atomic.Int64)
 	}
 	s.mux.HandleFunc("POST "+doku.PathTokenB2B, s.handleTokenB2B)
-	s.mux.HandleFunc("POST "+doku.PathStatus, s.transactional(doku.OpStatus, nil, s.status))
-	s.mux.HandleFunc("POST "+doku.PathRefund, s.transactional(doku.OpRefund, []string{"X-IP-ADDRESS"}, s.refund))
+	s.mux.HandleFunc("POST "+doku.PathTokenB2B2C, s.handleTokenB2B2C)
+	s.mux.HandleFunc("POST "+doku.PathStatus, s.transactional(doku.OpStatus, route{}, s.status))
+	s.mux.HandleFunc("POST "+doku.PathRefund, s.transactional(doku.OpRefund, route{headers: []string{"X-IP-ADDRESS"}, customerOptional: true}, s.refund))
+	s.mux.HandleFunc("POST "+doku.PathBinding, s.transactional(doku.OpBinding, route{headers: []string{"X-IP-ADDRESS", "X-DEVICE-ID"}}, s.binding))
+	s.mux.HandleFunc("POST "+doku.PathBalance, s.transactional(doku.OpBalance, route{headers: []string{"X-IP-ADDRESS"}, customer: true}, s.balance))
+	s.mux.HandleFunc("POST "+doku.PathPayment, s.transactional(doku.OpPayment, route{headers: []string{"X-IP-ADDRESS"}, customer: true}, s.payment))
+	s.mux.HandleFunc("POST "+doku.PathUnbinding, s.transactional(doku.OpUnbinding, route{headers: []string{"X-IP-ADDRESS"}}, s.unbinding))
+	s.mux.HandleFunc("POST /sandbox/customers", s.handleCustomer)
+	s.mux.HandleFunc("POST /sandbox/confirmations/{id}", s.handleConfirmation)
 	s.mux.HandleFunc("GET /sandbox/stats", s.handleStats)
 	s.mux.HandleFunc("GET /sandbox/ledger", s.handleLedger)
 	s.mux.HandleFunc("POST /sandbox/payments", s.handleCreatePayment)
@@ -275,19 +282,8 @@ func (s *Server) handleTokenB2B(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) issueB2B(h http.Header, body []byte) answer {
 	op := doku.OpTokenB2B
-	for _, name := range []string{"X-CLIENT-KEY", "X-TIMESTAMP", "X-SIGNATURE"} {
-		if h.Get(name) == "" {
-			return fail(op, 400, "02", "Invalid Mandatory Field {"+name+"}")
-		}
-	}
-	if _, err := time.Parse(time.RFC3339, h.Get("X-TIMESTAMP")); err != nil {
-		return fail(op, 400, "01", "Invalid Field Format {X-TIMESTAMP}")
-	}
-	if h.Get("X-CLIENT-KEY") != s.cfg.ClientID {
-		return fail(op, 401, "00", "Unauthorized. Unknown client")
-	}
-	if doku.VerifyAsymmetric(s.cfg.MerchantPublicKey, h.Get("X-CLIENT-KEY"), h.Get("X-TIMESTAMP"), h.Get("X-SIGNATURE")) != nil {
-		return fail(op, 401, "00", "Unauthorized.Invalid Signature")
+	if a, ok := s.checkTokenRequest(op, h); !ok {
+		return a
 	}
 	var req doku.TokenRequest
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -309,6 +305,26 @@ func (s *Server) issueB2B(h http.Header, body []byte) answer {
 	return answer{code: resp.ResponseCode, body: resp}
 }
 
+// checkTokenRequest checks a token request's headers and its RSA
+// signature by the merchant's key (§4.1, §5).
+func (s *Server) checkTokenRequest(op doku.Op, h http.Header) (answer, bool) {
+	for _, name := range []string{"X-CLIENT-KEY", "X-TIMESTAMP", "X-SIGNATURE"} {
+		if h.Get(name) == "" {
+			return fail(op, 400, "02", "Invalid Mandatory Field {"+name+"}"), false
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, h.Get("X-TIMESTAMP")); err != nil {
+		return fail(op, 400, "01", "Invalid Field Format {X-TIMESTAMP}"), false
+	}
+	if h.Get("X-CLIENT-KEY") != s.cfg.ClientID {
+		return fail(op, 401, "00", "Unauthorized. Unknown client"), false
+	}
+	if doku.VerifyAsymmetric(s.cfg.MerchantPublicKey, h.Get("X-CLIENT-KEY"), h.Get("X-TIMESTAMP"), h.Get("X-SIGNATURE")) != nil {
+		return fail(op, 401, "00", "Unauthorized.Invalid Signature"), false
+	}
+	return answer{}, true
+}
+
 // call is a transactional request that passed the header, signature and
 // token checks.
 type call struct {
@@ -317,6 +333,16 @@ type call struct {
 	body       []byte
 	externalID string
 	now        time.Time
+	base       string // this sandbox's URL as the caller reached it
+	bindingID  int64  // from a valid customer token; 0 without one
+}
+
+// route says what an operation's requests carry beyond the common headers.
+type route struct {
+	headers []string
+	// customer: Authorization-Customer (a B2B2C token of an active
+	// binding) is required; customerOptional: checked when present.
+	customer, customerOptional bool
 }
 
 type handler func(ctx context.Context, tx *sqlx.Tx, c *call) answer
@@ -325,7 +351,7 @@ type handler func(ctx context.Context, tx *sqlx.Tx, c *call) answer
 // (§12): headers, signature, token, X-EXTERNAL-ID replay; then the
 // operation's own duplicate, field and business checks inside one ledger
 // transaction, whose answer is kept for replays.
-func (s *Server) transactional(op doku.Op, extraHeaders []string, h handler) http.HandlerFunc {
+func (s *Server) transactional(op doku.Op, rt route, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.count(op)
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -334,14 +360,14 @@ func (s *Server) transactional(op doku.Op, extraHeaders []string, h handler) htt
 			writeRaw(w, a.code.HTTPStatus(), a.bytes())
 			return
 		}
-		c := &call{op: op, header: r.Header, body: body, externalID: r.Header.Get("X-EXTERNAL-ID"), now: s.now()}
-		status, out := s.serveCall(r.Context(), r, c, extraHeaders, h)
+		c := &call{op: op, header: r.Header, body: body, externalID: r.Header.Get("X-EXTERNAL-ID"), now: s.now(), base: "http://" + r.Host}
+		status, out := s.serveCall(r.Context(), r, c, rt, h)
 		writeRaw(w, status, out)
 	}
 }
 
-func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, extraHeaders []string, h handler) (int, []byte) {
-	if a, ok := s.checkRequest(r, c, extraHeaders); !ok {
+func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, rt route, h handler) (int, []byte) {
+	if a, ok := s.checkRequest(r, c, rt); !ok {
 		return a.code.HTTPStatus(), a.bytes()
 	}
 	// DOKU does not undo what it did because the caller hung up: the
@@ -397,9 +423,9 @@ func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, extraH
 
 // checkRequest makes the checks that come before the ledger: headers,
 // signature, token.
-func (s *Server) checkRequest(r *http.Request, c *call, extraHeaders []string) (answer, bool) {
+func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool) {
 	op, h := c.op, r.Header
-	for _, name := range append([]string{"X-TIMESTAMP", "X-SIGNATURE", "X-PARTNER-ID", "X-EXTERNAL-ID"}, extraHeaders...) {
+	for _, name := range append([]string{"X-TIMESTAMP", "X-SIGNATURE", "X-PARTNER-ID", "X-EXTERNAL-ID"}, rt.headers...) {
 		if h.Get(name) == "" {
 			return fail(op, 400, "02", "Invalid Mandatory Field {"+name+"}"), false
 		}
@@ -434,6 +460,18 @@ func (s *Server) checkRequest(r *http.Request, c *call, extraHeaders []string) (
 	claims, err := verifyToken(&s.cfg.DOKUPrivateKey.PublicKey, token, c.now)
 	if err != nil || claims.ClientID != s.cfg.ClientID || claims.AccountID != "" {
 		return fail(op, 401, "01", "Invalid Token (B2B)"), false
+	}
+	if cust := h.Get("Authorization-Customer"); rt.customer || (rt.customerOptional && cust != "") {
+		// With or without "Bearer ": the SDKs disagree (§6).
+		cust = strings.TrimPrefix(cust, "Bearer ")
+		if cust == "" {
+			return fail(op, 401, "04", "Customer Token Not Found"), false
+		}
+		id, ok := s.activeBinding(r.Context(), cust, c.now)
+		if !ok {
+			return fail(op, 401, "02", "Invalid Customer Token"), false
+		}
+		c.bindingID = id
 	}
 	return answer{}, true
 }
