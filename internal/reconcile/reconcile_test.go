@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/reconcile"
@@ -368,5 +369,31 @@ func TestResendRepeatsJournalledRequest(t *testing.T) {
 	}
 	if len(sent) != 1 || sent[0] != extID {
 		t.Fatalf("X-EXTERNAL-IDs sent %v, want [%s]", sent, extID)
+	}
+}
+
+// The refund is made but its answer is lost: apply records an unknown
+// outcome, and the next plan settles it by inquiry, sending nothing.
+func TestDroppedAnswerResolvedByInquiry(t *testing.T) {
+	b := setup(t)
+	b.sb.Pay(t, "INV-1", 5000000)
+	cfg := config(refund("a", "INV-1", 0))
+	p := b.plan(t, cfg)
+	b.sb.Server.SetFaults(sandbox.Faults{DropRate: 1, Ops: []string{"refund"}})
+	res := b.apply(t, p)
+	if res.Count(reconcile.ResultUnknown) != 1 {
+		t.Fatalf("apply under a dropped answer: %+v, want unknown", res.Results)
+	}
+	b.sb.Server.SetFaults(sandbox.Faults{})
+	calls := b.sb.Calls(doku.OpRefund)
+	p = b.plan(t, cfg)
+	if p.HasChanges() || len(p.Resolved) != 1 || p.Resolved[0].Status != state.OpSucceeded {
+		t.Fatalf("plan after the drop: resolved %+v, actions %+v", p.Resolved, p.Actions)
+	}
+	if got := b.sb.Calls(doku.OpRefund); got != calls {
+		t.Fatalf("refund calls %d -> %d, want none", calls, got)
+	}
+	if n := len(b.sb.Ledger(t).Refunds); n != 1 {
+		t.Fatalf("ledger refunds=%d, want 1", n)
 	}
 }

@@ -66,6 +66,7 @@ type Server struct {
 	now    func() time.Time
 	log    *slog.Logger
 	calls  map[string]*atomic.Int64 // fixed at Open, so reads need no lock
+	faults faultBox
 }
 
 // Open opens (or creates) the ledger and returns a Server.
@@ -106,6 +107,7 @@ func Open(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+doku.PathPayment, s.transactional(doku.OpPayment, route{headers: []string{"X-IP-ADDRESS"}, customer: true}, s.payment))
 	s.mux.HandleFunc("POST "+doku.PathUnbinding, s.transactional(doku.OpUnbinding, route{headers: []string{"X-IP-ADDRESS"}}, s.unbinding))
 	s.mux.HandleFunc("POST /sandbox/customers", s.handleCustomer)
+	s.mux.HandleFunc("/sandbox/faults", s.handleFaults)
 	s.mux.HandleFunc("POST /sandbox/confirmations/{id}", s.handleConfirmation)
 	s.mux.HandleFunc("GET /sandbox/stats", s.handleStats)
 	s.mux.HandleFunc("GET /sandbox/ledger", s.handleLedger)
@@ -273,6 +275,9 @@ var externalIDRe = regexp.MustCompile(`^[0-9]{1,36}$`)
 func (s *Server) handleTokenB2B(w http.ResponseWriter, r *http.Request) {
 	op := doku.OpTokenB2B
 	s.count(op)
+	if ft, f := s.draw(op); injectBefore(w, op, ft, f) {
+		return
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	a := s.issueB2B(r.Header, body)
 	w.Header().Set("X-CLIENT-KEY", r.Header.Get("X-CLIENT-KEY"))
@@ -354,6 +359,10 @@ type handler func(ctx context.Context, tx *sqlx.Tx, c *call) answer
 func (s *Server) transactional(op doku.Op, rt route, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.count(op)
+		ft, f := s.draw(op)
+		if injectBefore(w, op, ft, f) {
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
 			a := fail(op, 400, "00", "Bad Request")
@@ -362,6 +371,11 @@ func (s *Server) transactional(op doku.Op, rt route, h handler) http.HandlerFunc
 		}
 		c := &call{op: op, header: r.Header, body: body, externalID: r.Header.Get("X-EXTERNAL-ID"), now: s.now(), base: "http://" + r.Host}
 		status, out := s.serveCall(r.Context(), r, c, rt, h)
+		if ft == faultDrop {
+			// Processed and committed; the answer never arrives.
+			drop(w)
+			return
+		}
 		writeRaw(w, status, out)
 	}
 }
