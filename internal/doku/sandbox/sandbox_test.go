@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
+	"github.com/ddctl/ddctl/internal/secret"
 )
 
 const timestamp = "2026-11-23T10:15:30+07:00"
@@ -110,11 +113,86 @@ func TestTamperedSignatureRefused(t *testing.T) {
 	}
 }
 
+// customerSetup binds a customer with 100,000 in the sandbox, pays once and
+// refunds INV-2 fully, and returns a raw customer token.
+func customerSetup(t *testing.T, sb *sandboxtest.Env) (custToken string) {
+	t.Helper()
+	ctx := context.Background()
+	c := sb.Client(t)
+	raw, _ := json.Marshal("100000")
+	if _, err := sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: "6281298765432", Balance: raw}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.BindAccount(ctx, doku.BindingRequest{PhoneNo: "6281298765432", AdditionalInfo: doku.BindingInfo{
+		CustIDMerchant: "cust-1", SuccessRegistrationURL: "https://x.test/ok", FailedRegistrationURL: "https://x.test/fail",
+		DeviceModel: "Pixel", OSType: "android", ChannelID: "app"}}, doku.RequestOptions{DeviceID: "dev1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Server.Confirm(ctx, path.Base(b.RedirectURL), true); err != nil {
+		t.Fatal(err)
+	}
+	auth := doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
+	if _, err := c.Pay(ctx, payment(dupPaymentRef, "1000.00"), auth); err != nil {
+		t.Fatal(err)
+	}
+	sb.Pay(t, "INV-2", 10000)
+	if _, err := c.Refund(ctx, doku.RefundRequest{OriginalPartnerReferenceNo: "INV-2", RefundAmount: doku.Amount{Value: "100.00", Currency: "IDR"},
+		PartnerRefundNo: dupRefundNo}, doku.RequestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The customer token, as a merchant's client would hold it.
+	key, _ := doku.LoadPrivateKey(filepath.Join(sb.Dir, "merchant.pem"))
+	sig, _ := doku.SignAsymmetric(key, sb.Config.ClientID, timestamp)
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-CLIENT-KEY", sb.Config.ClientID)
+	h.Set("X-TIMESTAMP", timestamp)
+	h.Set("X-SIGNATURE", sig)
+	resp, out := sb.Post(t, doku.PathTokenB2B2C, h, []byte(`{"grantType":"authorization_code","authCode":"`+b.AdditionalInfo.AuthCode+`"}`))
+	var tr doku.B2B2CTokenResponse
+	if json.Unmarshal(out, &tr) != nil || tr.AccessToken == "" {
+		t.Fatalf("customer token: HTTP %d %s", resp.StatusCode, out)
+	}
+	return tr.AccessToken
+}
+
+const (
+	dupPaymentRef = "DDCTLPAY00000000000000000000000001"
+	dupRefundNo   = "DDCTLRFD00000000000000000000000001"
+)
+
+func payment(ref, value string) doku.PaymentRequest {
+	return doku.PaymentRequest{PartnerReferenceNo: ref, Amount: doku.Amount{Value: value, Currency: "IDR"},
+		AdditionalInfo: doku.PaymentInfo{Channel: doku.Channel, Remarks: "Gym", SuccessPaymentURL: "https://x.test/ok", FailedPaymentURL: "https://x.test/fail",
+			LineItems: []doku.LineItem{{Name: "Gym", Price: value, Quantity: json.RawMessage(`"1"`)}}}}
+}
+
+func body(v any) []byte {
+	b, _ := doku.Marshal(v)
+	return b
+}
+
+func binding(phone, os string) []byte {
+	return body(doku.BindingRequest{PhoneNo: phone, AdditionalInfo: doku.BindingInfo{Channel: doku.Channel,
+		CustIDMerchant: "cust-9", SuccessRegistrationURL: "https://x.test/ok", FailedRegistrationURL: "https://x.test/fail",
+		DeviceModel: "Pixel", OSType: os, ChannelID: "app"}})
+}
+
+// One request per check the sandbox makes, each breaking exactly that
+// check, and the exact responseCode DOKU answers (SNAP-ALLO.md §9, §12).
 func TestRejections(t *testing.T) {
 	sb := sandboxtest.New(t)
 	sb.Pay(t, "INV-1", 10000)
+	custTok := customerSetup(t, sb)
 	tok := token(t, sb)
 	full := refundBody("INV-1", "100.00")
+	channel := []byte(`{"additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`)
+	longRemarks := payment("DDCTLPAY00000000000000000000000003", "10.00")
+	longRemarks.AdditionalInfo.Remarks = strings.Repeat("x", 41)
+	noItems := payment("DDCTLPAY00000000000000000000000004", "10.00")
+	noItems.AdditionalInfo.LineItems = nil
+	withCust := func(h http.Header) { h.Set("Authorization-Customer", "Bearer "+custTok) }
 
 	tests := []struct {
 		name   string
@@ -123,17 +201,43 @@ func TestRejections(t *testing.T) {
 		mutate func(h http.Header)
 		want   doku.Code
 	}{
+		// Headers.
 		{"MissingExternalID", doku.PathRefund, full, func(h http.Header) { h.Del("X-EXTERNAL-ID") }, "4005802"},
 		{"MissingIPAddress", doku.PathRefund, full, func(h http.Header) { h.Del("X-IP-ADDRESS") }, "4005802"},
 		{"ShortIPAddress", doku.PathRefund, full, func(h http.Header) { h.Set("X-IP-ADDRESS", "10.0.0.1") }, "4005801"},
+		{"IPAddressNotIPv4", doku.PathRefund, full, func(h http.Header) { h.Set("X-IP-ADDRESS", "abc.def.ghi.j") }, "4005801"},
 		{"NonNumericExternalID", doku.PathRefund, full, func(h http.Header) { h.Set("X-EXTERNAL-ID", "abc") }, "4005801"},
+		{"BindingWithoutDeviceID", doku.PathBinding, binding("6281298765432", "android"), func(h http.Header) { h.Del("X-DEVICE-ID") }, "4000702"},
+		// Signature and tokens.
 		{"UnknownPartner", doku.PathRefund, full, func(h http.Header) { h.Set("X-PARTNER-ID", "BRN-OTHER") }, "4015800"},
 		{"NoBearer", doku.PathRefund, full, func(h http.Header) { h.Del("Authorization") }, "4015803"},
 		{"ForgedToken", doku.PathRefund, full, nil, "4015801"},
-		{"UnknownPayment", doku.PathRefund, refundBody("INV-404", "100.00"), nil, "4045801"},
+		{"BalanceWithoutCustomerToken", doku.PathBalance, channel, nil, "4011104"},
+		{"BalanceWithB2BTokenAsCustomer", doku.PathBalance, channel, func(h http.Header) { h.Set("Authorization-Customer", "Bearer "+tok) }, "4011102"},
+		// Duplicates.
+		{"DuplicatePartnerRefundNo", doku.PathRefund, body(doku.RefundRequest{OriginalPartnerReferenceNo: "INV-1",
+			RefundAmount: doku.Amount{Value: "100.00", Currency: "IDR"}, PartnerRefundNo: dupRefundNo, AdditionalInfo: doku.ChannelInfo{Channel: doku.Channel}}), nil, "4095801"},
+		{"DuplicatePartnerReferenceNo", doku.PathPayment, body(payment(dupPaymentRef, "10.00")), withCust, "4095401"},
+		// Fields.
 		{"AmountWithoutDecimals", doku.PathRefund, refundBody("INV-1", "100"), nil, "4005801"},
-		{"StatusUnknownPayment", doku.PathStatus, []byte(`{"originalPartnerReferenceNo":"INV-404","serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`), nil, "4045501"},
+		{"WrongChannel", doku.PathRefund, []byte(`{"originalPartnerReferenceNo":"INV-1","refundAmount":{"value":"100.00","currency":"IDR"},"partnerRefundNo":"DDCTLRFD00000000000000000000000077","additionalInfo":{"channel":"DIRECT_DEBIT_OVO"}}`), nil, "4005801"},
 		{"StatusBadServiceCode", doku.PathStatus, []byte(`{"originalPartnerReferenceNo":"INV-1","serviceCode":"99","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`), nil, "4005501"},
+		{"StatusNoReference", doku.PathStatus, []byte(`{"serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`), nil, "4005502"},
+		{"BindingBadPhone", doku.PathBinding, binding("62812ab", "android"), nil, "4000701"},
+		{"BindingBadOSType", doku.PathBinding, binding("6281298765432", "windows"), nil, "4000701"},
+		{"PaymentShortReference", doku.PathPayment, body(payment("ORD-1", "10.00")), withCust, "4005401"},
+		{"PaymentLongRemarks", doku.PathPayment, body(longRemarks), withCust, "4005401"},
+		{"PaymentNoLineItems", doku.PathPayment, body(noItems), withCust, "4005402"},
+		{"UnbindingWithoutTokenID", doku.PathUnbinding, channel, nil, "4000902"},
+		{"UnbindingWithB2BToken", doku.PathUnbinding, body(doku.UnbindingRequest{TokenID: tok, AdditionalInfo: doku.ChannelInfo{Channel: doku.Channel}}), nil, "4010902"},
+		// Business rules.
+		{"UnknownPayment", doku.PathRefund, refundBody("INV-404", "100.00"), nil, "4045801"},
+		{"PartialRefundUnderFullPolicy", doku.PathRefund, refundBody("INV-1", "1.00"), nil, "4045813"},
+		{"RefundOfRefundedPayment", doku.PathRefund, body(doku.RefundRequest{OriginalPartnerReferenceNo: "INV-2",
+			RefundAmount: doku.Amount{Value: "100.00", Currency: "IDR"}, PartnerRefundNo: "DDCTLRFD00000000000000000000000099", AdditionalInfo: doku.ChannelInfo{Channel: doku.Channel}}), nil, "4035815"},
+		{"StatusUnknownPayment", doku.PathStatus, []byte(`{"originalPartnerReferenceNo":"INV-404","serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`), nil, "4045501"},
+		{"BindingUnknownPhone", doku.PathBinding, binding("6289999999999", "android"), nil, "4040711"},
+		{"PaymentInsufficientFunds", doku.PathPayment, body(payment("DDCTLPAY00000000000000000000000005", "200000.00")), withCust, "4035414"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +246,7 @@ func TestRejections(t *testing.T) {
 				useTok = tok[:len(tok)-4] + "AAAA"
 			}
 			h := signed(sb, useTok, tt.path, tt.body, strconv.Itoa(7700+i))
+			h.Set("X-DEVICE-ID", "dev1")
 			if tt.mutate != nil {
 				tt.mutate(h)
 			}
@@ -150,6 +255,23 @@ func TestRejections(t *testing.T) {
 				t.Fatalf("HTTP %d %s, want %s", resp.StatusCode, out, tt.want)
 			}
 		})
+	}
+	if len(tests) < 25 {
+		t.Fatalf("%d cases; the table keeps at least 25", len(tests))
+	}
+
+	// The same X-EXTERNAL-ID: same body replays the answer with HTTP 409,
+	// another body is a conflict.
+	h := signed(sb, tok, doku.PathStatus, []byte(`{"originalPartnerReferenceNo":"INV-1","serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`), "8800")
+	first, out1 := sb.Post(t, doku.PathStatus, h, []byte(`{"originalPartnerReferenceNo":"INV-1","serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`))
+	again, out2 := sb.Post(t, doku.PathStatus, h, []byte(`{"originalPartnerReferenceNo":"INV-1","serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`))
+	if first.StatusCode != 200 || again.StatusCode != 409 || string(out1) != string(out2) {
+		t.Fatalf("replay: HTTP %d then %d; bodies equal %v", first.StatusCode, again.StatusCode, string(out1) == string(out2))
+	}
+	other := []byte(`{"originalPartnerReferenceNo":"INV-2","serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`)
+	resp, out := sb.Post(t, doku.PathStatus, signed(sb, tok, doku.PathStatus, other, "8800"), other)
+	if code(t, out) != "4095500" || resp.StatusCode != 409 {
+		t.Fatalf("same external ID, other body: HTTP %d %s, want 4095500", resp.StatusCode, out)
 	}
 }
 
