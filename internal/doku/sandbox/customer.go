@@ -90,7 +90,7 @@ func (s *Server) Confirm(ctx context.Context, id string, approve bool) error {
 		return err
 	}
 	if cf.Status != "pending" {
-		return fmt.Errorf("confirmation %s is already %s", id, cf.Status)
+		return fmt.Errorf("confirmation %s is already %s: %w", id, cf.Status, errSettled)
 	}
 	now := s.now().In(doku.ExternalIDZone)
 	status := "approved"
@@ -150,6 +150,10 @@ func cmpErr(err, fallback error) error {
 
 // ErrNotFound is returned for an unknown confirmation or payment.
 var ErrNotFound = errors.New("not found")
+
+var errSettled = errors.New("already settled")
+
+func errorsIsSettled(err error) bool { return errors.Is(err, errSettled) }
 
 func (s *Server) handleConfirmation(w http.ResponseWriter, r *http.Request) {
 	var body struct {

@@ -43,6 +43,9 @@ const (
 // 2005800, DOKU's samples show 2000700 (DISAGREE, §7.6).
 const DefaultRefundSuccessCode = "2005800"
 
+// DefaultPaymentExpiry is how long a confirmation waits by default.
+const DefaultPaymentExpiry = 15 * time.Minute
+
 // Config is what a Server needs.
 type Config struct {
 	ClientID          string
@@ -53,8 +56,14 @@ type Config struct {
 	RefundPolicy      string          // RefundFull (default) or RefundPartial
 	RefundSuccessCode string          // default DefaultRefundSuccessCode
 	TokenLifetime     time.Duration   // default doku.DefaultTokenLifetime
-	NowFunc           func() time.Time
-	Logger            *slog.Logger
+	// AutoApprove, when set, approves every binding and payment this long
+	// after it was asked for, as a customer who always says yes.
+	AutoApprove time.Duration
+	// PaymentExpiry is how long a payment or binding waits for its
+	// customer before it fails (UNCONFIRMED for DOKU, §7.4, §12).
+	PaymentExpiry time.Duration // default DefaultPaymentExpiry
+	NowFunc       func() time.Time
+	Logger        *slog.Logger
 }
 
 // Server simulates DOKU. It is safe for concurrent use; Close it to close
@@ -63,8 +72,10 @@ type Server struct {
 	cfg    Config
 	ledger *ledger
 	mux    *http.ServeMux
-	now    func() time.Time
+	clock  clock
 	log    *slog.Logger
+	stop   chan struct{}
+	done   chan struct{}
 	calls  map[string]*atomic.Int64 // fixed at Open, so reads need no lock
 	faults faultBox
 }
@@ -88,13 +99,16 @@ func Open(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		ledger: l,
 		mux:    http.NewServeMux(),
-		now:    cfg.NowFunc,
+		clock:  clock{base: cfg.NowFunc},
 		log:    cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		calls:  map[string]*atomic.Int64{},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
-	if s.now == nil {
-		s.now = time.Now
+	if s.clock.base == nil {
+		s.clock.base = time.Now
 	}
+	s.cfg.PaymentExpiry = cmp.Or(s.cfg.PaymentExpiry, DefaultPaymentExpiry)
 	for op := doku.OpTokenB2B; op <= doku.OpUnbinding; op++ {
 		s.calls[op.String()] = new(atomic.Int64)
 	}
@@ -108,15 +122,21 @@ func Open(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+doku.PathUnbinding, s.transactional(doku.OpUnbinding, route{headers: []string{"X-IP-ADDRESS"}}, s.unbinding))
 	s.mux.HandleFunc("POST /sandbox/customers", s.handleCustomer)
 	s.mux.HandleFunc("/sandbox/faults", s.handleFaults)
+	s.mux.HandleFunc("/sandbox/clock", s.handleClock)
 	s.mux.HandleFunc("POST /sandbox/confirmations/{id}", s.handleConfirmation)
 	s.mux.HandleFunc("GET /sandbox/stats", s.handleStats)
 	s.mux.HandleFunc("GET /sandbox/ledger", s.handleLedger)
 	s.mux.HandleFunc("POST /sandbox/payments", s.handleCreatePayment)
+	go s.loop()
 	return s, nil
 }
 
-// Close closes the ledger.
-func (s *Server) Close() error { return s.ledger.close() }
+// Close stops the sandbox's background work and closes the ledger.
+func (s *Server) Close() error {
+	close(s.stop)
+	<-s.done
+	return s.ledger.close()
+}
 
 // ServeHTTP serves DOKU's endpoints and the sandbox's own /sandbox/ ones.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
