@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
 )
 
@@ -17,6 +18,21 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	fs.SetOutput(s.stderr)
 	listen := fs.String("listen", "127.0.0.1:8787", "serve on `ADDR`")
 	dir := fs.String("dir", ".ddctl-sandbox", "keep keys, credentials and the ledger in `DIR`")
+	autoApprove := fs.Duration("auto-approve", 0, "approve every binding and payment `AFTER` this delay (0: wait for the customer)")
+	expiry := fs.Duration("expiry", sandbox.DefaultPaymentExpiry, "fail a binding or payment its customer has not confirmed within `DURATION`")
+	notifyURL := fs.String("notify-url", "", "send payment notifications to `URL` (the merchant's; its token endpoint is asked first)")
+	notifyMode := fs.String("notify-mode", string(doku.DefaultNotificationMode), "sign notifications `asymmetric|symmetric|token-only`")
+	refundPolicy := fs.String("refund-policy", sandbox.RefundFull, "allow `full` refunds only, or partial ones")
+	var faults sandbox.Faults
+	fs.DurationVar(&faults.Latency, "latency", 0, "delay every answer by `DURATION`")
+	fs.DurationVar(&faults.Jitter, "jitter", 0, "and by up to `DURATION` more")
+	fs.Float64Var(&faults.ErrorRate, "error-rate", 0, "answer this `FRACTION` of requests 500 before processing")
+	fs.Float64Var(&faults.DropRate, "drop-rate", 0, "process this `FRACTION` of requests, then drop the connection")
+	fs.Float64Var(&faults.RateLimitRate, "rate-limit-rate", 0, "answer this `FRACTION` of requests 429")
+	fs.DurationVar(&faults.RetryAfter, "retry-after", time.Second, "with this Retry-After `DURATION`")
+	fs.Float64Var(&faults.NotifyDropRate, "notify-drop-rate", 0, "never send this `FRACTION` of notifications")
+	fs.Float64Var(&faults.NotifyDuplicateRate, "notify-duplicate-rate", 0, "send this `FRACTION` of notifications twice")
+	fs.DurationVar(&faults.NotifyDelay, "notify-delay", 0, "send notifications `DURATION` late")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -28,12 +44,15 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
+	cfg.AutoApprove, cfg.PaymentExpiry, cfg.RefundPolicy = *autoApprove, *expiry, *refundPolicy
+	cfg.NotifyURL, cfg.NotifyMode = *notifyURL, doku.NotificationMode(*notifyMode)
 	srv, err := sandbox.Open(cfg)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
 	defer srv.Close()
+	srv.SetFaults(faults)
 	n, err := srv.SeedFromFile(ctx, filepath.Join(*dir, sandbox.SeedFile))
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: seed: %v\n", err)

@@ -98,9 +98,18 @@ func (s *Server) loop() {
 }
 
 // Tick settles what fell due by the sandbox's clock: confirmations that
-// auto-approve, and confirmations that expired (their payment fails, their
-// binding is rejected).
+// auto-approve, confirmations that expired (their payment fails, their
+// binding is rejected), and notifications to deliver or retry.
 func (s *Server) Tick(ctx context.Context) error {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	if err := s.settleDue(ctx); err != nil {
+		return err
+	}
+	return s.deliverNotifications(ctx)
+}
+
+func (s *Server) settleDue(ctx context.Context) error {
 	now := s.now()
 	var due []struct {
 		ID        string `db:"id"`

@@ -110,6 +110,9 @@ func (s *Server) Confirm(ctx context.Context, id string, approve bool) error {
 		if err := settlePayment(ctx, tx, cf.Ref, approve, now); err != nil {
 			return err
 		}
+		if err := s.enqueueNotification(ctx, tx, cf.Ref, now); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE confirmations SET status = ? WHERE id = ?`, status, id); err != nil {
 		return err
@@ -174,11 +177,12 @@ func (s *Server) handleConfirmation(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func newConfirmation(ctx context.Context, tx *sqlx.Tx, kind, ref string, now time.Time) (string, error) {
+func newConfirmation(ctx context.Context, tx *sqlx.Tx, kind, ref string, now time.Time, successURL, failedURL string) (string, error) {
 	buf := make([]byte, 12)
 	rand.Read(buf)
 	id := hex.EncodeToString(buf)
-	_, err := tx.ExecContext(ctx, `INSERT INTO confirmations VALUES (?, ?, ?, 'pending', ?)`, id, kind, ref, now.Format(time.RFC3339Nano))
+	_, err := tx.ExecContext(ctx, `INSERT INTO confirmations VALUES (?, ?, ?, 'pending', ?, ?, ?)`,
+		id, kind, ref, now.Format(time.RFC3339Nano), successURL, failedURL)
 	return id, err
 }
 
@@ -321,7 +325,7 @@ func (s *Server) binding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
 	id, _ := res.LastInsertId()
-	conf, err := newConfirmation(ctx, tx, "binding", strconv.FormatInt(id, 10), now)
+	conf, err := newConfirmation(ctx, tx, "binding", strconv.FormatInt(id, 10), now, ai.SuccessRegistrationURL, ai.FailedRegistrationURL)
 	if err != nil {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
@@ -466,7 +470,7 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		:external_id, :amount, :phone, :cust_id_merchant, :status, :created_at, :paid_time)`, p); err != nil {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
-	conf, err := newConfirmation(ctx, tx, "payment", p.PartnerReferenceNo, now)
+	conf, err := newConfirmation(ctx, tx, "payment", p.PartnerReferenceNo, now, ai.SuccessPaymentURL, ai.FailedPaymentURL)
 	if err != nil {
 		return fail(op, 500, "01", "Internal Server Error")
 	}

@@ -29,6 +29,11 @@ type Faults struct {
 	// RateLimitRate is the fraction answered 429 with Retry-After.
 	RateLimitRate float64       `json:"rate_limit_rate"`
 	RetryAfter    time.Duration `json:"retry_after"`
+	// Notifications: the fraction never sent (DOKU thinks they were), the
+	// fraction sent twice, and a delay before the first attempt.
+	NotifyDropRate      float64       `json:"notify_drop_rate"`
+	NotifyDuplicateRate float64       `json:"notify_duplicate_rate"`
+	NotifyDelay         time.Duration `json:"notify_delay"`
 	// Ops limits the faults to these operations (doku.Op names such as
 	// "refund"); empty means every operation.
 	Ops []string `json:"ops,omitempty"`

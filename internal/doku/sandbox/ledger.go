@@ -65,7 +65,22 @@ CREATE TABLE IF NOT EXISTS confirmations (
 	kind       TEXT NOT NULL CHECK (kind IN ('binding', 'payment')),
 	ref        TEXT NOT NULL,
 	status     TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
-	created_at TEXT NOT NULL
+	created_at TEXT NOT NULL,
+	-- Where the customer's browser goes afterwards.
+	success_url TEXT NOT NULL DEFAULT '',
+	failed_url  TEXT NOT NULL DEFAULT ''
+);
+-- Notifications to the merchant, delivered and retried by the sandbox's tick.
+CREATE TABLE IF NOT EXISTS notifications (
+	id                   INTEGER PRIMARY KEY,
+	partner_reference_no TEXT NOT NULL,
+	external_id          TEXT NOT NULL,
+	body                 BLOB NOT NULL,
+	status               TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+	attempts             INTEGER NOT NULL DEFAULT 0,
+	created_at           INTEGER NOT NULL DEFAULT 0,
+	next_at              INTEGER NOT NULL,
+	last_error           TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS counters (
 	name  TEXT PRIMARY KEY,

@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,8 +63,18 @@ type Config struct {
 	// PaymentExpiry is how long a payment or binding waits for its
 	// customer before it fails (UNCONFIRMED for DOKU, §7.4, §12).
 	PaymentExpiry time.Duration // default DefaultPaymentExpiry
-	NowFunc       func() time.Time
-	Logger        *slog.Logger
+	// NotifyURL is the merchant's notification URL; empty sends none.
+	NotifyURL string
+	// MerchantTokenURL is the merchant's token endpoint DOKU calls before
+	// notifying; default NotifyURL's host with doku.PathTokenB2B.
+	MerchantTokenURL string
+	// NotifyMode is how notifications are signed (default asymmetric).
+	NotifyMode doku.NotificationMode
+	// NotifyRetryScale multiplies DOKU's retry schedule (default
+	// DefaultNotifyRetryScale).
+	NotifyRetryScale float64
+	NowFunc          func() time.Time
+	Logger           *slog.Logger
 }
 
 // Server simulates DOKU. It is safe for concurrent use; Close it to close
@@ -76,8 +87,11 @@ type Server struct {
 	log    *slog.Logger
 	stop   chan struct{}
 	done   chan struct{}
-	calls  map[string]*atomic.Int64 // fixed at Open, so reads need no lock
-	faults faultBox
+
+	tickMu     sync.Mutex // one Tick at a time, so nothing is delivered twice by accident
+	httpClient *http.Client
+	calls      map[string]*atomic.Int64 // fixed at Open, so reads need no lock
+	faults     faultBox
 }
 
 // Open opens (or creates) the ledger and returns a Server.
@@ -90,6 +104,11 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sandbox: refund policy %q: want %q or %q", cfg.RefundPolicy, RefundFull, RefundPartial)
 	}
 	cfg.RefundSuccessCode = cmp.Or(cfg.RefundSuccessCode, DefaultRefundSuccessCode)
+	switch cfg.NotifyMode {
+	case "", doku.ModeAsymmetric, doku.ModeSymmetric, doku.ModeTokenOnly:
+	default:
+		return nil, fmt.Errorf("sandbox: notification mode %q: want %q, %q or %q", cfg.NotifyMode, doku.ModeAsymmetric, doku.ModeSymmetric, doku.ModeTokenOnly)
+	}
 	cfg.TokenLifetime = cmp.Or(cfg.TokenLifetime, doku.DefaultTokenLifetime)
 	l, err := openLedger(cfg.LedgerPath)
 	if err != nil {
@@ -109,6 +128,8 @@ func Open(cfg Config) (*Server, error) {
 		s.clock.base = time.Now
 	}
 	s.cfg.PaymentExpiry = cmp.Or(s.cfg.PaymentExpiry, DefaultPaymentExpiry)
+	s.cfg.NotifyRetryScale = cmp.Or(s.cfg.NotifyRetryScale, DefaultNotifyRetryScale)
+	s.httpClient = &http.Client{Timeout: 10 * time.Second}
 	for op := doku.OpTokenB2B; op <= doku.OpUnbinding; op++ {
 		s.calls[op.String()] = new(atomic.Int64)
 	}
@@ -123,6 +144,8 @@ func Open(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /sandbox/customers", s.handleCustomer)
 	s.mux.HandleFunc("/sandbox/faults", s.handleFaults)
 	s.mux.HandleFunc("/sandbox/clock", s.handleClock)
+	s.mux.HandleFunc("GET /sandbox/confirm/{id}", s.handleConfirmPage)
+	s.mux.HandleFunc("POST /sandbox/confirm/{id}", s.handleConfirmForm)
 	s.mux.HandleFunc("POST /sandbox/confirmations/{id}", s.handleConfirmation)
 	s.mux.HandleFunc("GET /sandbox/stats", s.handleStats)
 	s.mux.HandleFunc("GET /sandbox/ledger", s.handleLedger)

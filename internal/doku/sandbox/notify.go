@@ -1,0 +1,197 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/money"
+)
+
+// DOKU notifies the merchant of a payment's success or failure (§8): it
+// first asks the merchant's token endpoint for a token (signed with DOKU's
+// key), then posts the notification with that token and a signature. A
+// notification not answered 2xx is tried again 30 minutes, 6 hours and 12
+// hours after the first attempt (§8.5), times Config.NotifyRetryScale.
+
+// notifyRetries are DOKU's retry times, after the first attempt (§8.5).
+var notifyRetries = [...]time.Duration{30 * time.Minute, 6 * time.Hour, 12 * time.Hour}
+
+// DefaultNotifyRetryScale shrinks DOKU's retry schedule for a local
+// sandbox: 30 min, 6 h, 12 h become 5 s, 60 s, 120 s.
+const DefaultNotifyRetryScale = 1.0 / 360
+
+// enqueueNotification records the notification of a payment's new status,
+// in the transaction that changed it.
+func (s *Server) enqueueNotification(ctx context.Context, tx *sqlx.Tx, ref string, now time.Time) error {
+	if s.cfg.NotifyURL == "" {
+		return nil
+	}
+	p, err := getPayment(ctx, tx, ref, "")
+	if err != nil || p == nil {
+		return fmt.Errorf("notify payment %s: %v", ref, cmpErr(err, ErrNotFound))
+	}
+	n := doku.Notification{
+		OriginalPartnerReferenceNo: p.PartnerReferenceNo,
+		OriginalReferenceNo:        p.ReferenceNo,
+		OriginalExternalID:         p.ExternalID,
+		LatestTransactionStatus:    p.Status,
+		TransactionStatusDesc:      statusDesc(p.Status),
+		Amount:                     doku.NewAmount(money.Amount(p.Amount)),
+		AdditionalInfo:             doku.NotificationInfo{CustIDMerchant: p.CustIDMerchant, AccountType: "DIRECT_DEBIT"},
+	}
+	body, err := doku.Marshal(n)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO notifications (partner_reference_no, external_id, body, created_at, next_at) VALUES (?, ?, ?, ?, ?)`,
+		ref, doku.NewExternalID(now), body, now.UnixNano(), now.UnixNano())
+	return err
+}
+
+// deliverNotifications sends the notifications that fell due.
+func (s *Server) deliverNotifications(ctx context.Context) error {
+	if s.cfg.NotifyURL == "" {
+		return nil
+	}
+	now := s.now()
+	var due []struct {
+		ID         int64  `db:"id"`
+		ExternalID string `db:"external_id"`
+		Body       []byte `db:"body"`
+		Attempts   int    `db:"attempts"`
+		CreatedAt  int64  `db:"created_at"`
+	}
+	if err := s.ledger.db.SelectContext(ctx, &due, `SELECT id, external_id, body, attempts, created_at FROM notifications
+		WHERE status = 'pending' AND next_at <= ? ORDER BY id`, now.UnixNano()); err != nil {
+		return err
+	}
+	for _, n := range due {
+		f := s.faults.get()
+		var err error
+		switch x := rand.Float64(); {
+		case x < f.NotifyDropRate:
+			// Missing: DOKU believes it delivered.
+		case f.NotifyDelay > 0 && n.Attempts == 0 && now.Before(time.Unix(0, n.CreatedAt).Add(f.NotifyDelay)):
+			// Late: not yet.
+			continue
+		default:
+			err = s.notify(ctx, n.ExternalID, n.Body)
+			if err == nil && x < f.NotifyDropRate+f.NotifyDuplicateRate {
+				err = s.notify(ctx, n.ExternalID, n.Body) // the same event twice
+			}
+		}
+		if err == nil {
+			_, err = s.ledger.db.ExecContext(ctx, `UPDATE notifications SET status = 'delivered', attempts = attempts + 1 WHERE id = ?`, n.ID)
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		s.log.Info("notification not acknowledged", "id", n.ID, "error", err)
+		status, next := "pending", int64(0)
+		if n.Attempts < len(notifyRetries) {
+			next = time.Unix(0, n.CreatedAt).Add(time.Duration(float64(notifyRetries[n.Attempts]) * s.cfg.NotifyRetryScale)).UnixNano()
+		} else {
+			status = "failed" // DOKU gives up; the back office can resend by hand
+		}
+		if _, err := s.ledger.db.ExecContext(ctx, `UPDATE notifications SET status = ?, attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?`,
+			status, next, err.Error(), n.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notify makes one delivery: a token from the merchant, then the post.
+func (s *Server) notify(ctx context.Context, externalID string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	token, err := s.merchantToken(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(s.cfg.NotifyURL)
+	if err != nil {
+		return err
+	}
+	ts := s.stamp(s.now())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.NotifyURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-TIMESTAMP", ts)
+	req.Header.Set("X-PARTNER-ID", s.cfg.ClientID)
+	req.Header.Set("X-EXTERNAL-ID", externalID)
+	req.Header.Set("Authorization", "Bearer "+token)
+	switch s.cfg.NotifyMode {
+	case doku.ModeSymmetric:
+		req.Header.Set("X-SIGNATURE", doku.SignSymmetric(s.cfg.ClientSecret.Reveal(), http.MethodPost, u.RequestURI(), token, body, ts))
+	case doku.ModeTokenOnly:
+	default:
+		sig, err := doku.SignAsymmetricTransaction(s.cfg.DOKUPrivateKey, http.MethodPost, u.RequestURI(), body, ts)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("X-SIGNATURE", sig)
+	}
+	resp, err := s.httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("merchant answered HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// merchantToken asks the merchant's token endpoint for a token, as DOKU
+// does before notifying (§8.1).
+func (s *Server) merchantToken(ctx context.Context) (string, error) {
+	ts := s.stamp(s.now())
+	sig, err := doku.SignAsymmetric(s.cfg.DOKUPrivateKey, s.cfg.ClientID, ts)
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.merchantTokenURL(), bytes.NewReader([]byte(`{"grantType":"client_credentials"}`)))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CLIENT-KEY", s.cfg.ClientID)
+	req.Header.Set("X-TIMESTAMP", ts)
+	req.Header.Set("X-SIGNATURE", sig)
+	resp, err := s.httpClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("merchant token: %w", err)
+	}
+	defer resp.Body.Close()
+	var tr doku.TokenResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&tr); err != nil || resp.StatusCode != 200 || tr.AccessToken == "" {
+		return "", fmt.Errorf("merchant token: HTTP %d %s", resp.StatusCode, tr.ResponseCode)
+	}
+	return tr.AccessToken, nil
+}
+
+func (s *Server) merchantTokenURL() string {
+	if s.cfg.MerchantTokenURL != "" {
+		return s.cfg.MerchantTokenURL
+	}
+	u, err := url.Parse(s.cfg.NotifyURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + doku.PathTokenB2B
+}
