@@ -22,48 +22,6 @@ import (
 // the token endpoint DOKU calls before notifying (§8.1), the check of a
 // notification (§8.3), its body (§8.2) and the answer (§8.4).
 
-// The readings of §8 that DOKU's material does not settle. They belong with
-// the others in unconfirmed.go and live here only until that file is free.
-
-// DefaultNotificationMode is how notifications are verified unless
-// configured otherwise. §8.3 is DISAGREE between three readings; the
-// asymmetric one is the likeliest (DOKU's own sample carries a 344-character
-// RSA-2048 signature), and DESIGN.md ("The daemon") makes it the default.
-const DefaultNotificationMode = ModeAsymmetric
-
-// DefaultMaxSkew is how far X-TIMESTAMP may be from the receiver's clock,
-// either way, on a token request or a notification. DOKU's accepted skew is
-// UNCONFIRMED (§3, §14 item 1); five minutes is the usual choice. It
-// assumes DOKU's retries (§8.5, up to 12 h later) carry a fresh X-TIMESTAMP
-// and signature; re-sent verbatim, they would be refused as stale.
-const DefaultMaxSkew = 5 * time.Minute
-
-// DefaultReceiverTokenLifetime is how long a token the receiver issues to
-// DOKU is valid. The merchant chooses; the SDKs issue 900 s tokens (§8.1),
-// the lifetime of DOKU's own (§5.1).
-const DefaultReceiverTokenLifetime = DefaultTokenLifetime
-
-// Answers of the merchant's token endpoint (§8.1) and notification endpoint
-// (§8.4). 2007300, 4017300 (bad signature) and 2005600 come from the SDKs;
-// the others apply SNAP's case table (§9.2) to services 73 and 56 and are
-// UNCONFIRMED. DOKU appears to act on the HTTP status alone (§8.4): any 2xx
-// acknowledges, anything else is retried (§8.5).
-const (
-	CodeTokenIssued       Code = "2007300"
-	CodeTokenUnauthorized Code = "4017300" // bad signature, unknown client, stale X-TIMESTAMP
-	CodeTokenBadRequest   Code = "4007300" // body not JSON
-	CodeTokenBadFormat    Code = "4007301" // X-TIMESTAMP, grantType
-	CodeTokenMissingField Code = "4007302" // a header or grantType is absent
-	CodeTokenGeneralError Code = "5007300" // the token could not be signed
-
-	CodeNotifyAck          Code = "2005600"
-	CodeNotifyUnauthorized Code = "4015600" // bad or absent signature, wrong partner, stale X-TIMESTAMP
-	CodeNotifyInvalidToken Code = "4015601" // bearer token absent, not ours, expired (the SDKs send 5005600)
-	CodeNotifyBadRequest   Code = "4005600" // body not a JSON object
-	CodeNotifyBadFormat    Code = "4005601" // X-TIMESTAMP or a body field malformed
-	CodeNotifyMissingField Code = "4005602" // a header or body field is absent
-)
-
 // receiverTokenIssuer is the iss claim of the tokens a Receiver issues.
 const receiverTokenIssuer = "ddctl"
 

@@ -1,0 +1,121 @@
+package doku_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
+	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
+	"github.com/ddctl/ddctl/internal/secret"
+)
+
+// Every client method meets each failure class the sandbox can produce,
+// and reports the outcome apply depends on: a 500 or a dropped answer
+// leaves a mutating call unknown and a read retryable; a 429 is always
+// retryable. A dropped answer also shows the client never resent the call
+// on its own: the sandbox counted exactly one request.
+func TestFailureClasses(t *testing.T) {
+	sb := sandboxtest.New(t)
+	c := sb.Client(t)
+	ctx := context.Background()
+	raw, _ := json.Marshal("100000000")
+	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: raw})
+	b, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.Confirm(ctx, confirmationID(b.RedirectURL), true)
+	auth := doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
+	if _, err := c.Balance(ctx, auth); err != nil { // tokens in hand
+		t.Fatal(err)
+	}
+	n := 0
+	next := func() int { n++; return n }
+	methods := []struct {
+		op   doku.Op
+		call func() error
+	}{
+		{doku.OpBinding, func() error { _, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"}); return err }},
+		{doku.OpBalance, func() error { _, err := c.Balance(ctx, auth); return err }},
+		{doku.OpPayment, func() error {
+			_, err := c.Pay(ctx, paymentReq(fmt.Sprintf("DDCTLPAY%026d", next()), "10.00"), auth)
+			return err
+		}},
+		{doku.OpStatus, func() error {
+			_, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: fmt.Sprintf("DDCTLPAY%026d", 1)}, doku.RequestOptions{})
+			return err
+		}},
+		{doku.OpRefund, func() error {
+			ref := fmt.Sprintf("INV-%d", next())
+			sb.Pay(t, ref, 100)
+			_, err := c.Refund(ctx, refundReq(ref, 100, fmt.Sprintf("DDCTLRFD%026d", n)), doku.RequestOptions{})
+			return err
+		}},
+		{doku.OpUnbinding, func() error { _, err := c.Unbind(ctx, auth); return err }},
+	}
+	// The first payment exists for the status inquiries.
+	if err := methods[2].call(); err != nil {
+		t.Fatal(err)
+	}
+	classes := []struct {
+		name              string
+		faults            sandbox.Faults
+		mutating, reading doku.Outcome
+	}{
+		{"ServerError", sandbox.Faults{ErrorRate: 1}, doku.Unknown, doku.RetryLater},
+		{"RateLimited", sandbox.Faults{RateLimitRate: 1}, doku.RetryLater, doku.RetryLater},
+		{"AnswerDropped", sandbox.Faults{DropRate: 1}, doku.Unknown, doku.RetryLater},
+	}
+	for _, cl := range classes {
+		for _, m := range methods {
+			t.Run(cl.name+"/"+m.op.String(), func(t *testing.T) {
+				f := cl.faults
+				f.Ops = []string{m.op.String()}
+				sb.Server.SetFaults(f)
+				defer sb.Server.SetFaults(sandbox.Faults{})
+				before := sb.Calls(m.op)
+				err := m.call()
+				want := cl.reading
+				if m.op.Mutating() {
+					want = cl.mutating
+				}
+				if got := doku.OutcomeOf(err); got != want {
+					t.Fatalf("outcome %v (%v), want %v", got, err, want)
+				}
+				if got := sb.Calls(m.op) - before; got != 1 {
+					t.Fatalf("the sandbox saw %d requests, want 1: no retry by the client", got)
+				}
+			})
+		}
+	}
+}
+
+func TestCancelledBeforeSendingIsRetryLater(t *testing.T) {
+	sb := sandboxtest.New(t)
+	c := sb.Client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Refund(ctx, refundReq("INV-1", 100, refundNo), doku.RequestOptions{})
+	if got := doku.OutcomeOf(err); got != doku.RetryLater {
+		t.Fatalf("outcome %v (%v), want retry later: nothing was sent", got, err)
+	}
+	if got := sb.Calls(doku.OpRefund); got != 0 {
+		t.Fatalf("refund calls=%d, want 0", got)
+	}
+}
+
+// The bytes hashed are the bytes sent: compact, no HTML escaping, no
+// trailing newline (§4.2).
+func TestMarshalIsWhatIsSigned(t *testing.T) {
+	b, err := doku.Marshal(doku.RefundRequest{OriginalPartnerReferenceNo: "A&B", Reason: "<x> & y", RefundAmount: doku.Amount{Value: "1.00", Currency: "IDR"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"originalPartnerReferenceNo":"A&B","refundAmount":{"value":"1.00","currency":"IDR"},"reason":"<x> & y","partnerRefundNo":"","additionalInfo":{"channel":""}}`
+	if string(b) != want {
+		t.Fatalf("Marshal=%s\nwant      %s", b, want)
+	}
+}
