@@ -38,7 +38,10 @@ func TestFailureClasses(t *testing.T) {
 		op   doku.Op
 		call func() error
 	}{
-		{doku.OpBinding, func() error { _, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"}); return err }},
+		{doku.OpBinding, func() error {
+			_, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"})
+			return err
+		}},
 		{doku.OpBalance, func() error { _, err := c.Balance(ctx, auth); return err }},
 		{doku.OpPayment, func() error {
 			_, err := c.Pay(ctx, paymentReq(fmt.Sprintf("DDCTLPAY%026d", next()), "10.00"), auth)
