@@ -148,12 +148,13 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 		return w, fmt.Errorf("doku block: %w; private_key_file must name the merchant's RSA private key (PEM)", err)
 	}
 	w.client, err = doku.NewClient(doku.Config{
-		BaseURL:      d.BaseURL,
-		ClientID:     d.ClientID,
-		ClientSecret: d.ClientSecret,
-		PrivateKey:   key,
-		IPAddress:    d.IPAddress,
-		Logger:       logger(s),
+		BaseURL:           d.BaseURL,
+		ClientID:          d.ClientID,
+		ClientSecret:      d.ClientSecret,
+		PrivateKey:        key,
+		IPAddress:         d.IPAddress,
+		RequestsPerSecond: d.RequestsPerSecond,
+		Logger:            logger(s),
 	})
 	if err != nil {
 		return w, err

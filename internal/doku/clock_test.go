@@ -99,3 +99,42 @@ func TestExternalIDDayBoundary(t *testing.T) {
 		t.Fatalf("same X-EXTERNAL-ID the next day: %v", err)
 	}
 }
+
+// The customer token is reused while valid and obtained again once it
+// has expired (by the sandbox's clock, which the client shares).
+func TestCustomerTokenRenewed(t *testing.T) {
+	sb := sandboxtest.New(t, func(c *sandbox.Config) { c.TokenLifetime = 15 * time.Minute })
+	cfg := sb.ClientConfig(t)
+	cfg.NowFunc = sb.Server.Now
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	raw, _ := json.Marshal("100000")
+	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: raw})
+	b, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.Confirm(ctx, confirmationID(b.RedirectURL), true)
+	auth := doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
+	for range 3 {
+		if _, err := c.Balance(ctx, auth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sb.Calls(doku.OpTokenB2B2C); got != 1 {
+		t.Fatalf("customer tokens=%d after three calls, want 1", got)
+	}
+	sb.Server.Advance(ctx, 15*time.Minute)
+	if _, err := c.Balance(ctx, auth); err != nil {
+		t.Fatalf("balance after the token expired: %v", err)
+	}
+	if got := sb.Calls(doku.OpTokenB2B2C); got != 2 {
+		t.Fatalf("customer tokens=%d after expiry, want 2", got)
+	}
+	if got := sb.Calls(doku.OpTokenB2B); got != 2 {
+		t.Fatalf("B2B tokens=%d after expiry, want 2", got)
+	}
+}

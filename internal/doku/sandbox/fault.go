@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -37,6 +38,56 @@ type Faults struct {
 	// Ops limits the faults to these operations (doku.Op names such as
 	// "refund"); empty means every operation.
 	Ops []string `json:"ops,omitempty"`
+}
+
+// faultsJSON is Faults with durations as Go duration strings ("20ms"), as
+// POST /sandbox/faults takes and GET /sandbox/faults shows them.
+type faultsJSON struct {
+	Latency             string   `json:"latency,omitempty"`
+	Jitter              string   `json:"jitter,omitempty"`
+	ErrorRate           float64  `json:"error_rate,omitempty"`
+	DropRate            float64  `json:"drop_rate,omitempty"`
+	RateLimitRate       float64  `json:"rate_limit_rate,omitempty"`
+	RetryAfter          string   `json:"retry_after,omitempty"`
+	NotifyDropRate      float64  `json:"notify_drop_rate,omitempty"`
+	NotifyDuplicateRate float64  `json:"notify_duplicate_rate,omitempty"`
+	NotifyDelay         string   `json:"notify_delay,omitempty"`
+	Ops                 []string `json:"ops,omitempty"`
+}
+
+// MarshalJSON writes durations as strings such as "20ms".
+func (f Faults) MarshalJSON() ([]byte, error) {
+	str := func(d time.Duration) string {
+		if d == 0 {
+			return ""
+		}
+		return d.String()
+	}
+	return json.Marshal(faultsJSON{str(f.Latency), str(f.Jitter), f.ErrorRate, f.DropRate, f.RateLimitRate,
+		str(f.RetryAfter), f.NotifyDropRate, f.NotifyDuplicateRate, str(f.NotifyDelay), f.Ops})
+}
+
+// UnmarshalJSON reads durations as strings such as "20ms".
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	var j faultsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var err error
+	dur := func(name, s string) time.Duration {
+		if s == "" || err != nil {
+			return 0
+		}
+		d, e := time.ParseDuration(s)
+		if e != nil || d < 0 {
+			err = fmt.Errorf("%s: %q is not a duration such as \"20ms\"", name, s)
+		}
+		return d
+	}
+	*f = Faults{Latency: dur("latency", j.Latency), Jitter: dur("jitter", j.Jitter), ErrorRate: j.ErrorRate, DropRate: j.DropRate,
+		RateLimitRate: j.RateLimitRate, RetryAfter: dur("retry_after", j.RetryAfter), NotifyDropRate: j.NotifyDropRate,
+		NotifyDuplicateRate: j.NotifyDuplicateRate, NotifyDelay: dur("notify_delay", j.NotifyDelay), Ops: j.Ops}
+	return err
 }
 
 // faultBox holds the current faults; safe for concurrent use.

@@ -325,3 +325,22 @@ func TestLedgerSurvivesRestart(t *testing.T) {
 		t.Fatalf("ledger after restart: %+v", l.Payments)
 	}
 }
+
+func TestFaultsAPI(t *testing.T) {
+	sb := sandboxtest.New(t)
+	resp, err := http.Post(sb.URL+"/sandbox/faults", "application/json",
+		strings.NewReader(`{"latency": "20ms", "drop_rate": 0.25, "retry_after": "2s", "ops": ["refund"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || got["latency"] != "20ms" || got["drop_rate"] != 0.25 || got["retry_after"] != "2s" {
+		t.Fatalf("HTTP %d %v", resp.StatusCode, got)
+	}
+	resp, _ = http.Post(sb.URL+"/sandbox/faults", "application/json", strings.NewReader(`{"latency": "soon"}`))
+	if resp.StatusCode != 400 {
+		t.Fatalf("bad duration: HTTP %d, want 400", resp.StatusCode)
+	}
+}
