@@ -22,6 +22,7 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	expiry := fs.Duration("expiry", sandbox.DefaultPaymentExpiry, "fail a binding or payment its customer has not confirmed within `DURATION`")
 	notifyURL := fs.String("notify-url", "", "send payment notifications to `URL` (the merchant's; its token endpoint is asked first)")
 	notifyMode := fs.String("notify-mode", string(doku.DefaultNotificationMode), "sign notifications `asymmetric|symmetric|token-only`")
+	maxSkew := fs.Duration("max-skew", 0, "refuse requests whose X-TIMESTAMP is further than `DURATION` from the sandbox's clock (0: accept any)")
 	refundPolicy := fs.String("refund-policy", sandbox.RefundFull, "allow `full` refunds only, or partial ones")
 	var faults sandbox.Faults
 	fs.DurationVar(&faults.Latency, "latency", 0, "delay every answer by `DURATION`")
@@ -44,7 +45,7 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	cfg.AutoApprove, cfg.PaymentExpiry, cfg.RefundPolicy = *autoApprove, *expiry, *refundPolicy
+	cfg.AutoApprove, cfg.PaymentExpiry, cfg.RefundPolicy, cfg.MaxSkew = *autoApprove, *expiry, *refundPolicy, *maxSkew
 	cfg.NotifyURL, cfg.NotifyMode = *notifyURL, doku.NotificationMode(*notifyMode)
 	srv, err := sandbox.Open(cfg)
 	if err != nil {

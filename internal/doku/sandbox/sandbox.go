@@ -63,6 +63,10 @@ type Config struct {
 	// PaymentExpiry is how long a payment or binding waits for its
 	// customer before it fails (UNCONFIRMED for DOKU, §7.4, §12).
 	PaymentExpiry time.Duration // default DefaultPaymentExpiry
+	// MaxSkew refuses requests whose X-TIMESTAMP is further than this from
+	// the sandbox's clock; 0 accepts any. DOKU's window is UNCONFIRMED
+	// (§3), so the default is to accept.
+	MaxSkew time.Duration
 	// NotifyURL is the merchant's notification URL; empty sends none.
 	NotifyURL string
 	// MerchantTokenURL is the merchant's token endpoint DOKU calls before
@@ -361,14 +365,27 @@ func (s *Server) checkTokenRequest(op doku.Op, h http.Header) (answer, bool) {
 			return fail(op, 400, "02", "Invalid Mandatory Field {"+name+"}"), false
 		}
 	}
-	if _, err := time.Parse(time.RFC3339, h.Get("X-TIMESTAMP")); err != nil {
-		return fail(op, 400, "01", "Invalid Field Format {X-TIMESTAMP}"), false
+	if a, ok := s.checkTimestamp(op, h.Get("X-TIMESTAMP")); !ok {
+		return a, false
 	}
 	if h.Get("X-CLIENT-KEY") != s.cfg.ClientID {
 		return fail(op, 401, "00", "Unauthorized. Unknown client"), false
 	}
 	if doku.VerifyAsymmetric(s.cfg.MerchantPublicKey, h.Get("X-CLIENT-KEY"), h.Get("X-TIMESTAMP"), h.Get("X-SIGNATURE")) != nil {
 		return fail(op, 401, "00", "Unauthorized.Invalid Signature"), false
+	}
+	return answer{}, true
+}
+
+// checkTimestamp checks X-TIMESTAMP's format and, with MaxSkew, its
+// distance from the sandbox's clock.
+func (s *Server) checkTimestamp(op doku.Op, ts string) (answer, bool) {
+	t, err := time.Parse(time.RFC3339, ts)
+	if err != nil {
+		return fail(op, 400, "01", "Invalid Field Format {X-TIMESTAMP}"), false
+	}
+	if d := s.now().Sub(t); s.cfg.MaxSkew > 0 && (d > s.cfg.MaxSkew || d < -s.cfg.MaxSkew) {
+		return fail(op, 401, "00", "Unauthorized. X-TIMESTAMP is outside the accepted window"), false
 	}
 	return answer{}, true
 }
@@ -491,8 +508,8 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 		return fail(op, 400, "00", "Bad Request. Content-Type must be application/json"), false
 	}
 	ts := h.Get("X-TIMESTAMP")
-	if _, err := time.Parse(time.RFC3339, ts); err != nil {
-		return fail(op, 400, "01", "Invalid Field Format {X-TIMESTAMP}"), false
+	if a, ok := s.checkTimestamp(op, ts); !ok {
+		return a, false
 	}
 	if !externalIDRe.MatchString(c.externalID) {
 		return fail(op, 400, "01", "Invalid Field Format {X-EXTERNAL-ID}"), false

@@ -3,12 +3,14 @@ package sandbox_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
@@ -342,5 +344,21 @@ func TestFaultsAPI(t *testing.T) {
 	resp, _ = http.Post(sb.URL+"/sandbox/faults", "application/json", strings.NewReader(`{"latency": "soon"}`))
 	if resp.StatusCode != 400 {
 		t.Fatalf("bad duration: HTTP %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestTimestampWindow(t *testing.T) {
+	sb := sandboxtest.New(t, func(c *sandbox.Config) { c.MaxSkew = 5 * time.Minute })
+	sb.Pay(t, "INV-1", 100)
+	c := sb.Client(t) // stamps requests with the wall clock, which the sandbox shares
+	ctx := context.Background()
+	if _, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{}); err != nil {
+		t.Fatalf("fresh timestamp refused: %v", err)
+	}
+	sb.Server.Advance(ctx, 10*time.Minute)
+	_, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+	var e *doku.Error
+	if !errors.As(err, &e) || e.Code != "4015500" {
+		t.Fatalf("stale timestamp: err=%v, want 4015500", err)
 	}
 }
