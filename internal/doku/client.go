@@ -202,6 +202,13 @@ func (c *Client) Pay(ctx context.Context, req PaymentRequest, opts RequestOption
 // (§7.7): its customer token is the request's tokenId.
 func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingResponse, error) {
 	tok, err := c.customerToken(ctx, opts.AuthCode)
+	var e *Error
+	if errors.As(err, &e) && e.Code.HTTPStatus() == 403 {
+		// The authCode no longer buys a token: the binding is not active,
+		// perhaps because an earlier unbinding whose answer was lost went
+		// through. Ask before concluding anything.
+		e.Outcome = Unknown
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -333,8 +340,9 @@ func (c *Client) customerToken(ctx context.Context, authCode secret.Value) (secr
 // customerTokenLifetime reads accessTokenExpiryTime, an ISO-8601 time per
 // SNAP or a count of seconds per an SDK fixture (DISAGREE, §5.2).
 func customerTokenLifetime(expiry string, now time.Time) time.Duration {
-	if t, err := time.Parse(time.RFC3339, expiry); err == nil && t.After(now) {
-		return t.Sub(now)
+	if t, err := time.Parse(time.RFC3339, expiry); err == nil {
+		// Already past by our clock: use it once, fetch anew next time.
+		return max(t.Sub(now), 0)
 	}
 	if n, err := strconv.Atoi(expiry); err == nil && n > 0 {
 		return time.Duration(n) * time.Second

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
@@ -99,6 +101,12 @@ func TestFailureClasses(t *testing.T) {
 func TestCancelledBeforeSendingIsRetryLater(t *testing.T) {
 	sb := sandboxtest.New(t)
 	c := sb.Client(t)
+	sb.Pay(t, "INV-1", 100)
+	// A token in hand first, so that the refund itself meets the
+	// cancelled context.
+	if _, err := c.PaymentStatus(context.Background(), doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.Refund(ctx, refundReq("INV-1", 100, refundNo), doku.RequestOptions{})
@@ -120,5 +128,40 @@ func TestMarshalIsWhatIsSigned(t *testing.T) {
 	want := `{"originalPartnerReferenceNo":"A&B","refundAmount":{"value":"1.00","currency":"IDR"},"reason":"<x> & y","partnerRefundNo":"","additionalInfo":{"channel":""}}`
 	if string(b) != want {
 		t.Fatalf("Marshal=%s\nwant      %s", b, want)
+	}
+}
+
+// The B2B token is shared by concurrent callers (one fetch) and replaced
+// 10 s before it expires, not after.
+func TestB2BTokenSharedAndRefreshedEarly(t *testing.T) {
+	sb := sandboxtest.New(t)
+	cfg := sb.ClientConfig(t)
+	cfg.NowFunc = sb.Server.Now
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Pay(t, "INV-1", 100)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := c.TokensFetched(); got != 1 {
+		t.Fatalf("tokens fetched by 8 concurrent calls: %d, want 1", got)
+	}
+	sb.Server.Advance(ctx, doku.DefaultTokenLifetime-doku.TokenRefreshMargin+time.Second)
+	if _, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TokensFetched(); got != 2 {
+		t.Fatalf("tokens fetched 9 s before expiry: %d, want a fresh one (2)", got)
 	}
 }

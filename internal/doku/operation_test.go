@@ -120,6 +120,14 @@ func TestBindingLifecycle(t *testing.T) {
 	if err != nil || r.ResponseCode != "2005800" {
 		t.Fatalf("Refund with the customer token: %+v %v", r, err)
 	}
+	// The refund puts the money back.
+	if bal, _ := c.Balance(ctx, auth); bal.AccountInfos[0].Amount.Value != "200000.00" {
+		t.Fatalf("balance after the refund: %s, want 200000.00", bal.AccountInfos[0].Amount.Value)
+	}
+	// Approving the same payment again changes nothing: paid once.
+	if err := sb.Server.Confirm(ctx, confirmationID(p.WebRedirectURL), true); err == nil {
+		t.Fatal("a second approval of the same payment was accepted")
+	}
 
 	u, err := c.Unbind(ctx, auth)
 	if err != nil || u.ResponseCode != "2000900" {

@@ -123,11 +123,13 @@ func (s *Server) settleDue(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
+		expires := created.Add(s.cfg.PaymentExpiry)
+		approves := s.cfg.AutoApprove > 0 && s.cfg.AutoApprove < s.cfg.PaymentExpiry
 		var approve bool
 		switch {
-		case s.cfg.AutoApprove > 0 && !now.Before(created.Add(s.cfg.AutoApprove)):
-			approve = true
-		case !now.Before(created.Add(s.cfg.PaymentExpiry)):
+		case approves && !now.Before(created.Add(s.cfg.AutoApprove)):
+			approve = true // the customer answered before it expired
+		case !now.Before(expires):
 			approve = false
 		default:
 			continue

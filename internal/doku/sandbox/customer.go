@@ -102,6 +102,17 @@ func (s *Server) Confirm(ctx context.Context, id string, approve bool) error {
 		bs := BindingActive
 		if !approve {
 			bs = BindingRejected
+		} else {
+			// One Allo account binds to one customer per merchant (§7.2):
+			// checked again now, as two requests may have waited at once.
+			var n int
+			if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM bindings b, bindings o WHERE b.id = ? AND o.phone = b.phone
+				AND o.id != b.id AND o.status = ? AND o.cust_id_merchant != b.cust_id_merchant`, cf.Ref, BindingActive); err != nil {
+				return err
+			}
+			if n > 0 {
+				bs = BindingRejected
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE bindings SET status = ? WHERE id = ? AND status = ?`, bs, cf.Ref, BindingPending); err != nil {
 			return err
@@ -131,7 +142,12 @@ func settlePayment(ctx context.Context, tx *sqlx.Tx, ref string, approve bool, n
 		return fmt.Errorf("payment %s is no longer pending (status %s)", ref, p.Status)
 	}
 	status, paid := doku.TxFailed, ""
-	if approve {
+	var active int
+	if err := tx.GetContext(ctx, &active, `SELECT count(*) FROM bindings WHERE phone = ? AND cust_id_merchant = ? AND status = ?`,
+		p.Phone, p.CustIDMerchant, BindingActive); err != nil {
+		return err
+	}
+	if approve && active > 0 {
 		res, err := tx.ExecContext(ctx, `UPDATE customers SET balance = balance - ? WHERE phone = ? AND balance >= ?`, p.Amount, p.Phone, p.Amount)
 		if err != nil {
 			return err
@@ -210,8 +226,16 @@ func (s *Server) activeBinding(ctx context.Context, token string, now time.Time)
 func (s *Server) handleTokenB2B2C(w http.ResponseWriter, r *http.Request) {
 	op := doku.OpTokenB2B2C
 	s.count(op)
+	ft, f := s.draw(op)
+	if injectBefore(w, op, ft, f) {
+		return
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	a := s.issueB2B2C(r.Context(), r.Header, body)
+	if ft == faultDrop {
+		drop(w)
+		return
+	}
 	w.Header().Set("X-CLIENT-KEY", r.Header.Get("X-CLIENT-KEY"))
 	w.Header().Set("X-TIMESTAMP", s.stamp(s.now()))
 	writeRaw(w, a.code.HTTPStatus(), a.bytes())
@@ -274,7 +298,7 @@ func (s *Server) binding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.BindingRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
-		return fail(op, 400, "00", "Bad Request")
+		return badBody(op, err)
 	}
 	ai := req.AdditionalInfo
 	if a, ok := required(op, map[string]string{
@@ -297,8 +321,6 @@ func (s *Server) binding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.osType}")
 	case ai.ChannelID != "app" && ai.ChannelID != "web":
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.channelId}")
-	case !deviceIDRe.MatchString(c.header.Get("X-DEVICE-ID")):
-		return fail(op, 400, "01", "Invalid Field Format {X-DEVICE-ID}")
 	}
 	var n int
 	if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM customers WHERE phone = ?`, req.PhoneNo); err != nil {
@@ -374,7 +396,7 @@ func (s *Server) balance(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.BalanceRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
-		return fail(op, 400, "00", "Bad Request")
+		return badBody(op, err)
 	}
 	if req.AdditionalInfo.Channel != doku.Channel {
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.channel}")
@@ -398,7 +420,7 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.PaymentRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
-		return fail(op, 400, "00", "Bad Request")
+		return badBody(op, err)
 	}
 	if req.PartnerReferenceNo != "" {
 		var n int
@@ -448,6 +470,9 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	if err != nil {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
+	if b.Status != BindingActive {
+		return fail(op, 401, "02", "Invalid Customer Token")
+	}
 	if cu.Balance < int64(amount) {
 		return fail(op, 403, "14", "Insufficient Funds")
 	}
@@ -488,7 +513,7 @@ func (s *Server) unbinding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.UnbindingRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
-		return fail(op, 400, "00", "Bad Request")
+		return badBody(op, err)
 	}
 	switch {
 	case req.TokenID == "":

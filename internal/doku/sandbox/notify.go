@@ -71,19 +71,20 @@ func (s *Server) deliverNotifications(ctx context.Context) error {
 		Attempts   int    `db:"attempts"`
 		CreatedAt  int64  `db:"created_at"`
 	}
+	ctx = context.WithoutCancel(ctx) // a caller hanging up must not cut a delivery short
 	if err := s.ledger.db.SelectContext(ctx, &due, `SELECT id, external_id, body, attempts, created_at FROM notifications
 		WHERE status = 'pending' AND next_at <= ? ORDER BY id`, now.UnixNano()); err != nil {
 		return err
 	}
 	for _, n := range due {
 		f := s.faults.get()
+		if f.NotifyDelay > 0 && n.Attempts == 0 && now.Before(time.Unix(0, n.CreatedAt).Add(f.NotifyDelay)) {
+			continue // late: not yet, and its fate is not drawn yet
+		}
 		var err error
 		switch x := rand.Float64(); {
 		case x < f.NotifyDropRate:
 			// Missing: DOKU believes it delivered.
-		case f.NotifyDelay > 0 && n.Attempts == 0 && now.Before(time.Unix(0, n.CreatedAt).Add(f.NotifyDelay)):
-			// Late: not yet.
-			continue
 		default:
 			err = s.notify(ctx, n.ExternalID, n.Body)
 			if err == nil && x < f.NotifyDropRate+f.NotifyDuplicateRate {

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,7 +18,7 @@ func (s *Server) status(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.StatusRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
-		return fail(op, 400, "00", "Bad Request")
+		return badBody(op, err)
 	}
 	switch {
 	case req.ServiceCode == "":
@@ -93,7 +94,7 @@ func (s *Server) refund(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.RefundRequest
 	if err := json.Unmarshal(c.body, &req); err != nil {
-		return fail(op, 400, "00", "Bad Request")
+		return badBody(op, err)
 	}
 	if req.PartnerRefundNo != "" {
 		var n int
@@ -180,6 +181,17 @@ func (s *Server) refund(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		:partner_reference_no, :amount, :reason, :refund_time)`, r); err != nil {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
+	if c.bindingID != 0 {
+		// A customer token, when sent, must be the payer's (§6).
+		var b Binding
+		if err := tx.GetContext(ctx, &b, `SELECT * FROM bindings WHERE id = ?`, c.bindingID); err != nil || b.Phone != p.Phone {
+			return fail(op, 401, "02", "Invalid Customer Token. Not the payer's")
+		}
+	}
+	// The money goes back to the customer's account.
+	if _, err := tx.ExecContext(ctx, `UPDATE customers SET balance = balance + ? WHERE phone = ?`, int64(amount), p.Phone); err != nil {
+		return fail(op, 500, "01", "Internal Server Error")
+	}
 	if refunded+int64(amount) == p.Amount {
 		if _, err := tx.ExecContext(ctx, `UPDATE payments SET status = ? WHERE partner_reference_no = ?`,
 			doku.TxRefunded, p.PartnerReferenceNo); err != nil {
@@ -196,4 +208,14 @@ func (s *Server) refund(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		RefundTime:                 s.stamp(c.now),
 	}
 	return answer{code: resp.ResponseCode, body: resp}
+}
+
+// badBody answers a body that does not decode: a field of the wrong type
+// is named (400xx01), anything else is a bad request (400xx00).
+func badBody(op doku.Op, err error) answer {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fail(op, 400, "01", "Invalid Field Format {"+te.Field+"}")
+	}
+	return fail(op, 400, "00", "Bad Request")
 }

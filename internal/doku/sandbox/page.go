@@ -96,10 +96,11 @@ func (s *Server) handleConfirmForm(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	// The browser goes back to the merchant, as DOKU sends it; this is no
-	// proof of payment (§7.4).
+	// The browser goes back to the merchant, as DOKU sends it, according
+	// to how it ended (approval may still fail, for want of balance); this
+	// is no proof of payment (§7.4).
 	target := failURL
-	if approve {
+	if s.succeeded(r.Context(), id) {
 		target = okURL
 	}
 	if target == "" {
@@ -117,4 +118,14 @@ func maskPhone(p string) string {
 		return "****"
 	}
 	return p[:4] + "****" + p[len(p)-4:]
+}
+
+// succeeded reports whether what a confirmation waited for ended well: a
+// paid payment or an active binding.
+func (s *Server) succeeded(ctx context.Context, id string) bool {
+	var n int
+	s.ledger.db.GetContext(ctx, &n, `SELECT count(*) FROM confirmations c WHERE c.id = ? AND (
+		(c.kind = 'payment' AND EXISTS (SELECT 1 FROM payments p WHERE p.partner_reference_no = c.ref AND p.status = '00')) OR
+		(c.kind = 'binding' AND EXISTS (SELECT 1 FROM bindings b WHERE b.id = c.ref AND b.status = 'ACTIVE')))`, id)
+	return n == 1
 }

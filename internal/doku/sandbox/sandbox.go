@@ -322,11 +322,16 @@ var externalIDRe = regexp.MustCompile(`^[0-9]{1,36}$`)
 func (s *Server) handleTokenB2B(w http.ResponseWriter, r *http.Request) {
 	op := doku.OpTokenB2B
 	s.count(op)
-	if ft, f := s.draw(op); injectBefore(w, op, ft, f) {
+	ft, f := s.draw(op)
+	if injectBefore(w, op, ft, f) {
 		return
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	a := s.issueB2B(r.Header, body)
+	if ft == faultDrop {
+		drop(w)
+		return
+	}
 	w.Header().Set("X-CLIENT-KEY", r.Header.Get("X-CLIENT-KEY"))
 	w.Header().Set("X-TIMESTAMP", s.now().In(doku.ExternalIDZone).Format(doku.TimestampLayout))
 	writeRaw(w, a.code.HTTPStatus(), a.bytes())
@@ -470,6 +475,12 @@ func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, rt rou
 	case !errors.Is(err, sql.ErrNoRows):
 		return internal.code.HTTPStatus(), internal.bytes()
 	}
+	// A refusal changes nothing but is remembered for replays: the
+	// handler's writes are undone inside this same transaction, so no other
+	// request with this X-EXTERNAL-ID can slip in between.
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT handler`); err != nil {
+		return internal.code.HTTPStatus(), internal.bytes()
+	}
 	a := h(ctx, tx, c)
 	status := a.code.HTTPStatus()
 	if status >= 500 {
@@ -477,12 +488,9 @@ func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, rt rou
 		return status, a.bytes()
 	}
 	if status >= 300 {
-		// A refusal changes nothing but is remembered for replays.
-		tx.Rollback()
-		if tx, err = s.ledger.db.BeginTxx(ctx, nil); err != nil {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO handler`); err != nil {
 			return internal.code.HTTPStatus(), internal.bytes()
 		}
-		defer tx.Rollback()
 	}
 	out := a.bytes()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO replays VALUES (?, ?, ?, ?, ?, ?)`,
@@ -516,6 +524,9 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 	}
 	if ip := h.Get("X-IP-ADDRESS"); ip != "" && !validIP(ip) {
 		return fail(op, 400, "01", "Invalid Field Format {X-IP-ADDRESS}"), false
+	}
+	if d := h.Get("X-DEVICE-ID"); d != "" && !deviceIDRe.MatchString(d) {
+		return fail(op, 400, "01", "Invalid Field Format {X-DEVICE-ID}"), false
 	}
 	if h.Get("X-PARTNER-ID") != s.cfg.ClientID {
 		return fail(op, 401, "00", "Unauthorized. Unknown partner"), false

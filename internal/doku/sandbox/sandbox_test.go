@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -240,6 +241,19 @@ func TestRejections(t *testing.T) {
 		{"StatusUnknownPayment", doku.PathStatus, []byte(`{"originalPartnerReferenceNo":"INV-404","serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`), nil, "4045501"},
 		{"BindingUnknownPhone", doku.PathBinding, binding("6289999999999", "android"), nil, "4040711"},
 		{"PaymentInsufficientFunds", doku.PathPayment, body(payment("DDCTLPAY00000000000000000000000005", "200000.00")), withCust, "4035414"},
+		// Two checks broken at once: the earlier in DOKU's order answers.
+		{"HeaderBeforeSignature", doku.PathRefund, full, func(h http.Header) { h.Del("X-IP-ADDRESS"); h.Set("X-SIGNATURE", "bad") }, "4005802"},
+		{"SignatureBeforeToken", doku.PathRefund, full, func(h http.Header) {
+			h.Set("Authorization", "Bearer "+tok[:len(tok)-4]+"AAAA")
+		}, "4015800"},
+		{"DuplicateBeforeFields", doku.PathPayment, body(func() doku.PaymentRequest {
+			p := payment(dupPaymentRef, "10.00")
+			p.AdditionalInfo.Remarks = ""
+			return p
+		}()), withCust, "4095401"},
+		{"FieldsBeforeBusiness", doku.PathRefund, refundBody("INV-404", "100"), nil, "4005801"},
+		{"WrongFieldType", doku.PathRefund, []byte(`{"originalPartnerReferenceNo":"INV-1","refundAmount":{"value":100,"currency":"IDR"}}`), nil, "4005801"},
+		{"BadDeviceIDIsAHeaderCheck", doku.PathBinding, binding("6281298765432", "android"), func(h http.Header) { h.Set("X-DEVICE-ID", "dev-1"); h.Set("X-SIGNATURE", "bad") }, "4000701"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,5 +374,61 @@ func TestTimestampWindow(t *testing.T) {
 	var e *doku.Error
 	if !errors.As(err, &e) || e.Code != "4015500" {
 		t.Fatalf("stale timestamp: err=%v, want 4015500", err)
+	}
+}
+
+// Approval without the balance fails the payment, and the customer's
+// browser goes to the failure URL; a payment on a binding unbound since is
+// not paid either.
+func TestApprovalChecksBalanceAndBinding(t *testing.T) {
+	sb := sandboxtest.New(t)
+	ctx := context.Background()
+	c := sb.Client(t)
+	customerSetup(t, sb) // 100,000; one payment of 1,000 pending
+	raw, _ := json.Marshal("500")
+	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: "6281298765432", Balance: raw})
+	var conf string
+	sb.Server.Tick(ctx)
+	l := sb.Ledger(t)
+	for _, p := range l.Payments {
+		if p.PartnerReferenceNo == dupPaymentRef && p.Status != doku.TxPending {
+			t.Fatalf("payment %s, want pending", p.Status)
+		}
+	}
+	// Find the payment's confirmation through its page link: pay again.
+	auth := doku.RequestOptions{AuthCode: secret.New(l.Bindings[0].AuthCode)}
+	p, err := c.Pay(ctx, payment("DDCTLPAY00000000000000000000000042", "400.00"), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = path.Base(p.WebRedirectURL)
+	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: "6281298765432", Balance: json.RawMessage(`"100"`)})
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.PostForm(sb.URL+"/sandbox/confirm/"+conf, url.Values{"otp": {"123456"}, "pin": {"654321"}, "action": {"approve"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Location") != "https://x.test/fail" {
+		t.Fatalf("approved without the balance: browser sent to %q, want the failure URL", resp.Header.Get("Location"))
+	}
+	st, _ := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "DDCTLPAY00000000000000000000000042"}, doku.RequestOptions{})
+	if st.LatestTransactionStatus != doku.TxFailed {
+		t.Fatalf("status %s, want failed", st.LatestTransactionStatus)
+	}
+
+	// Unbound before the customer approves: not paid.
+	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: "6281298765432", Balance: json.RawMessage(`"100000"`)})
+	p, err = c.Pay(ctx, payment("DDCTLPAY00000000000000000000000043", "10.00"), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Unbind(ctx, auth); err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.Confirm(ctx, path.Base(p.WebRedirectURL), true)
+	st, _ = c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "DDCTLPAY00000000000000000000000043"}, doku.RequestOptions{})
+	if st.LatestTransactionStatus != doku.TxFailed {
+		t.Fatalf("payment on an unbound binding: status %s, want failed", st.LatestTransactionStatus)
 	}
 }
