@@ -55,28 +55,38 @@ func (e *env) close() {
 	}
 }
 
-// loadConfig starts the embedded sandbox if asked (its doku.hcl joins the
+// load starts the embedded sandbox if asked (its doku.hcl joins the
 // configuration), then loads and validates the configuration, printing
-// diagnostics. It returns nil after printing why.
-func loadConfig(ctx context.Context, s streams, cf configFlags) *env {
-	e := &env{}
+// nothing. e is nil when diags has errors or err is set; err is a failure
+// to start the sandbox, not a problem of the configuration.
+func load(ctx context.Context, cf configFlags) (e *env, diags hcl.Diagnostics, err error) {
+	e = &env{}
 	opts := spec.LoadOptions{Dir: ".", Vars: cf.vars, Env: os.Environ()}
 	if cf.sandbox != "" {
 		sb, err := startEmbeddedSandbox(ctx, cf.sandbox)
 		if err != nil {
-			fmt.Fprintf(s.stderr, "Error: embedded sandbox: %v\n", err)
-			return nil
+			return nil, nil, fmt.Errorf("embedded sandbox: %w", err)
 		}
 		e.sandbox = sb
 		opts.ExtraFiles = []string{filepath.Join(cf.sandbox, sandbox.DOKUFile)}
 	}
-	cfg, _, diags := spec.Load(opts)
-	printDiagnostics(s.stderr, diags)
+	e.cfg, _, diags = spec.Load(opts)
 	if diags.HasErrors() {
 		e.close()
+		return nil, diags, nil
+	}
+	return e, diags, nil
+}
+
+// loadConfig is load for the commands that go on to act: it prints the
+// diagnostics and returns nil after printing why it cannot go on.
+func loadConfig(ctx context.Context, s streams, cf configFlags) *env {
+	e, diags, err := load(ctx, cf)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return nil
 	}
-	e.cfg = cfg
+	printDiagnostics(s.stderr, diags)
 	return e
 }
 

@@ -37,6 +37,7 @@ const usage = `Usage: ddctl [-chdir=DIR] COMMAND [options]
 
 Commands:
   validate   check the configuration; no call to DOKU
+  fmt        rewrite *.hcl files into the canonical layout
   plan       show the calls that apply would make
   apply      make the calls of a plan
   sandbox    run a local DOKU simulator
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "validate":
 		return runValidate(ctx, cmdArgs, s)
+	case "fmt":
+		return runFmt(ctx, cmdArgs, s)
 	case "plan":
 		return runPlan(ctx, cmdArgs, s)
 	case "apply":
