@@ -11,11 +11,18 @@ import (
 
 // digestVersion starts the digested text, so that a change of what is
 // digested changes every digest instead of colliding with an old one.
-const digestVersion = "ddctl-spec-digest-v1"
+const digestVersion = "ddctl-spec-digest-v2"
 
 // digest computes Config.Digest: a SHA-256 over one line per field,
 // name and strconv.Quote(value), in a fixed order. Quoting makes the text
 // unambiguous for any string, valid UTF-8 or not.
+//
+// Each kind of block is a list of its instances in Address order, each
+// instance starting with a line that names its kind and address, so that
+// moving a field from one instance to another changes the text.
+//
+// The schedule is digested as written, in the settings' time zone (which
+// is digested too): "0 9 1 * *" and "0  9 1 * *" differ, harmlessly.
 //
 // Paths are digested relative to the configuration directory where they
 // are inside it, so that the same checkout in another place (a CI runner's
@@ -46,15 +53,53 @@ func digest(cfg *Config) string {
 	for _, r := range cfg.Refunds {
 		field("refund", r.Address)
 		field("payment", r.Payment)
+		field("charge", r.Charge)
+		field("occurrence", instant(r.Occurrence))
 		field("amount", r.Amount.Value())
 		field("reason", r.Reason)
-		notBefore := ""
-		if !r.NotBefore.IsZero() {
-			notBefore = r.NotBefore.UTC().Format(time.RFC3339Nano)
-		}
-		field("not_before", notBefore)
+		field("not_before", instant(r.NotBefore))
+	}
+
+	for _, b := range cfg.Bindings {
+		field("binding", b.Address)
+		field("customer_id", b.CustomerID)
+		field("phone", b.Phone)
+		field("success_url", b.SuccessURL)
+		field("failed_url", b.FailedURL)
+		field("customer_name", b.CustomerName)
+		field("email", b.Email)
+		field("device_model", b.DeviceModel)
+		field("os_type", b.OSType)
+		field("channel_id", b.ChannelID)
+	}
+
+	for _, u := range cfg.Unbinds {
+		field("unbind", u.Address)
+		field("customer_id", u.CustomerID)
+		field("reason", u.Reason)
+	}
+
+	for _, c := range cfg.Charges {
+		field("recurring_charge", c.Address)
+		field("binding", c.Binding)
+		field("amount", c.Amount.Value())
+		field("schedule", c.Schedule)
+		field("start", instant(c.Start))
+		field("end", instant(c.End))
+		field("description", c.Description)
+		field("catch_up", string(c.CatchUp))
+		field("retry.attempts", strconv.Itoa(c.Retry.Attempts))
+		field("retry.every", c.Retry.Every.String())
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// instant is t as a UTC RFC 3339 instant, or "" for the zero time.
+func instant(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // relPath returns p relative to dir, with forward slashes, when p is inside

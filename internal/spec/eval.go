@@ -1,6 +1,10 @@
 package spec
 
 import (
+	"fmt"
+	"slices"
+
+	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -16,17 +20,72 @@ type mark string
 const sensitiveMark = mark("sensitive")
 
 // evalContext builds the context every top-level expression is evaluated
-// in: var.* and the function table. for_each instances add each.* in a
-// child context (eachContext).
-func (l *loader) evalContext(vars map[string]cty.Value) *hcl.EvalContext {
-	varObj := cty.EmptyObjectVal
-	if len(vars) > 0 {
-		varObj = cty.ObjectVal(vars)
-	}
+// in: var.*, local.* and the function table. for_each instances add each.*
+// in a child context (eachContext).
+func (l *loader) evalContext(vars, locals map[string]cty.Value) *hcl.EvalContext {
 	return &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": varObj},
+		Variables: map[string]cty.Value{"var": objectVal(vars), "local": objectVal(locals)},
 		Functions: l.funcs,
 	}
+}
+
+// objectVal is cty.ObjectVal, or the empty object for no attributes.
+func objectVal(attrs map[string]cty.Value) cty.Value {
+	if len(attrs) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(attrs)
+}
+
+// references checks the var.NAME and local.NAME references of expr against
+// the declared names before expr is evaluated, so that a typo gets its own
+// error with a suggestion (hcl would only say that the object has no such
+// attribute). ok is false when a reference is reported.
+func (l *loader) references(expr hcl.Expression) bool {
+	ok := true
+	for _, tr := range expr.Variables() {
+		if len(tr) < 2 {
+			continue
+		}
+		step, isAttr := tr[1].(hcl.TraverseAttr)
+		if !isAttr {
+			continue
+		}
+		var names []string
+		var summary, what, how string
+		switch tr.RootName() {
+		case "var":
+			names, summary, what = l.varNames, "Reference to undeclared input variable", "input variable"
+			how = fmt.Sprintf("Declare it with a variable %q {} block", step.Name)
+		case "local":
+			names, summary, what = l.localNames, "Reference to undeclared local value", "local value"
+			how = fmt.Sprintf("Define it in a locals block (%s = ...)", step.Name)
+		default:
+			continue
+		}
+		if slices.Contains(names, step.Name) {
+			continue
+		}
+		ok = false
+		l.errorf(tr.SourceRange().Ptr(), summary, "There is no %s named %q.%s %s, or correct the reference.",
+			what, step.Name, suggestion(step.Name, names), how)
+	}
+	return ok
+}
+
+// suggestion returns ` Did you mean "NAME"?` for the candidate closest to
+// given, if one is close enough to be a likely typo, and "" otherwise.
+func suggestion(given string, candidates []string) string {
+	best, bestDist := "", 3 // hcl's threshold: at most two edits
+	for _, c := range candidates {
+		if d := levenshtein.Distance(given, c, nil); d < bestDist || d == bestDist && c < best && best != "" {
+			best, bestDist = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
 }
 
 // eachContext is the child context of one for_each instance.
@@ -70,6 +129,10 @@ func (s scope) prefix() string {
 // sensitive where sensitiveOK is false (reported). A null value is returned
 // as is; the caller decides what null means.
 func (l *loader) value(s scope, attr *hcl.Attribute, sensitiveOK bool) (cty.Value, bool) {
+	// Constant scopes (variable blocks) have no variables, and hcl says so.
+	if s.ctx.Variables != nil && !l.references(attr.Expr) {
+		return cty.NilVal, false
+	}
 	v, diags := attr.Expr.Value(s.ctx)
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() || !v.IsWhollyKnown() {

@@ -17,31 +17,36 @@ type instance struct {
 // because an instance is known by its key: a list index would change the
 // address, and so the idempotency key, of every later element when one is
 // removed (DESIGN.md principle 2).
-func (l *loader) forEach(attr *hcl.Attribute, ctx *hcl.EvalContext) []instance {
+//
+// ok is false when the value is in error (reported): the instances are
+// then not known, and references to them are not checked.
+func (l *loader) forEach(attr *hcl.Attribute, ctx *hcl.EvalContext) (instances []instance, ok bool) {
 	rng := attr.Expr.Range().Ptr()
 	invalid := func(detail string) {
 		l.errorf(rng, "Invalid for_each argument", "%s", detail)
 	}
 
+	if !l.references(attr.Expr) {
+		return nil, false
+	}
 	v, diags := attr.Expr.Value(ctx)
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
-		return nil
+		return nil, false
 	}
 	switch {
 	case !v.IsWhollyKnown():
 		invalid("The for_each value depends on a value that is not known, because of an error reported above. Fix that first.")
-		return nil
+		return nil, false
 	case v.IsMarked():
 		invalid("The for_each value is sensitive, or derived from a sensitive variable. Its keys become part of addresses, which appear in plans and logs, so for_each cannot use sensitive values.")
-		return nil
+		return nil, false
 	case v.IsNull():
-		invalid("The for_each value is null. Give a map, or a set of strings, with one element per refund.")
-		return nil
+		invalid("The for_each value is null. Give a map, or a set of strings, with one element per instance.")
+		return nil, false
 	}
 
 	ty := v.Type()
-	var instances []instance
 	switch {
 	case ty.IsMapType() || ty.IsObjectType():
 		for it := v.ElementIterator(); it.Next(); {
@@ -53,27 +58,27 @@ func (l *loader) forEach(attr *hcl.Attribute, ctx *hcl.EvalContext) []instance {
 			_, elem := it.Element()
 			if elem.IsNull() {
 				invalid("The for_each set contains a null element; every element must be a string, the key of its instance.")
-				return nil
+				return nil, false
 			}
 			instances = append(instances, instance{key: elem.AsString(), value: elem})
 		}
 	case ty.IsSetType():
 		invalid("The for_each value is a set of " + ty.ElementType().FriendlyName() + ", but a set must hold strings, the keys of the instances. Build a map with a for expression, such as { for r in rows : r.id => r }.")
-		return nil
+		return nil, false
 	case ty.IsListType() || ty.IsTupleType():
 		invalid("The for_each value is a list, but for_each needs a map or a set of strings, because each instance is known by its key and a list has only positions. " +
 			"Convert a list of strings with toset(...), or build a map with a for expression, such as { for r in csvdecode(file(\"refunds.csv\")) : r.order_id => r }.")
-		return nil
+		return nil, false
 	default:
 		invalid("The for_each value is a " + ty.FriendlyName() + ", but for_each needs a map, or a set of strings.")
-		return nil
+		return nil, false
 	}
 
 	for _, inst := range instances {
 		if inst.key == "" {
 			invalid("The for_each value has an empty key. Every instance needs a non-empty key: it becomes part of the instance's address, refund.NAME[\"KEY\"].")
-			return nil
+			return nil, false
 		}
 	}
-	return instances
+	return instances, true
 }

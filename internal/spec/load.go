@@ -20,17 +20,26 @@ type LoadOptions struct {
 	ExtraFiles []string // more .hcl files to include (e.g. a generated doku.hcl elsewhere); paths as given
 	Vars       []string // -var values, each "name=value", in command-line order (later wins)
 	Env        []string // environment as os.Environ(); DDCTL_VAR_name=value supplies variable "name"
+
+	// VarFiles are -var-file paths, in command-line order: HCL files of
+	// name = value lines. Precedence, lowest first: a variable's default,
+	// DDCTL_VAR_name, the var files in order, the -var options in order.
+	VarFiles []string
 }
 
 // Config is the validated desired state of one configuration directory.
 type Config struct {
-	Dir      string   // absolute configuration directory
-	Settings Settings // settings block, or the defaults when there is none
-	DOKU     DOKU     // the doku block
-	Refunds  []Refund // sorted by Address
+	Dir      string    // absolute configuration directory
+	Settings Settings  // settings block, or the defaults when there is none
+	DOKU     DOKU      // the doku block
+	Refunds  []Refund  // sorted by Address; nil when there are none
+	Bindings []Binding // sorted by Address; nil when there are none
+	Unbinds  []Unbind  // sorted by Address; nil when there are none
+	Charges  []Charge  // recurring charges, sorted by Address; nil when there are none
 
 	// Digest is the hex SHA-256 of the evaluated desired state (settings,
-	// the doku environment and refund policy, and every refund's fields;
+	// the doku environment and refund policy, and every refund's, binding's,
+	// unbind's and charge's fields;
 	// not how DOKU is reached). It is stable across runs and directories for
 	// the same inputs and changes when any desired value changes, so that
 	// apply can refuse a plan made from another spec (DESIGN.md principle 4).
@@ -44,6 +53,10 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "settings"},
 		{Type: "doku"},
 		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "binding", LabelNames: []string{"name"}},
+		{Type: "unbind", LabelNames: []string{"name"}},
+		{Type: "recurring_charge", LabelNames: []string{"name"}},
 		{Type: "refund", LabelNames: []string{"name"}},
 	},
 }
@@ -58,7 +71,13 @@ var rootSchema = &hcl.BodySchema{
 // (-var) or unreadable files may not.
 func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.Diagnostics) {
 	files = make(map[string]*hcl.File)
-	l := &loader{}
+	l := &loader{
+		bindings: make(map[string]*declared),
+		unbinds:  make(map[string]*declared),
+		charges:  make(map[string]*declared),
+		decoded:  make(map[string]Charge),
+		ranges:   make(map[string]hcl.Range),
+	}
 
 	dir, err := filepath.Abs(cmp.Or(opts.Dir, "."))
 	if err != nil {
@@ -103,8 +122,8 @@ func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.
 		}
 	}
 
-	vars := l.decodeVariables(blocks["variable"], opts.Vars, opts.Env)
-	ctx := l.evalContext(vars)
+	vars := l.decodeVariables(blocks["variable"], opts, files)
+	ctx := l.evalContext(vars, l.decodeLocals(blocks["locals"], vars))
 
 	settings := l.decodeSettings(blocks["settings"], ctx)
 
@@ -136,8 +155,37 @@ func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.
 		doku = l.decodeDOKU(first, ctx)
 	}
 
-	var refunds []Refund
+	// Bindings and unbinds first: charges refer to bindings, and refunds
+	// to charges.
+	var bindings []Binding
 	seen := make(map[string]*hcl.Block)
+	for _, b := range blocks["binding"] {
+		if !l.uniqueName(b, seen) {
+			continue
+		}
+		bindings = append(bindings, l.decodeBinding(b, ctx)...)
+	}
+	var unbinds []Unbind
+	seen = make(map[string]*hcl.Block)
+	for _, b := range blocks["unbind"] {
+		if !l.uniqueName(b, seen) {
+			continue
+		}
+		unbinds = append(unbinds, l.decodeUnbind(b, ctx)...)
+	}
+	l.checkCustomers(bindings, unbinds)
+
+	var charges []Charge
+	seen = make(map[string]*hcl.Block)
+	for _, b := range blocks["recurring_charge"] {
+		if !l.uniqueName(b, seen) {
+			continue
+		}
+		charges = append(charges, l.decodeCharge(b, ctx, settings.Location)...)
+	}
+
+	var refunds []Refund
+	seen = make(map[string]*hcl.Block)
 	for _, b := range blocks["refund"] {
 		if !l.uniqueName(b, seen) {
 			continue
@@ -145,12 +193,15 @@ func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.
 		refunds = append(refunds, l.decodeRefund(b, ctx, settings.Location)...)
 	}
 	slices.SortFunc(refunds, func(a, b Refund) int { return strings.Compare(a.Address, b.Address) })
+	slices.SortFunc(bindings, func(a, b Binding) int { return strings.Compare(a.Address, b.Address) })
+	slices.SortFunc(unbinds, func(a, b Unbind) int { return strings.Compare(a.Address, b.Address) })
+	slices.SortFunc(charges, func(a, b Charge) int { return strings.Compare(a.Address, b.Address) })
 
 	diags = dedupe(l.diags)
 	if diags.HasErrors() {
 		return nil, files, diags
 	}
-	cfg = &Config{Dir: dir, Settings: settings, DOKU: doku, Refunds: refunds}
+	cfg = &Config{Dir: dir, Settings: settings, DOKU: doku, Refunds: refunds, Bindings: bindings, Unbinds: unbinds, Charges: charges}
 	cfg.Digest = digest(cfg)
 	return cfg, files, diags
 }
@@ -160,6 +211,37 @@ type loader struct {
 	dir   string                       // absolute configuration directory
 	funcs map[string]function.Function // bound to dir
 	diags hcl.Diagnostics
+
+	varNames   []string // declared variables, for references and suggestions
+	localNames []string // declared locals, likewise
+
+	bindings map[string]*declared // binding blocks by name
+	unbinds  map[string]*declared // unbind blocks by name
+	charges  map[string]*declared // recurring_charge blocks by name
+	decoded  map[string]Charge    // charges decoded without error, by address
+
+	// ranges holds the range of an attribute of a decoded instance, keyed
+	// by address + "." + attribute name, for diagnostics of checks that
+	// compare instances after decoding them.
+	ranges map[string]hcl.Range
+}
+
+// declared is what later blocks need to know of a labelled block with
+// instances: which instance addresses exist.
+type declared struct {
+	block   *hcl.Block
+	forEach bool            // the block has for_each
+	known   bool            // the instance keys are known (for_each evaluated without error)
+	keys    map[string]bool // instance keys; "" for a block without for_each
+}
+
+// rangeOf returns the recorded range of attribute name of instance addr,
+// or fallback when none was recorded.
+func (l *loader) rangeOf(addr, name string, fallback hcl.Range) *hcl.Range {
+	if r, ok := l.ranges[addr+"."+name]; ok {
+		return &r
+	}
+	return fallback.Ptr()
 }
 
 // fileNames lists the files to parse: the directory's *.hcl files sorted by

@@ -2,7 +2,10 @@ package spec
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -24,11 +27,19 @@ type Refund struct {
 	Address   string       // refund.NAME, or with for_each refund.NAME["KEY"] (key quoted with strconv.Quote)
 	Name      string       // the block's name
 	Key       string       // for_each key; "" without for_each
-	Payment   string       // the original payment's partnerReferenceNo: 1-64 characters
+	Payment   string       // the original payment's partnerReferenceNo: 1-64 characters; "" when Charge is set
 	Amount    money.Amount // > 0; 0 means the full paid amount (amount omitted)
 	Reason    string       // at most 255 characters; may be empty
 	NotBefore time.Time    // the refund is not made before this instant; zero when not scheduled
 	DeclRange hcl.Range    // the block's header, the same for every instance
+
+	// When payment names an occurrence of a recurring charge
+	// (recurring_charge.gym#2026-12-01T09:00+07:00): the charge's address,
+	// and the occurrence, one of the charge's Occurrences, in
+	// Settings.Location. Amount is then at most the charge's amount. Both
+	// are zero when payment is a partnerReferenceNo.
+	Charge     string
+	Occurrence time.Time
 }
 
 var refundSchema = &hcl.BodySchema{
@@ -43,35 +54,18 @@ var refundSchema = &hcl.BodySchema{
 }
 
 // decodeRefund decodes a refund block into its instances: one, or one per
-// for_each key. Dates without a time are midnight in loc.
+// for_each key. Dates without a time are midnight in loc. A payment that
+// names a charge occurrence is checked against the charges decoded before.
 func (l *loader) decodeRefund(b *hcl.Block, ctx *hcl.EvalContext, loc *time.Location) []Refund {
 	content, diags := b.Body.Content(refundSchema)
 	l.diags = append(l.diags, diags...)
 	attrs := content.Attributes
 	name := b.Labels[0]
-	addr := "refund." + name
-
-	if attrs["for_each"] == nil {
-		r, ok := l.decodeRefundInstance(scope{ctx: ctx}, attrs, loc)
-		if !ok {
-			return nil
-		}
-		r.Address, r.Name, r.DeclRange = addr, name, b.DefRange
-		return []Refund{r}
-	}
-
-	var refunds []Refund
-	for _, inst := range l.forEach(attrs["for_each"], ctx) {
-		instAddr := addr + "[" + strconv.Quote(inst.key) + "]"
-		sc := scope{ctx: eachContext(ctx, inst.key, inst.value), addr: instAddr}
+	return forInstances(l, b, attrs["for_each"], ctx, nil, func(sc scope, key string) (Refund, bool) {
 		r, ok := l.decodeRefundInstance(sc, attrs, loc)
-		if !ok {
-			continue
-		}
-		r.Address, r.Name, r.Key, r.DeclRange = instAddr, name, inst.key, b.DefRange
-		refunds = append(refunds, r)
-	}
-	return refunds
+		r.Address, r.Name, r.Key, r.DeclRange = instanceAddress(b.Type, name, key), name, key, b.DefRange
+		return r, ok
+	})
 }
 
 // decodeRefundInstance evaluates the attributes of one refund instance. ok
@@ -79,8 +73,11 @@ func (l *loader) decodeRefund(b *hcl.Block, ctx *hcl.EvalContext, loc *time.Loca
 func (l *loader) decodeRefundInstance(sc scope, attrs hcl.Attributes, loc *time.Location) (r Refund, ok bool) {
 	before := len(l.diags.Errs())
 
+	var charge *Charge
 	if p, ok := l.str(sc, attrs["payment"], true); ok {
 		switch n := utf8.RuneCountInString(p); {
+		case strings.HasPrefix(p, chargePrefix):
+			charge = l.chargeOccurrence(sc, attrs["payment"], p, loc, &r)
 		case n == 0:
 			l.errorf(attrs["payment"].Expr.Range().Ptr(), "Invalid payment",
 				"%spayment must be the partnerReferenceNo of the payment to refund, not an empty string.", sc.prefix())
@@ -94,12 +91,14 @@ func (l *loader) decodeRefundInstance(sc scope, attrs hcl.Attributes, loc *time.
 
 	if attr := attrs["amount"]; attr != nil {
 		r.Amount = l.amount(sc, attr)
+		if charge != nil && r.Amount > charge.Amount {
+			l.errorf(attr.Expr.Range().Ptr(), "Refund larger than its charge",
+				"%sThe refund is %s, but %s charges %s per occurrence. Refund at most the charged amount, or omit amount to refund all of it.",
+				sc.prefix(), r.Amount, charge.Address, charge.Amount)
+		}
 	}
 
-	if c, ok := l.str(sc, attrs["currency"], false); ok && c != money.Currency {
-		l.errorf(attrs["currency"].Expr.Range().Ptr(), "Unsupported currency",
-			"%scurrency is %q, but Allo Bank direct debit only takes %s. Remove currency or set it to %q.", sc.prefix(), c, money.Currency, money.Currency)
-	}
+	l.currency(sc, attrs["currency"])
 
 	if reason, ok := l.str(sc, attrs["reason"], false); ok {
 		if n := utf8.RuneCountInString(reason); n > maxReasonLength {
@@ -110,17 +109,60 @@ func (l *loader) decodeRefundInstance(sc scope, attrs hcl.Attributes, loc *time.
 		}
 	}
 
-	if s, ok := l.str(sc, attrs["not_before"], false); ok {
-		t, err := parseTimestamp(s, loc)
-		if err != nil {
-			l.errorf(attrs["not_before"].Expr.Range().Ptr(), "Invalid timestamp",
-				"%snot_before is %q, which is neither an RFC 3339 timestamp such as \"2026-12-05T02:00:00+07:00\" nor a date such as \"2026-12-05\" (midnight in settings.timezone).", sc.prefix(), s)
-		} else {
-			r.NotBefore = t
-		}
-	}
+	r.NotBefore = l.timestamp(sc, attrs["not_before"], false, loc)
 
 	return r, len(l.diags.Errs()) == before
+}
+
+// chargeOccurrence resolves a payment that names a charge occurrence,
+// filling r.Charge and r.Occurrence. It returns the charge when the
+// occurrence is one of its occurrences, and nil after reporting an error,
+// or silently when the charge's own errors make it unknown.
+func (l *loader) chargeOccurrence(sc scope, attr *hcl.Attribute, p string, loc *time.Location, r *Refund) *Charge {
+	rng := attr.Expr.Range().Ptr()
+	chargeAddr, at, err := ParseOccurrenceAddress(p)
+	if err != nil {
+		l.errorf(rng, "Invalid payment",
+			"%spayment %q looks like the address of a charge occurrence, but %s. Write it like recurring_charge.gym#2026-12-01T09:00+07:00, or with a key recurring_charge.gym[\"alice\"]#2026-12-01T09:00+07:00.",
+			sc.prefix(), p, err)
+		return nil
+	}
+	c, ok := l.decoded[chargeAddr]
+	if !ok {
+		name, key := chargeAddr[len(chargePrefix):], ""
+		if i := strings.IndexByte(name, '['); i >= 0 {
+			key, _ = strconv.Unquote(name[i+1 : len(name)-1])
+			name = name[:i]
+		}
+		if d := l.charges[name]; d != nil && (!d.known || d.keys[key] && d.forEach == (key != "")) {
+			return nil // the charge is declared but in error, reported there
+		}
+		var addrs []string
+		for _, d := range l.charges {
+			for k := range d.keys {
+				addrs = append(addrs, instanceAddress("recurring_charge", d.block.Labels[0], k))
+			}
+		}
+		slices.Sort(addrs)
+		l.errorf(rng, "Reference to undeclared recurring charge",
+			"%spayment names an occurrence of %s, but the configuration has no such recurring charge.%s", sc.prefix(), chargeAddr, suggestion(chargeAddr, addrs))
+		return nil
+	}
+	if !c.isOccurrence(at, loc) {
+		detail := fmt.Sprintf("%s%s is not an occurrence of %s (schedule %q in %s, from %s",
+			sc.prefix(), OccurrenceAddress(chargeAddr, at, loc), chargeAddr, c.Schedule, loc, c.Start.In(loc).Format(OccurrenceLayout))
+		if !c.End.IsZero() {
+			detail += " to " + c.End.In(loc).Format(OccurrenceLayout)
+		}
+		detail += ")."
+		if next, ok := c.nextOccurrence(at, loc); ok {
+			detail += " The next occurrence is " + OccurrenceAddress(chargeAddr, next, loc) + "."
+		}
+		l.errorf(rng, "Unknown charge occurrence", "%s", detail)
+		return nil
+	}
+	r.Charge, r.Occurrence = chargeAddr, at.In(loc)
+	return &c
 }
 
 // parseTimestamp reads an RFC 3339 timestamp, or a date meaning midnight

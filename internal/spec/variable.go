@@ -2,6 +2,8 @@ package spec
 
 import (
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -35,17 +37,25 @@ type variable struct {
 	sensitive bool
 }
 
-// rawValue is a variable's value as a string from outside the configuration.
+// rawValue is a variable's value from outside the configuration: a string
+// from the command line or the environment, or a value from a var file.
 type rawValue struct {
 	value  string
-	source string // for diagnostics: "-var", "the environment variable DDCTL_VAR_x"
+	source string // for diagnostics: "-var", "the environment variable DDCTL_VAR_x", "the variable file F"
+
+	// From a var file: the evaluated value (value is then unused) and the
+	// range of its expression, where an error about it points.
+	val cty.Value
+	rng *hcl.Range
 }
 
 // decodeVariables decodes the variable blocks and settles each variable's
-// value: default < DDCTL_VAR_name < -var (the last -var wins). A variable
-// whose value is in error is cty.DynamicVal, so that expressions using it
-// are unknown and report nothing more.
-func (l *loader) decodeVariables(blocks []*hcl.Block, varArgs, env []string) map[string]cty.Value {
+// value: default < DDCTL_VAR_name < var files (in order) < -var (the last
+// -var wins). A variable whose value is in error is cty.DynamicVal, so that
+// expressions using it are unknown and report nothing more. Var files are
+// added to files, so that diagnostics about them show their lines.
+func (l *loader) decodeVariables(blocks []*hcl.Block, opts LoadOptions, files map[string]*hcl.File) map[string]cty.Value {
+	varArgs, env := opts.Vars, opts.Env
 	decls := make(map[string]*variable)
 	seen := make(map[string]*hcl.Block)
 	var order []*variable
@@ -56,6 +66,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block, varArgs, env []string) map
 		v := l.decodeVariable(b)
 		decls[v.name] = v
 		order = append(order, v)
+		l.varNames = append(l.varNames, v.name)
 	}
 
 	raw := make(map[string]rawValue)
@@ -77,6 +88,9 @@ func (l *loader) decodeVariables(blocks []*hcl.Block, varArgs, env []string) map
 		}
 		raw[name] = rawValue{value: value, source: "the environment variable " + envVarPrefix + name}
 	}
+	for _, path := range opts.VarFiles {
+		l.readVarFile(path, decls, raw, files)
+	}
 	for i, arg := range varArgs {
 		name, value, ok := strings.Cut(arg, "=")
 		if !ok || name == "" {
@@ -87,7 +101,8 @@ func (l *loader) decodeVariables(blocks []*hcl.Block, varArgs, env []string) map
 		}
 		if decls[name] == nil {
 			l.errorf(nil, "Value for undeclared variable",
-				"A -var option gives a value to a variable %q, but the configuration declares no such variable. Declare it with a variable %q {} block, or remove the option.", name, name)
+				"A -var option gives a value to a variable %q, but the configuration declares no such variable.%s Declare it with a variable %q {} block, or remove the option.",
+				name, suggestion(name, l.varNames), name)
 			continue
 		}
 		raw[name] = rawValue{value: value, source: "-var"}
@@ -168,16 +183,63 @@ func (l *loader) variableValue(v *variable, raw map[string]rawValue) cty.Value {
 		return v.def
 	}
 
-	val, err := parseRawValue(v, r.value)
+	var val cty.Value
+	var err error
+	subject := v.block.DefRange.Ptr()
+	if r.rng != nil {
+		val, err = convert.Convert(r.val, v.ty)
+		subject = r.rng
+	} else {
+		val, err = parseRawValue(v, r.value)
+	}
 	if err != nil {
 		detail := fmt.Sprintf("The value given for variable %q by %s is not a valid %s", v.name, r.source, typeexpr.TypeString(v.ty))
 		if !v.sensitive { // the reason may quote the value
 			detail += ": " + err.Error()
 		}
-		l.errorf(v.block.DefRange.Ptr(), "Invalid value for variable", "%s.", detail)
+		l.errorf(subject, "Invalid value for variable", "%s.", detail)
 		return cty.DynamicVal
 	}
 	return val
+}
+
+// readVarFile reads one -var-file: an HCL file of name = value lines, whose
+// values are constants (no variables; functions are not available either,
+// as in Terraform's .tfvars). Each value goes into raw, over what is there.
+func (l *loader) readVarFile(path string, decls map[string]*variable, raw map[string]rawValue, files map[string]*hcl.File) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		l.errorf(nil, "Cannot read variable file", "Reading the -var-file %s failed: %s.", path, err)
+		return
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	l.diags = append(l.diags, diags...)
+	if f == nil {
+		return
+	}
+	files[path] = f
+	attrs, diags := f.Body.JustAttributes()
+	l.diags = append(l.diags, diags...)
+	sorted := make([]*hcl.Attribute, 0, len(attrs))
+	for _, attr := range attrs {
+		sorted = append(sorted, attr)
+	}
+	slices.SortFunc(sorted, func(a, b *hcl.Attribute) int { return a.Range.Start.Byte - b.Range.Start.Byte })
+	for _, attr := range sorted {
+		if decls[attr.Name] == nil {
+			l.errorf(attr.NameRange.Ptr(), "Value for undeclared variable",
+				"The variable file %s gives a value to a variable %q, but the configuration declares no such variable.%s Declare it with a variable %q {} block, or remove the line.",
+				path, attr.Name, suggestion(attr.Name, l.varNames), attr.Name)
+			continue
+		}
+		val, diags := attr.Expr.Value(nil)
+		l.diags = append(l.diags, diags...)
+		if diags.HasErrors() {
+			raw[attr.Name] = rawValue{source: "the variable file " + path, val: cty.DynamicVal, rng: attr.Expr.Range().Ptr()}
+			continue
+		}
+		raw[attr.Name] = rawValue{source: "the variable file " + path, val: val, rng: attr.Expr.Range().Ptr()}
+	}
 }
 
 // parseRawValue turns a string from the command line or the environment

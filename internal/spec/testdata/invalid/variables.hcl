@@ -19,5 +19,5 @@ variable "typo" {
 }
 
 refund "a" {
-  payment = var.nope # ERROR: Unsupported attribute
+  payment = var.nope # ERROR: Reference to undeclared input variable
 }
