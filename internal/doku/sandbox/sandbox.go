@@ -63,6 +63,12 @@ type Config struct {
 	// PaymentExpiry is how long a payment or binding waits for its
 	// customer before it fails (UNCONFIRMED for DOKU, §7.4, §12).
 	PaymentExpiry time.Duration // default DefaultPaymentExpiry
+	// RefundNeedsCustomerToken makes Authorization-Customer mandatory on
+	// refunds, as DOKU's SDKs do (§6). Off by default: a refund block names
+	// only a payment, not the binding whose token it would need, which is a
+	// gap the reconciler has still to close; when sent, the token is checked
+	// either way and must be the payer's.
+	RefundNeedsCustomerToken bool
 	// MaxSkew refuses requests whose X-TIMESTAMP is further than this from
 	// the sandbox's clock; 0 accepts any. DOKU's window is UNCONFIRMED
 	// (§3), so the default is to accept.
@@ -140,7 +146,11 @@ func Open(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+doku.PathTokenB2B, s.handleTokenB2B)
 	s.mux.HandleFunc("POST "+doku.PathTokenB2B2C, s.handleTokenB2B2C)
 	s.mux.HandleFunc("POST "+doku.PathStatus, s.transactional(doku.OpStatus, route{}, s.status))
-	s.mux.HandleFunc("POST "+doku.PathRefund, s.transactional(doku.OpRefund, route{headers: []string{"X-IP-ADDRESS"}, customerOptional: true}, s.refund))
+	refundRoute := route{headers: []string{"X-IP-ADDRESS"}, customerOptional: true}
+	if cfg.RefundNeedsCustomerToken {
+		refundRoute = route{headers: []string{"X-IP-ADDRESS"}, customer: true}
+	}
+	s.mux.HandleFunc("POST "+doku.PathRefund, s.transactional(doku.OpRefund, refundRoute, s.refund))
 	s.mux.HandleFunc("POST "+doku.PathBinding, s.transactional(doku.OpBinding, route{headers: []string{"X-IP-ADDRESS", "X-DEVICE-ID"}}, s.binding))
 	s.mux.HandleFunc("POST "+doku.PathBalance, s.transactional(doku.OpBalance, route{headers: []string{"X-IP-ADDRESS"}, customer: true}, s.balance))
 	s.mux.HandleFunc("POST "+doku.PathPayment, s.transactional(doku.OpPayment, route{headers: []string{"X-IP-ADDRESS"}, customer: true}, s.payment))

@@ -432,3 +432,13 @@ func TestApprovalChecksBalanceAndBinding(t *testing.T) {
 		t.Fatalf("payment on an unbound binding: status %s, want failed", st.LatestTransactionStatus)
 	}
 }
+
+func TestRefundNeedsCustomerToken(t *testing.T) {
+	sb := sandboxtest.New(t, func(c *sandbox.Config) { c.RefundNeedsCustomerToken = true })
+	sb.Pay(t, "INV-1", 10000)
+	tok := token(t, sb)
+	resp, out := sb.Post(t, doku.PathRefund, signed(sb, tok, doku.PathRefund, refundBody("INV-1", "100.00"), "5501"), refundBody("INV-1", "100.00"))
+	if code(t, out) != "4015804" || resp.StatusCode != 401 {
+		t.Fatalf("refund without a customer token: HTTP %d %s, want 4015804", resp.StatusCode, out)
+	}
+}
