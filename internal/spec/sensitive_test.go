@@ -52,6 +52,48 @@ variable "secret" {
 }`, true},
 		{"Condition", `refund "a" { payment = var.secret ? "a" : "b" }`, true},
 		{"ClientSecretIsFine", `refund "a" { payment = "INV-1" }`, false},
+		{"BindingPhone", `binding "b" {
+  customer_id = "c1"
+  phone       = var.secret
+  success_url = "https://shop.example/ok"
+  failed_url  = "https://shop.example/failed"
+}`, true},
+		{"BindingKey", `binding "b" {
+  for_each    = toset(["k"])
+  customer_id = "c1"
+  phone       = "628123456789"
+  success_url = "https://shop.example/ok"
+  failed_url  = "https://shop.example/failed"
+}
+
+recurring_charge "c" {
+  binding  = binding.b[var.secret]
+  amount   = 1000
+  schedule = "0 9 1 * *"
+  start    = "2026-12-01"
+}`, true},
+		{"ChargeSchedule", `binding "b" {
+  customer_id = "c1"
+  phone       = "628123456789"
+  success_url = "https://shop.example/ok"
+  failed_url  = "https://shop.example/failed"
+}
+
+recurring_charge "c" {
+  binding  = binding.b
+  amount   = 1000
+  schedule = var.secret
+  start    = "2026-12-01"
+}`, true},
+		{"RefundOccurrence", `refund "a" { payment = "recurring_charge.c#${var.secret}" }`, true},
+		{"Local", `locals {
+  x = "${var.secret}!"
+}
+
+refund "a" {
+  payment = "INV-1"
+  reason  = upper(local.x)
+}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,226 @@
+package spec
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestChargeOccurrences(t *testing.T) {
+	jakarta, err := time.LoadLocation("Asia/Jakarta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(loc *time.Location, s string) time.Time {
+		t.Helper()
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		name       string
+		schedule   string
+		loc        *time.Location
+		start, end string // "" for none
+		from, to   string
+		want       []string // OccurrenceLayout in loc
+	}{
+		{
+			name: "MonthEnd31SkipsShortMonths", schedule: "0 9 31 * *", loc: jakarta,
+			from: "2027-01-01 00:00", to: "2027-09-01 00:00",
+			want: []string{"2027-01-31T09:00+07:00", "2027-03-31T09:00+07:00", "2027-05-31T09:00+07:00", "2027-07-31T09:00+07:00", "2027-08-31T09:00+07:00"},
+		},
+		{
+			name: "Feb29LeapYearsOnly", schedule: "0 9 29 2 *", loc: jakarta,
+			from: "2026-01-01 00:00", to: "2033-01-01 00:00",
+			want: []string{"2028-02-29T09:00+07:00", "2032-02-29T09:00+07:00"},
+		},
+		{
+			name: "ClippedToStartAndEnd", schedule: "0 9 1 * *", loc: jakarta,
+			start: "2026-12-01 00:00", end: "2027-03-01 00:00", // a date end is midnight: 1 March 09:00 is after it
+			from: "2026-01-01 00:00", to: "2028-01-01 00:00",
+			want: []string{"2026-12-01T09:00+07:00", "2027-01-01T09:00+07:00", "2027-02-01T09:00+07:00"},
+		},
+		{
+			name: "EndInclusive", schedule: "0 9 1 * *", loc: jakarta,
+			start: "2026-12-01 00:00", end: "2027-01-01 09:00",
+			from: "2026-01-01 00:00", to: "2028-01-01 00:00",
+			want: []string{"2026-12-01T09:00+07:00", "2027-01-01T09:00+07:00"},
+		},
+		{
+			name: "FromInclusiveToExclusive", schedule: "0 9 * * *", loc: jakarta,
+			from: "2026-12-01 09:00", to: "2026-12-03 09:00",
+			want: []string{"2026-12-01T09:00+07:00", "2026-12-02T09:00+07:00"},
+		},
+		{
+			name: "EmptyRange", schedule: "0 9 * * *", loc: jakarta,
+			from: "2026-12-01 10:00", to: "2026-12-02 09:00",
+		},
+		{
+			name: "Descriptor", schedule: "@monthly", loc: jakarta,
+			from: "2026-11-15 00:00", to: "2027-01-15 00:00",
+			want: []string{"2026-12-01T00:00+07:00", "2027-01-01T00:00+07:00"},
+		},
+		{
+			name: "DayOfMonthOrDayOfWeek", schedule: "0 9 1 * 1", loc: jakarta, // cron's rule: either matches
+			from: "2026-12-01 00:00", to: "2026-12-15 00:00",
+			want: []string{"2026-12-01T09:00+07:00", "2026-12-07T09:00+07:00", "2026-12-14T09:00+07:00"},
+		},
+		// New York, 8 March 2026: 02:00 EST becomes 03:00 EDT. 02:30 does
+		// not exist that night, and cron/v3 skips the day.
+		{
+			name: "DSTGapSkipped", schedule: "30 2 * * *", loc: ny,
+			from: "2026-03-07 00:00", to: "2026-03-10 00:00",
+			want: []string{"2026-03-07T02:30-05:00", "2026-03-09T02:30-04:00"},
+		},
+		{
+			name: "DSTSpringForwardKeepsWallClock", schedule: "0 9 * * *", loc: ny,
+			from: "2026-03-07 00:00", to: "2026-03-10 00:00",
+			want: []string{"2026-03-07T09:00-05:00", "2026-03-08T09:00-04:00", "2026-03-09T09:00-04:00"},
+		},
+		// New York, 1 November 2026: 02:00 EDT becomes 01:00 EST. 01:30
+		// happens twice, and cron/v3 fires at both.
+		{
+			name: "DSTOverlapTwice", schedule: "30 1 * * *", loc: ny,
+			from: "2026-10-31 00:00", to: "2026-11-03 00:00",
+			want: []string{"2026-10-31T01:30-04:00", "2026-11-01T01:30-04:00", "2026-11-01T01:30-05:00", "2026-11-02T01:30-05:00"},
+		},
+		{
+			name: "DSTFallBackKeepsWallClock", schedule: "0 9 * * *", loc: ny,
+			from: "2026-10-31 00:00", to: "2026-11-03 00:00",
+			want: []string{"2026-10-31T09:00-04:00", "2026-11-01T09:00-05:00", "2026-11-02T09:00-05:00"},
+		},
+		{
+			name: "HourlyAcrossFallBack", schedule: "0 0-3 1 11 *", loc: ny,
+			from: "2026-11-01 00:00", to: "2026-11-02 00:00",
+			want: []string{"2026-11-01T00:00-04:00", "2026-11-01T01:00-04:00", "2026-11-01T01:00-05:00", "2026-11-01T02:00-05:00", "2026-11-01T03:00-05:00"},
+		},
+		{
+			name: "NilLocationIsUTC", schedule: "0 9 1 * *", loc: nil,
+			from: "2026-12-01 00:00", to: "2027-01-01 00:00",
+			want: []string{"2026-12-01T09:00Z"},
+		},
+		{
+			name: "InvalidSchedule", schedule: "0 9 * *", loc: jakarta,
+			from: "2026-12-01 00:00", to: "2027-01-01 00:00",
+		},
+		{
+			name: "EveryRefused", schedule: "@every 1h", loc: jakarta,
+			from: "2026-12-01 00:00", to: "2027-01-01 00:00",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			loc := tt.loc
+			parseLoc := loc
+			if parseLoc == nil {
+				parseLoc = time.UTC
+			}
+			c := Charge{Address: "recurring_charge.c", Schedule: tt.schedule}
+			if tt.start != "" {
+				c.Start = at(parseLoc, tt.start)
+			}
+			if tt.end != "" {
+				c.End = at(parseLoc, tt.end)
+			}
+			var got []string
+			for _, o := range c.Occurrences(at(parseLoc, tt.from), at(parseLoc, tt.to), loc) {
+				if o.Location() != parseLoc {
+					t.Errorf("occurrence %v is in %v, want %v", o, o.Location(), parseLoc)
+				}
+				got = append(got, o.Format(OccurrenceLayout))
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("Occurrences=%v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOccurrenceAddress(t *testing.T) {
+	jakarta, err := time.LoadLocation("Asia/Jakarta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	tests := []struct {
+		charge string
+		loc    *time.Location
+		want   string
+	}{
+		{"recurring_charge.gym", jakarta, "recurring_charge.gym#2026-12-01T09:00+07:00"},
+		{`recurring_charge.gym["alice"]`, jakarta, `recurring_charge.gym["alice"]#2026-12-01T09:00+07:00`},
+		{"recurring_charge.gym", nil, "recurring_charge.gym#2026-12-01T02:00Z"},
+	}
+	for _, tt := range tests {
+		got := OccurrenceAddress(tt.charge, when, tt.loc)
+		if got != tt.want {
+			t.Errorf("OccurrenceAddress(%q)=%q, want %q", tt.charge, got, tt.want)
+		}
+		charge, at, err := ParseOccurrenceAddress(got)
+		if err != nil || charge != tt.charge || !at.Equal(when) {
+			t.Errorf("ParseOccurrenceAddress(%q)=%q, %v, %v; want %q, %v", got, charge, at, err, tt.charge, when)
+		}
+	}
+}
+
+func TestParseOccurrenceAddress(t *testing.T) {
+	ok := []struct {
+		in, charge string
+		at         time.Time
+	}{
+		{"recurring_charge.gym#2026-12-01T09:00+07:00", "recurring_charge.gym", time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)},
+		{"recurring_charge.gym#2026-12-01T02:00Z", "recurring_charge.gym", time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)},
+		{"recurring_charge.gym#2026-12-01T09:00:00+07:00", "recurring_charge.gym", time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)},
+		{`recurring_charge.team["a#b]"]#2026-12-01T09:00+07:00`, `recurring_charge.team["a#b]"]`, time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)},
+		{`recurring_charge.team["\u00e9"]#2026-12-01T09:00+07:00`, `recurring_charge.team["é"]`, time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range ok {
+		charge, at, err := ParseOccurrenceAddress(tt.in)
+		if err != nil || charge != tt.charge || !at.Equal(tt.at) {
+			t.Errorf("ParseOccurrenceAddress(%q)=%q, %v, %v; want %q, %v", tt.in, charge, at, err, tt.charge, tt.at)
+		}
+	}
+	bad := []string{
+		"",
+		"INV-1",
+		"recurring_charge.gym",
+		"recurring_charge.#2026-12-01T09:00+07:00",
+		"recurring_charge.1gym#2026-12-01T09:00+07:00",
+		"recurring_charge.gym#2026-12-01",
+		"recurring_charge.gym#tomorrow",
+		`recurring_charge.gym[alice]#2026-12-01T09:00+07:00`,
+		`recurring_charge.gym["alice"#2026-12-01T09:00+07:00`,
+		`recurring_charge.gym[""]#2026-12-01T09:00+07:00`,
+		`recurring_charge.gym["alice"]2026-12-01T09:00+07:00`,
+		`recurring_charge.gym["alice`,
+	}
+	for _, in := range bad {
+		if charge, at, err := ParseOccurrenceAddress(in); err == nil {
+			t.Errorf("ParseOccurrenceAddress(%q)=%q, %v; want an error", in, charge, at)
+		}
+	}
+}
+
+// FuzzParseOccurrenceAddress checks that a parsed address formats back to
+// an address that parses to the same charge and instant.
+func FuzzParseOccurrenceAddress(f *testing.F) {
+	f.Add("recurring_charge.gym#2026-12-01T09:00+07:00")
+	f.Add(`recurring_charge.team["alice"]#2026-12-01T09:00Z`)
+	f.Fuzz(func(t *testing.T, s string) {
+		charge, at, err := ParseOccurrenceAddress(s)
+		if err != nil {
+			return
+		}
+		again, at2, err := ParseOccurrenceAddress(OccurrenceAddress(charge, at, time.UTC))
+		if err != nil || again != charge || !at2.Equal(at.Truncate(time.Minute)) {
+			t.Fatalf("round trip of %q: %q, %v, %v", s, again, at2, err)
+		}
+	})
+}
