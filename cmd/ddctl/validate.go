@@ -46,7 +46,8 @@ func runValidate(ctx context.Context, args []string, s streams) int {
 	if diags.HasErrors() {
 		return exitError
 	}
-	fmt.Fprintf(s.stdout, "Success! The configuration is valid: %d refunds.\n", len(cfg.Refunds))
+	fmt.Fprintf(s.stdout, "Success! The configuration is valid: %d bindings, %d unbinds, %d recurring charges, %d refunds.\n",
+		len(cfg.Bindings), len(cfg.Unbinds), len(cfg.Charges), len(cfg.Refunds))
 	return exitOK
 }
 

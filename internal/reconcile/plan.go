@@ -120,7 +120,9 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 	desired := map[string]bool{}
 	for _, want := range cfg.Refunds {
 		desired[want.Address] = true
-		if unsettled[want.Address] {
+		if unsettled[want.Address] || want.Charge != "" {
+			// A refund of a charge occurrence waits for charges to be
+			// planned (the command warns about it).
 			continue
 		}
 		key := IdempotencyKey(cfg.Settings.ReferencePrefix, want.Address, "", 1)
