@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
+	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
+	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// TestCrashDuringApply kills the real binary (SIGKILL) at random moments of
+// an apply of 50 refunds against a sandbox with 20 ms of latency, 30 times
+// in a row, then lets an apply finish. Every refund must exist exactly once
+// in the ledger, and the state must agree with it.
+func TestCrashDuringApply(t *testing.T) {
+	const refunds, kills = 50, 30
+	sb := sandboxtest.New(t)
+	sb.Server.SetFaults(sandbox.Faults{Latency: 20 * time.Millisecond})
+	dir := t.TempDir()
+	sb.WriteDOKUBlock(t, filepath.Join(dir, "doku.hcl"))
+	var cfg strings.Builder
+	cfg.WriteString("settings {\n  reference_prefix = \"CRASH\"\n}\n")
+	for i := range refunds {
+		ref := fmt.Sprintf("INV-%03d", i)
+		sb.Pay(t, ref, money.Amount(10000+i))
+		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment = %q\n}\n", i, ref)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	apply := func() *exec.Cmd {
+		// One refund at a time stretches the refund phase (50 × 20 ms), so
+		// that kills land among the requests as well as in the refresh.
+		cmd := exec.Command(os.Args[0], "-chdir="+dir, "apply", "-auto-approve", "-lock-timeout=60s", "-parallelism=1")
+		cmd.Env = append(os.Environ(), "DDCTL_TEST_AS_DDCTL=1")
+		return cmd
+	}
+	killedMidway, refundsBefore := 0, sb.Calls(doku.OpRefund)
+	for range kills {
+		cmd := apply()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Early kills land in the refresh, later ones among the refunds
+		// (the refresh is kept in the state, so each run gets further).
+		time.Sleep(time.Duration(50+rand.IntN(1500)) * time.Millisecond)
+		cmd.Process.Kill()
+		err := cmd.Wait()
+		if err != nil {
+			killedMidway++
+		}
+	}
+	refundsDuringKills := sb.Calls(doku.OpRefund) - refundsBefore
+	out, err := apply().CombinedOutput()
+	if err != nil {
+		t.Fatalf("final apply: %v\n%s", err, out)
+	}
+
+	// The ledger: exactly one refund per instance, of the paid amount.
+	l := sb.Ledger(t)
+	byPayment := map[string][]sandbox.Refund{}
+	for _, r := range l.Refunds {
+		byPayment[r.PartnerReferenceNo] = append(byPayment[r.PartnerReferenceNo], r)
+	}
+	for i := range refunds {
+		ref := fmt.Sprintf("INV-%03d", i)
+		if rs := byPayment[ref]; len(rs) != 1 || rs[0].Amount != int64(10000+i) {
+			t.Errorf("%s: ledger holds %d refunds (%+v), want exactly one of %d", ref, len(rs), rs, 10000+i)
+		}
+	}
+	// The state agrees.
+	st, err := state.Open(filepath.Join(dir, "ddctl.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	have, err := st.Refunds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgerNo := map[string]string{}
+	for _, r := range l.Refunds {
+		ledgerNo[r.PartnerRefundNo] = r.RefundNo
+	}
+	for addr, r := range have {
+		if r.Status != state.RefundSucceeded || ledgerNo[r.PartnerRefundNo] != r.RefundNo {
+			t.Errorf("%s: state says %s refundNo %q, ledger has %q", addr, r.Status, r.RefundNo, ledgerNo[r.PartnerRefundNo])
+		}
+	}
+	if len(have) != refunds {
+		t.Errorf("state holds %d refunds, want %d", len(have), refunds)
+	}
+	ops, err := st.Operations(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byInquiry := 0
+	for _, op := range ops {
+		if op.Status.Open() {
+			t.Errorf("%s: operation %d left %s after the final apply", op.Address, op.ID, op.Status)
+		}
+		if op.Message == "found by status inquiry" || op.Status == state.OpNotReceived {
+			byInquiry++
+		}
+	}
+	t.Logf("%d kills (%d before the run ended); %d refund requests reached the sandbox while killing, %d in all, for %d refunds; "+
+		"%d journalled operations, %d of them left open by a kill and settled by status inquiry; ledger: %d refunds, state: %d succeeded",
+		kills, killedMidway, refundsDuringKills, sb.Calls(doku.OpRefund), refunds, len(ops), byInquiry, len(l.Refunds), len(have))
+}
