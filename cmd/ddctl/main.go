@@ -40,6 +40,8 @@ Commands:
   fmt        rewrite *.hcl files into the canonical layout
   plan       show the calls that apply would make
   apply      make the calls of a plan
+  state      list or show what the state file holds
+  history    list the journalled operations, with their runs
   sandbox    run a local DOKU simulator
   version    print the version
 
@@ -79,6 +81,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runPlan(ctx, cmdArgs, s)
 	case "apply":
 		return runApply(ctx, cmdArgs, s)
+	case "state":
+		return runState(ctx, cmdArgs, s)
+	case "history":
+		return runHistory(ctx, cmdArgs, s)
 	case "sandbox":
 		return runSandbox(ctx, cmdArgs, s)
 	case "version":
@@ -110,4 +116,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return exitOK, false
 	}
 	return exitError, false
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// runState is `ddctl state list|show ADDR`: what the state file holds.
+// Reading needs no lock; the state is never changed here.
+func runState(ctx context.Context, args []string, s streams) int {
+	if len(args) == 0 {
+		return usageError(s, "state", "want a subcommand: list or show ADDR")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("state "+sub, flag.ContinueOnError)
+	fs.SetOutput(s.stderr)
+	var cf configFlags
+	cf.register(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	st, e, code := openStateReadOnly(ctx, s, cf)
+	if st == nil {
+		return code
+	}
+	defer e.close()
+	defer st.Close()
+	refunds, err := st.Refunds(ctx)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	switch sub {
+	case "list":
+		if fs.NArg() > 0 {
+			return usageError(s, "state list", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+		}
+		addrs := make([]string, 0, len(refunds))
+		for a := range refunds {
+			addrs = append(addrs, a)
+		}
+		sort.Strings(addrs)
+		for _, a := range addrs {
+			fmt.Fprintln(s.stdout, a)
+		}
+		return exitOK
+	case "show":
+		if fs.NArg() != 1 {
+			return usageError(s, "state show", "want exactly one address, such as refund.order_1001")
+		}
+		r, ok := refunds[fs.Arg(0)]
+		if !ok {
+			fmt.Fprintf(s.stderr, "Error: the state has no %s.\nTry: ddctl state list\n", fs.Arg(0))
+			return exitError
+		}
+		fmt.Fprintf(s.stdout, "# %s\n", r.Address)
+		for _, kv := range [][2]string{
+			{"payment", fmt.Sprintf("%q", r.Payment)}, {"amount", r.Amount.String()}, {"status", r.Status.String()},
+			{"partner_refund_no", fmt.Sprintf("%q", r.PartnerRefundNo)}, {"refund_no", fmt.Sprintf("%q", r.RefundNo)},
+			{"snap_code", fmt.Sprintf("%q", r.SNAPCode)}, {"message", fmt.Sprintf("%q", r.Message)},
+			{"updated_at", r.UpdatedAt.Format(time.RFC3339)},
+		} {
+			fmt.Fprintf(s.stdout, "%-17s = %s\n", kv[0], kv[1])
+		}
+		return exitOK
+	}
+	return usageError(s, "state", fmt.Sprintf("unknown subcommand %q: want list or show", sub))
+}
+
+// runHistory is `ddctl history [ADDR]`: every journalled operation, with
+// the run that made it, its time, spec digest and git commit, to answer
+// "which reviewed change refunded ORD-7, and when".
+func runHistory(ctx context.Context, args []string, s streams) int {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	fs.SetOutput(s.stderr)
+	var cf configFlags
+	cf.register(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 1 {
+		return usageError(s, "history", "at most one address")
+	}
+	st, e, code := openStateReadOnly(ctx, s, cf)
+	if st == nil {
+		return code
+	}
+	defer e.close()
+	defer st.Close()
+	ops, err := st.Operations(ctx, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	runs, err := st.Runs(ctx)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	byID := map[int64]state.Run{}
+	for _, r := range runs {
+		byID[r.ID] = r
+	}
+	if len(ops) == 0 {
+		fmt.Fprintln(s.stdout, "No operations recorded.")
+		return exitOK
+	}
+	for _, op := range ops {
+		r := byID[op.RunID]
+		outcome := op.Status.String()
+		if op.SNAPCode != "" {
+			outcome += " " + op.SNAPCode
+		}
+		fmt.Fprintf(s.stdout, "%s  %-28s %-7s %-22s key %s  run %d (%s by %s, spec %s, commit %s)\n",
+			op.CreatedAt.Format(time.RFC3339), op.Address, op.Kind, outcome, op.IdempotencyKey,
+			op.RunID, r.Command, orDash(r.User), short(r.SpecDigest), short(r.GitCommit))
+	}
+	return exitOK
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return orDash(strings.TrimSpace(s))
+}
+
+// openStateReadOnly loads the configuration (for the state's path) and
+// opens the state file, which must exist: reading never creates one.
+func openStateReadOnly(ctx context.Context, s streams, cf configFlags) (*state.Store, *env, int) {
+	e := loadConfig(ctx, s, cf)
+	if e == nil {
+		return nil, nil, exitError
+	}
+	path := e.cfg.Settings.State
+	if !fileExists(path) {
+		e.close()
+		fmt.Fprintf(s.stderr, "Error: no state file at %s: nothing was planned or applied here yet.\n", path)
+		return nil, nil, exitError
+	}
+	st, err := state.Open(path)
+	if err != nil {
+		e.close()
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return nil, nil, exitError
+	}
+	return st, e, exitOK
+}
