@@ -40,6 +40,7 @@ Commands:
   fmt        rewrite *.hcl files into the canonical layout
   plan       show the calls that apply would make
   apply      make the calls of a plan
+  show       print a saved plan (-json: as JSON)
   state      list or show what the state file holds
   history    list the journalled operations, with their runs
   sandbox    run a local DOKU simulator
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runPlan(ctx, cmdArgs, s)
 	case "apply":
 		return runApply(ctx, cmdArgs, s)
+	case "show":
+		return runShow(ctx, cmdArgs, s)
 	case "state":
 		return runState(ctx, cmdArgs, s)
 	case "history":

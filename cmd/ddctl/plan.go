@@ -19,6 +19,8 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	out := fs.String("out", "", "save the plan to `FILE` for apply")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 with no changes, 1 on error, 2 with changes")
 	at := fs.String("at", "", "evaluate the plan as of `TIME` (RFC 3339)")
+	asJSON := fs.Bool("json", false, "print the plan as one JSON document (cmd/ddctl/json-format.md)")
+	format := fs.String("format", "text", "print the plan as `text` or markdown (a pull-request comment, at most 60,000 characters)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -28,6 +30,21 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	now, err := parseAt(*at)
 	if err != nil {
 		return usageError(s, "plan", err.Error())
+	}
+	render := reconcile.RenderText
+	switch {
+	case *asJSON:
+		render = reconcile.RenderJSON
+	case *format == "markdown":
+		render = reconcile.RenderMarkdown
+	case *format != "text":
+		return usageError(s, "plan", fmt.Sprintf("-format %q: want text or markdown", *format))
+	}
+	// Only the rendered plan goes to stdout; notes go to stderr when the
+	// output is for a machine or a comment.
+	notes := s.stdout
+	if *asJSON || *format == "markdown" {
+		notes = s.stderr
 	}
 	e := loadConfig(ctx, s, cf)
 	if e == nil {
@@ -46,16 +63,19 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintf(s.stderr, "Error: plan: %v\n", err)
 		return exitError
 	}
-	reconcile.RenderText(s.stdout, p, reconcile.RenderOptions{Location: e.cfg.Settings.Location})
+	if err := render(s.stdout, p, reconcile.RenderOptions{Location: e.cfg.Settings.Location}); err != nil {
+		fmt.Fprintf(s.stderr, "Error: render plan: %v\n", err)
+		return exitError
+	}
 	if *out != "" {
 		if err := savePlan(*out, p); err != nil {
 			fmt.Fprintf(s.stderr, "Error: save plan: %v\n", err)
 			return exitError
 		}
-		fmt.Fprintf(s.stdout, "\nSaved the plan to %s. To make exactly these calls, run:\n  ddctl apply %s\n", *out, *out)
+		fmt.Fprintf(notes, "\nSaved the plan to %s. To make exactly these calls, run:\n  ddctl apply %s\n", *out, *out)
 	}
 	if e.sandbox != nil {
-		fmt.Fprintln(s.stdout, e.sandbox.statsLine())
+		fmt.Fprintln(notes, e.sandbox.statsLine())
 	}
 	switch {
 	case len(p.Errors) > 0:

@@ -13,8 +13,9 @@ import (
 	"github.com/ddctl/ddctl/internal/state"
 )
 
-// FormatVersion is the version of the plan's JSON form (saved plans and
-// -json). It changes when a field changes meaning or goes away.
+// FormatVersion is the version of a saved plan's form (plan -out). It
+// changes when a field changes meaning or goes away. plan -json has its
+// own, JSONFormatVersion.
 const FormatVersion = "1.0"
 
 // ActionKind is what an action does at DOKU. Its value is its name.

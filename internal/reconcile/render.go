@@ -134,7 +134,9 @@ func RenderResultSummary(w io.Writer, r *ApplyResult) error {
 	return err
 }
 
-// WritePlan writes the plan's JSON form (a saved plan, or plan -json).
+// WritePlan writes a saved plan (plan -out). plan -json and show -json
+// render through RenderJSON, whose format is documented and versioned
+// apart.
 func WritePlan(w io.Writer, p *Plan) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

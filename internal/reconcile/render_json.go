@@ -1,0 +1,176 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/money"
+)
+
+// JSONFormatVersion is the version of RenderJSON's document (plan -json,
+// show -json), documented in cmd/ddctl/json-format.md. Its minor part
+// changes when fields are added, its major part when a field changes
+// meaning or goes away. It is apart from FormatVersion, the version of
+// saved plans, which ReadPlan reads: the two change for different reasons.
+const JSONFormatVersion = "1.0"
+
+// Action reasons in RenderJSON's resource_changes.
+const (
+	// ReasonCreate: the instance has no refund yet; one is sent.
+	ReasonCreate = "create"
+	// ReasonResendNotReceived: an earlier request reached no one (DOKU
+	// has no record of it); the same request is sent again, same key.
+	ReasonResendNotReceived = "resend_not_received"
+)
+
+// The document's types. Field order is output order; every list is present
+// (empty, never null), so consumers need not tell missing from empty.
+type (
+	jsonPlan struct {
+		FormatVersion   string           `json:"format_version"`
+		DDCTLVersion    string           `json:"ddctl_version,omitempty"`
+		CreatedAt       time.Time        `json:"created_at"`
+		At              time.Time        `json:"at"`
+		Lineage         string           `json:"lineage"`
+		Serial          int64            `json:"serial"`
+		SpecDigest      string           `json:"spec_digest"`
+		Applyable       bool             `json:"applyable"`
+		ResourceChanges []jsonChange     `json:"resource_changes"`
+		Waiting         []jsonWaiting    `json:"waiting"`
+		Errors          []jsonProblem    `json:"errors"`
+		Unresolved      []jsonProblem    `json:"unresolved"`
+		Resolved        []jsonResolution `json:"resolved"`
+		Removed         []jsonRemoved    `json:"removed"`
+		Summary         jsonSummary      `json:"summary"`
+	}
+	jsonChange struct {
+		Address      string         `json:"address"`
+		Kind         string         `json:"kind"`
+		ActionReason string         `json:"action_reason"`
+		Change       jsonChangeBody `json:"change"`
+	}
+	jsonChangeBody struct {
+		Actions []string   `json:"actions"`
+		After   jsonRefund `json:"after"`
+	}
+	jsonRefund struct {
+		Payment        string     `json:"payment"`
+		Amount         jsonAmount `json:"amount"`
+		AmountMinor    int64      `json:"amount_minor"`
+		Reason         string     `json:"reason"`
+		IdempotencyKey string     `json:"idempotency_key"`
+	}
+	jsonAmount struct {
+		Value    string `json:"value"`
+		Currency string `json:"currency"`
+	}
+	jsonWaiting struct {
+		Address string    `json:"address"`
+		Until   time.Time `json:"until"`
+	}
+	jsonProblem struct {
+		Address  string `json:"address"`
+		Summary  string `json:"summary"`
+		Detail   string `json:"detail"`
+		SNAPCode string `json:"snap_code"`
+	}
+	jsonResolution struct {
+		Address        string `json:"address"`
+		IdempotencyKey string `json:"idempotency_key"`
+		Status         string `json:"status"`
+		Detail         string `json:"detail"`
+	}
+	jsonRemoved struct {
+		Address string `json:"address"`
+	}
+	jsonSummary struct {
+		Refunds    int `json:"refunds"`
+		Waiting    int `json:"waiting"`
+		Errors     int `json:"errors"`
+		Unresolved int `json:"unresolved"`
+		UpToDate   int `json:"up_to_date"`
+	}
+)
+
+// RenderJSON writes the plan as the documented, versioned JSON document of
+// plan -json and show -json (cmd/ddctl/json-format.md), in Terraform's
+// habits (format_version, resource_changes, applyable). Amounts are DOKU's
+// decimal string and minor units, never floats; times are RFC 3339 in UTC
+// whatever opts.Location says. It is not the saved-plan format: ReadPlan
+// reads only what WritePlan writes.
+func RenderJSON(w io.Writer, p *Plan, opts RenderOptions) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(jsonDocument(p))
+}
+
+func jsonDocument(p *Plan) jsonPlan {
+	d := jsonPlan{
+		FormatVersion:   JSONFormatVersion,
+		CreatedAt:       p.CreatedAt.UTC(),
+		At:              p.At.UTC(),
+		Lineage:         p.Lineage,
+		Serial:          p.Serial,
+		SpecDigest:      p.SpecDigest,
+		Applyable:       len(p.Errors) == 0,
+		ResourceChanges: make([]jsonChange, 0, len(p.Actions)),
+		Waiting:         make([]jsonWaiting, 0, len(p.Waiting)),
+		Errors:          jsonProblems(p.Errors),
+		Unresolved:      jsonProblems(p.Unresolved),
+		Resolved:        make([]jsonResolution, 0, len(p.Resolved)),
+		Removed:         make([]jsonRemoved, 0, len(p.Removed)),
+		Summary: jsonSummary{
+			Refunds:    len(p.Actions),
+			Waiting:    len(p.Waiting),
+			Errors:     len(p.Errors),
+			Unresolved: len(p.Unresolved),
+			UpToDate:   p.Converged,
+		},
+	}
+	for _, a := range p.Actions {
+		reason := ReasonCreate
+		if a.Resend {
+			reason = ReasonResendNotReceived
+		}
+		d.ResourceChanges = append(d.ResourceChanges, jsonChange{
+			Address:      a.Address,
+			Kind:         string(a.Kind),
+			ActionReason: reason,
+			Change: jsonChangeBody{
+				Actions: []string{"create"},
+				After: jsonRefund{
+					Payment:        a.Payment,
+					Amount:         jsonAmountOf(a.Amount),
+					AmountMinor:    int64(a.Amount),
+					Reason:         a.Reason,
+					IdempotencyKey: a.Key,
+				},
+			},
+		})
+	}
+	for _, wt := range p.Waiting {
+		d.Waiting = append(d.Waiting, jsonWaiting{Address: wt.Address, Until: wt.Until.UTC()})
+	}
+	for _, r := range p.Resolved {
+		d.Resolved = append(d.Resolved, jsonResolution{Address: r.Address, IdempotencyKey: r.Key,
+			Status: string(r.Status), Detail: r.Detail})
+	}
+	for _, addr := range p.Removed {
+		d.Removed = append(d.Removed, jsonRemoved{Address: addr})
+	}
+	return d
+}
+
+func jsonAmountOf(a money.Amount) jsonAmount {
+	return jsonAmount{Value: a.Value(), Currency: money.Currency}
+}
+
+func jsonProblems(ps []Problem) []jsonProblem {
+	out := make([]jsonProblem, 0, len(ps))
+	for _, pr := range ps {
+		out = append(out, jsonProblem{Address: pr.Address, Summary: pr.Summary, Detail: pr.Detail, SNAPCode: pr.Code})
+	}
+	return out
+}

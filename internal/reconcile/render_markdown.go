@@ -1,0 +1,305 @@
+package reconcile
+
+import (
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/money"
+)
+
+// MarkdownLimit is the most bytes RenderMarkdown writes: GitHub refuses
+// comments over 65,535 characters, and a CI wrapper may add its own lines.
+// Bytes are counted, never fewer than characters.
+const MarkdownLimit = 60000
+
+// markdownCollapseAfter is how many items a list may have before it goes
+// into a <details> block. Errors are never collapsed.
+const markdownCollapseAfter = 10
+
+// markdownTailReserve is room kept, when a plan is shortened, for the lines
+// after the action rows (what is not shown, and the footer).
+const markdownTailReserve = 1000
+
+// RenderMarkdown writes the plan as a pull-request comment: a heading with
+// the summary line, errors, a table of the calls, then what waits, what is
+// unresolved and what is no longer in the configuration. Long lists go into
+// <details> blocks. When the whole would be longer than MarkdownLimit, it
+// is shortened: the heading, errors first (they are what reviewers must
+// see), as many calls as fit, and a line naming how many refunds, of what
+// total, are not shown.
+func RenderMarkdown(w io.Writer, p *Plan, opts RenderOptions) error {
+	loc := opts.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	out := markdownFull(p, loc)
+	if len(out) > MarkdownLimit {
+		out = markdownShort(p, loc)
+	}
+	_, err := io.WriteString(w, out)
+	return err
+}
+
+func markdownFull(p *Plan, loc *time.Location) string {
+	b := &strings.Builder{}
+	mdHeading(b, p)
+	mdErrors(b, p.Errors)
+	mdUnresolved(b, p)
+	if len(p.Actions) == 0 {
+		b.WriteString("No changes. DOKU and the state match the configuration.\n\n")
+	} else {
+		open, end := mdCollapse(len(p.Actions) > markdownCollapseAfter,
+			fmt.Sprintf("%s, %s", plural(len(p.Actions), "refund", "refunds"), mdTotal(p.Actions)))
+		b.WriteString("#### Calls ddctl will make\n\n")
+		b.WriteString(open)
+		mdTableHead(b)
+		for _, a := range p.Actions {
+			b.WriteString(mdRow(a))
+		}
+		b.WriteString("\n")
+		b.WriteString(end)
+	}
+	mdWaiting(b, p, loc)
+	mdRemoved(b, p)
+	mdResolved(b, p)
+	mdFooter(b, p, loc)
+	return b.String()
+}
+
+// markdownShort is the plan cut to MarkdownLimit.
+func markdownShort(p *Plan, loc *time.Location) string {
+	b := &strings.Builder{}
+	mdHeading(b, p)
+	b.WriteString("> [!NOTE]\n> This plan is too long for one comment, so it is shortened: errors first, then as many calls as fit.\n\n")
+	// Errors, as many as fit while leaving room for the tail.
+	budget := MarkdownLimit - markdownTailReserve
+	if len(p.Errors) > 0 {
+		b.WriteString("#### Errors (no call for these)\n\n")
+		shown := 0
+		for _, e := range p.Errors {
+			item := mdProblem(e)
+			if b.Len()+len(item) > budget {
+				break
+			}
+			b.WriteString(item)
+			shown++
+		}
+		if n := len(p.Errors) - shown; n > 0 {
+			fmt.Fprintf(b, "\n… and %s not shown; run `ddctl show PLANFILE` for all.\n", plural(n, "more error", "more errors"))
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Actions) > 0 {
+		head := &strings.Builder{}
+		head.WriteString("#### Calls ddctl will make\n\n")
+		mdTableHead(head)
+		if b.Len()+head.Len() <= budget {
+			b.WriteString(head.String())
+			shown := 0
+			for _, a := range p.Actions {
+				row := mdRow(a)
+				if b.Len()+len(row) > budget {
+					break
+				}
+				b.WriteString(row)
+				shown++
+			}
+			b.WriteString("\n")
+			mdHidden(b, p.Actions[shown:])
+		} else {
+			mdHidden(b, p.Actions)
+		}
+	}
+	var rest []string
+	if n := len(p.Unresolved); n > 0 {
+		rest = append(rest, fmt.Sprintf("%d unresolved", n))
+	}
+	if n := len(p.Waiting); n > 0 {
+		rest = append(rest, fmt.Sprintf("%d waiting", n))
+	}
+	if n := len(p.Removed); n > 0 {
+		rest = append(rest, fmt.Sprintf("%d no longer in configuration", n))
+	}
+	if n := len(p.Resolved); n > 0 {
+		rest = append(rest, plural(n, "earlier request resolved", "earlier requests resolved"))
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(b, "Not shown here: %s.\n\n", strings.Join(rest, ", "))
+	}
+	mdFooter(b, p, loc)
+	return b.String()
+}
+
+func mdHidden(b *strings.Builder, hidden []Action) {
+	if len(hidden) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "… and %s (%s) not shown; run `ddctl show PLANFILE` for all.\n\n",
+		plural(len(hidden), "more refund", "more refunds"), mdTotal(hidden))
+}
+
+func mdHeading(b *strings.Builder, p *Plan) {
+	fmt.Fprintf(b, "### %s\n\n", mdEscape(Summary(p)))
+}
+
+func mdErrors(b *strings.Builder, errs []Problem) {
+	if len(errs) == 0 {
+		return
+	}
+	b.WriteString("#### Errors (no call for these)\n\n")
+	for _, e := range errs {
+		b.WriteString(mdProblem(e))
+	}
+	b.WriteString("\n")
+}
+
+func mdUnresolved(b *strings.Builder, p *Plan) {
+	if len(p.Unresolved) == 0 {
+		return
+	}
+	b.WriteString("#### Unresolved (no call until DOKU says what happened)\n\n")
+	open, end := mdCollapse(len(p.Unresolved) > markdownCollapseAfter, plural(len(p.Unresolved), "instance", "instances"))
+	b.WriteString(open)
+	for _, u := range p.Unresolved {
+		b.WriteString(mdProblem(u))
+	}
+	b.WriteString("\n")
+	b.WriteString(end)
+}
+
+func mdWaiting(b *strings.Builder, p *Plan, loc *time.Location) {
+	if len(p.Waiting) == 0 {
+		return
+	}
+	b.WriteString("#### Waiting (no call yet)\n\n")
+	open, end := mdCollapse(len(p.Waiting) > markdownCollapseAfter, plural(len(p.Waiting), "instance", "instances"))
+	b.WriteString(open)
+	for _, wt := range p.Waiting {
+		fmt.Fprintf(b, "- %s: not before %s\n", mdEscape(wt.Address), wt.Until.In(loc).Format("2006-01-02 15:04 -07:00"))
+	}
+	b.WriteString("\n")
+	b.WriteString(end)
+}
+
+func mdRemoved(b *strings.Builder, p *Plan) {
+	if len(p.Removed) == 0 {
+		return
+	}
+	b.WriteString("#### No longer in configuration (no call)\n\n")
+	open, end := mdCollapse(len(p.Removed) > markdownCollapseAfter, plural(len(p.Removed), "instance", "instances"))
+	b.WriteString(open)
+	for _, addr := range p.Removed {
+		fmt.Fprintf(b, "- %s\n", mdEscape(addr))
+	}
+	b.WriteString("\n")
+	b.WriteString(end)
+}
+
+func mdResolved(b *strings.Builder, p *Plan) {
+	if len(p.Resolved) == 0 {
+		return
+	}
+	b.WriteString("#### Earlier requests\n\n")
+	open, end := mdCollapse(len(p.Resolved) > markdownCollapseAfter, plural(len(p.Resolved), "request", "requests"))
+	b.WriteString(open)
+	for _, r := range p.Resolved {
+		fmt.Fprintf(b, "- %s: %s: %s\n", mdEscape(r.Address), mdEscape(string(r.Status)), mdEscape(r.Detail))
+	}
+	b.WriteString("\n")
+	b.WriteString(end)
+}
+
+func mdFooter(b *strings.Builder, p *Plan, loc *time.Location) {
+	fmt.Fprintf(b, "<sub>Evaluated for %s; state lineage %s, serial %d.</sub>\n",
+		p.At.In(loc).Format("2006-01-02 15:04 -07:00"), mdEscape(p.Lineage), p.Serial)
+}
+
+func mdProblem(pr Problem) string {
+	s := "- **" + mdEscape(pr.Address) + "**: " + mdEscape(pr.Summary)
+	if pr.Code != "" {
+		s += " (" + mdEscape(pr.Code) + ")"
+	}
+	if pr.Detail != "" {
+		s += "<br>" + mdEscape(pr.Detail)
+	}
+	return s + "\n"
+}
+
+func mdTableHead(b *strings.Builder) {
+	b.WriteString("| Action | Address | Payment | Amount | Reason |\n")
+	b.WriteString("| --- | --- | --- | ---: | --- |\n")
+}
+
+func mdRow(a Action) string {
+	action := "+ " + string(a.Kind)
+	if a.Resend {
+		action += " (again, same key)"
+	}
+	return "| " + mdEscape(action) + " | " + mdEscape(a.Address) + " | " + mdEscape(a.Payment) + " | " +
+		a.Amount.String() + " | " + mdEscape(a.Reason) + " |\n"
+}
+
+// mdCollapse returns what opens and closes a <details> block, or nothing
+// when the list is short.
+func mdCollapse(collapse bool, summary string) (open, end string) {
+	if !collapse {
+		return "", ""
+	}
+	return "<details><summary>" + mdEscape(summary) + "</summary>\n\n", "</details>\n\n"
+}
+
+// mdEscape makes text safe inside a table cell, a list item or a heading:
+// markdown's punctuation is backslash-escaped (so a | cannot end a cell, a
+// backtick cannot open code, a < cannot open HTML) and line breaks become
+// <br>, so that text cannot leave its line.
+func mdEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '\r':
+			if i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			b.WriteString("<br>")
+		case '\n':
+			b.WriteString("<br>")
+		case '\\', '`', '|', '*', '_', '[', ']', '<', '>', '&', '~', '$', '#', '!':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// mdTotal is the sum of the actions' amounts, as people read it. The sum of
+// many large amounts can pass what an Amount holds; it is then still shown.
+func mdTotal(actions []Action) string {
+	sum := new(big.Int)
+	for _, a := range actions {
+		sum.Add(sum, big.NewInt(int64(a.Amount)))
+	}
+	if sum.IsInt64() {
+		return money.Amount(sum.Int64()).String()
+	}
+	// Beyond int64: format as money.Amount.String does.
+	digits := sum.String()
+	sign := ""
+	if digits[0] == '-' {
+		sign, digits = "-", digits[1:]
+	}
+	intPart, frac := digits[:len(digits)-2], digits[len(digits)-2:]
+	var g strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			g.WriteByte(',')
+		}
+		g.WriteRune(c)
+	}
+	return money.Currency + " " + sign + g.String() + "." + frac
+}
