@@ -103,3 +103,41 @@ func (l *Lock) Unlock() error {
 	}
 	return l.f.Close()
 }
+
+// ErrNoLockHolder is returned by ForceUnlock when the lock file names no
+// holder.
+var ErrNoLockHolder = errors.New("no lock holder is recorded")
+
+// ForceUnlock clears the lock of the state file at path (`ddctl
+// force-unlock ID`), but only if the holder recorded in path+".lock" has
+// the lock ID id; otherwise it returns an error naming the holder, or
+// ErrNoLockHolder.
+//
+// A lock normally needs no clearing: flock(2) is released by the kernel
+// when its holder dies. This is for a lock that outlived its holder on a
+// file system where it was not released (some network file systems). It
+// removes the lock file, so the next run locks a new one; if the holder is
+// in fact alive, two runs could then change the state at once, so the
+// caller must be sure it is not.
+func ForceUnlock(path, id string) error {
+	name := path + ".lock"
+	b, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("force-unlock state %s: %w", path, ErrNoLockHolder)
+	}
+	if err != nil {
+		return fmt.Errorf("force-unlock state %s: %w", path, err)
+	}
+	var h LockInfo
+	if len(b) == 0 || json.Unmarshal(b, &h) != nil || h.ID == "" {
+		return fmt.Errorf("force-unlock state %s: %w", path, ErrNoLockHolder)
+	}
+	if h.ID != id {
+		return fmt.Errorf("force-unlock state %s: lock ID %s is not the holder's: held by %s (pid %d on %s, %s, since %s, lock ID %s)",
+			path, id, h.Who, h.PID, h.Host, h.Operation, h.Created.Format(time.RFC3339), h.ID)
+	}
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("force-unlock state %s: %w", path, err)
+	}
+	return nil
+}

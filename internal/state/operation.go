@@ -30,8 +30,14 @@ func (s OpStatus) String() string { return string(s) }
 // Open reports whether the operation's outcome is still unsettled.
 func (s OpStatus) Open() bool { return s == OpIntent || s == OpUnknown }
 
-// Kind of an operation.
-const KindRefund = "refund"
+// Kinds of operation. The column is free text, so a new kind needs no
+// migration.
+const (
+	KindRefund = "refund"
+	KindCharge = "charge"
+	KindBind   = "bind"
+	KindUnbind = "unbind"
+)
 
 // Operation is one journalled request.
 type Operation struct {

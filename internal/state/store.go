@@ -38,11 +38,33 @@ type Store struct {
 	db      *sqlx.DB
 	path    string
 	lineage string
+
+	cipher                *Cipher
+	allowPlaintextSecrets bool
+}
+
+// OpenOptions says how to open a state file. The zero value opens it with
+// no key: everything but its secrets can be read and written.
+type OpenOptions struct {
+	// Cipher seals the secret columns (binding auth codes, customer tokens,
+	// the cached access token). Nil means no key: storing or reading a
+	// secret then fails with ErrNoStateKey.
+	Cipher *Cipher
+	// AllowPlaintextSecrets lets a state with no Cipher store secrets
+	// unencrypted, marked as such. Only against the sandbox, whose secrets
+	// are not real; a keyed state refuses such values (ErrPlaintextSecret).
+	// With a Cipher as well, secrets are sealed and plaintext ones are read.
+	AllowPlaintextSecrets bool
 }
 
 // Open opens the state file at path, creating it (mode 0600) if needed, and
-// brings its schema up to date.
-func Open(path string) (*Store, error) {
+// brings its schema up to date. It is OpenWith(path, OpenOptions{}): no
+// key, so secrets can be neither stored nor read.
+func Open(path string) (*Store, error) { return OpenWith(path, OpenOptions{}) }
+
+// OpenWith opens the state file at path like Open, with a key for its
+// secrets, or (for the sandbox only) leave to store them unencrypted.
+func OpenWith(path string, opts OpenOptions) (*Store, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -57,7 +79,7 @@ func Open(path string) (*Store, error) {
 	// One connection: writes are serialised in the process, and no reader
 	// can hold the connection a writer waits for.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, cipher: opts.Cipher, allowPlaintextSecrets: opts.AllowPlaintextSecrets}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
@@ -66,7 +88,24 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("state %s: read lineage: %w", path, formatError(err))
 	}
+	if err := restrictSidecars(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
 	return s, nil
+}
+
+// restrictSidecars makes the WAL and shared-memory files as private as the
+// state file: the WAL holds copies of recently written pages (SQLite gives
+// them the database file's mode, but a file made by an older run or
+// another tool may be wider).
+func restrictSidecars(path string) error {
+	for _, name := range []string{path + "-wal", path + "-shm"} {
+		if err := os.Chmod(name, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // EscapePath makes a file path safe inside a SQLite "file:" URI, whose
@@ -152,6 +191,17 @@ func (s *Store) Serial(ctx context.Context) (int64, error) {
 // that cancellation cannot end (context.WithoutCancel), since
 // database/sql rolls back a transaction whose context is cancelled.
 func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.transact(ctx, true, fn)
+}
+
+// writeCache runs fn in one IMMEDIATE transaction without bumping the
+// serial: for what no plan depends on (the cached access token), which
+// would otherwise make every saved plan stale each time it is refreshed.
+func (s *Store) writeCache(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.transact(ctx, false, fn)
+}
+
+func (s *Store) transact(ctx context.Context, bumpSerial bool, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return formatError(err)
@@ -160,10 +210,20 @@ func (s *Store) write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'`); err != nil {
-		return formatError(err)
+	if bumpSerial {
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'`); err != nil {
+			return formatError(err)
+		}
 	}
 	return formatError(tx.Commit())
+}
+
+// optTimeText stores the zero time as '' (not set).
+func optTimeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return timeText(t)
 }
 
 // ErrBusy means another process held the state file for longer than
