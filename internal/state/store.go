@@ -1,6 +1,12 @@
 // Package state is ddctl's state file: one SQLite database holding the
-// runs, the refunds, what DOKU said about payments, and the operation
-// journal that makes apply crash-safe (DESIGN.md, "State").
+// runs, the refunds, what DOKU said about payments, the bindings and
+// charges, the notification inbox, the cached access token, and the
+// operation journal that makes apply crash-safe (DESIGN.md, "State").
+//
+// Secrets (auth codes, customer tokens, the access token) are sealed with
+// AES-256-GCM under the state key, bound to their row and column (Cipher);
+// without a key they are refused, except in a state opened for the
+// sandbox (OpenOptions).
 //
 // It is the only package with ddctl's SQL. The file is opened in WAL mode
 // with synchronous=FULL, so a commit that returned survives a crash and a
@@ -218,7 +224,7 @@ func (s *Store) transact(ctx context.Context, bumpSerial bool, fn func(tx *sqlx.
 	return formatError(tx.Commit())
 }
 
-// optTimeText stores the zero time as '' (not set).
+// optTimeText stores the zero time as the empty string: not set.
 func optTimeText(t time.Time) string {
 	if t.IsZero() {
 		return ""

@@ -1,0 +1,335 @@
+package state_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ddctl/ddctl/internal/secret"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func openWith(tb testing.TB, path string, opts state.OpenOptions) *state.Store {
+	tb.Helper()
+	s, err := state.OpenWith(path, opts)
+	if err != nil {
+		tb.Fatalf("OpenWith: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// reveal compares secrets by their content in go-cmp.
+var reveal = cmp.Transformer("reveal", func(v secret.Value) string { return v.Reveal() })
+
+func TestBindings(t *testing.T) {
+	ctx := context.Background()
+	s := openWith(t, filepath.Join(t.TempDir(), "ddctl.db"), state.OpenOptions{Cipher: newCipher(t)})
+	alice := state.Binding{Address: "binding.alice", CustomerID: "C-1", Phone: "6281234567890", Status: state.BindingPending,
+		ReferenceNo: "R-1", RedirectURL: "https://pay.example/otp", AuthCode: secret.New("auth-1")}
+	if err := s.PutBinding(ctx, alice, t0); err != nil {
+		t.Fatalf("PutBinding: %v", err)
+	}
+	alice.Status = state.BindingActive
+	alice.CustomerToken = secret.New("tok-1")
+	alice.TokenExpiresAt = t0.Add(time.Hour)
+	if err := s.PutBinding(ctx, alice, t0.Add(time.Minute)); err != nil {
+		t.Fatalf("PutBinding (update): %v", err)
+	}
+	got, err := s.Bindings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := alice
+	want.CreatedAt, want.UpdatedAt = t0, t0.Add(time.Minute)
+	if diff := cmp.Diff(map[string]state.Binding{"binding.alice": want}, got, reveal); diff != "" {
+		t.Fatalf("Bindings (-want +got):\n%s", diff)
+	}
+	one, ok, err := s.Binding(ctx, "binding.alice")
+	if err != nil || !ok || one.CustomerToken.Reveal() != "tok-1" {
+		t.Fatalf("Binding=%+v %v %v", one, ok, err)
+	}
+	if _, ok, err := s.Binding(ctx, "binding.nobody"); ok || err != nil {
+		t.Fatalf("Binding of an unknown address: %v %v", ok, err)
+	}
+
+	t.Run("ErrCustomerBound", func(t *testing.T) {
+		twin := state.Binding{Address: "binding.twin", CustomerID: "C-1", Status: state.BindingPending}
+		if err := s.PutBinding(ctx, twin, t0); !errors.Is(err, state.ErrCustomerBound) {
+			t.Fatalf("err=%v, want ErrCustomerBound", err)
+		}
+		// Once alice is unbound, the customer may bind again.
+		unbound := alice
+		unbound.Status = state.BindingUnbound
+		if err := s.PutBinding(ctx, unbound, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutBinding(ctx, twin, t0); err != nil {
+			t.Fatalf("binding again after unbind: %v", err)
+		}
+	})
+	t.Run("BadStatus", func(t *testing.T) {
+		if err := s.PutBinding(ctx, state.Binding{Address: "binding.x", CustomerID: "C-9", Status: "bound"}, t0); err == nil {
+			t.Fatal("a status outside the CHECK was stored")
+		}
+	})
+}
+
+func TestSecretNeedsKey(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "ddctl.db"))
+	withSecret := state.Binding{Address: "binding.alice", CustomerID: "C-1", Status: state.BindingPending, AuthCode: secret.New("auth-canary")}
+	err := s.PutBinding(ctx, withSecret, t0)
+	if !errors.Is(err, state.ErrNoStateKey) {
+		t.Fatalf("PutBinding without a key: err=%v, want ErrNoStateKey", err)
+	}
+	if !strings.Contains(err.Error(), "DDCTL_STATE_KEY") || strings.Contains(err.Error(), "auth-canary") {
+		t.Fatalf("error %q should say what to set, and not show the secret", err)
+	}
+	if err := s.PutToken(ctx, "b2b", secret.New("tok"), t0); !errors.Is(err, state.ErrNoStateKey) {
+		t.Fatalf("PutToken without a key: err=%v, want ErrNoStateKey", err)
+	}
+	// Nothing was written.
+	if got, err := s.Bindings(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("Bindings=%v, %v, want none", got, err)
+	}
+	// A binding with no secret yet needs no key.
+	if err := s.PutBinding(ctx, state.Binding{Address: "binding.bob", CustomerID: "C-2", Status: state.BindingPending}, t0); err != nil {
+		t.Fatalf("PutBinding with no secret: %v", err)
+	}
+}
+
+func TestSecretKeyMismatch(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	s := openWith(t, path, state.OpenOptions{Cipher: newCipher(t)})
+	if err := s.PutBinding(ctx, state.Binding{Address: "binding.alice", CustomerID: "C-1", Status: state.BindingActive,
+		AuthCode: secret.New("auth-1"), CustomerToken: secret.New("tok-1")}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutToken(ctx, "b2b", secret.New("b2b-token"), t0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	t.Run("WrongKey", func(t *testing.T) {
+		other := openWith(t, path, state.OpenOptions{Cipher: newCipher(t)})
+		if _, err := other.Bindings(ctx); !errors.Is(err, state.ErrSecretUnreadable) {
+			t.Fatalf("Bindings: err=%v, want ErrSecretUnreadable", err)
+		}
+		if _, _, _, err := other.Token(ctx, "b2b"); !errors.Is(err, state.ErrSecretUnreadable) {
+			t.Fatalf("Token: err=%v, want ErrSecretUnreadable", err)
+		}
+	})
+	t.Run("NoKey", func(t *testing.T) {
+		none := open(t, path)
+		if _, err := none.Bindings(ctx); !errors.Is(err, state.ErrNoStateKey) {
+			t.Fatalf("Bindings: err=%v, want ErrNoStateKey", err)
+		}
+		// Not even the sandbox's plaintext allowance reads a sealed value.
+		sandbox := openWith(t, path, state.OpenOptions{AllowPlaintextSecrets: true})
+		if _, _, _, err := sandbox.Token(ctx, "b2b"); !errors.Is(err, state.ErrNoStateKey) {
+			t.Fatalf("Token: err=%v, want ErrNoStateKey", err)
+		}
+	})
+}
+
+func TestPlaintextSandboxSecrets(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	sandbox := openWith(t, path, state.OpenOptions{AllowPlaintextSecrets: true})
+	b := state.Binding{Address: "binding.alice", CustomerID: "C-1", Status: state.BindingActive,
+		AuthCode: secret.New("auth-1"), CustomerToken: secret.New("tok-1")}
+	if err := sandbox.PutBinding(ctx, b, t0); err != nil {
+		t.Fatalf("sandbox PutBinding: %v", err)
+	}
+	if err := sandbox.PutToken(ctx, "b2b", secret.New("b2b-token"), t0.Add(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sandbox.Bindings(ctx)
+	if err != nil || got["binding.alice"].CustomerToken.Reveal() != "tok-1" {
+		t.Fatalf("sandbox Bindings=%+v, %v", got, err)
+	}
+	if tok, exp, ok, err := sandbox.Token(ctx, "b2b"); err != nil || !ok || tok.Reveal() != "b2b-token" || !exp.Equal(t0.Add(15*time.Minute)) {
+		t.Fatalf("sandbox Token=%v %v %v %v", tok.Reveal(), exp, ok, err)
+	}
+	sandbox.Close()
+
+	keyed := openWith(t, path, state.OpenOptions{Cipher: newCipher(t)})
+	_, err = keyed.Bindings(ctx)
+	if !errors.Is(err, state.ErrPlaintextSecret) {
+		t.Fatalf("keyed Bindings: err=%v, want ErrPlaintextSecret", err)
+	}
+	if !strings.Contains(err.Error(), "binding.alice") || strings.Contains(err.Error(), "auth-1") {
+		t.Fatalf("error %q should name the row and not show the secret", err)
+	}
+	if _, _, _, err := keyed.Token(ctx, "b2b"); !errors.Is(err, state.ErrPlaintextSecret) {
+		t.Fatalf("keyed Token: err=%v, want ErrPlaintextSecret", err)
+	}
+	if _, err := open(t, path).Bindings(ctx); !errors.Is(err, state.ErrPlaintextSecret) {
+		t.Fatalf("unkeyed Bindings: err=%v, want ErrPlaintextSecret", err)
+	}
+	// A sandbox state given a key as well reads what it stored before,
+	// and seals what it stores now.
+	both := openWith(t, path, state.OpenOptions{Cipher: newCipher(t), AllowPlaintextSecrets: true})
+	if got, err := both.Bindings(ctx); err != nil || got["binding.alice"].AuthCode.Reveal() != "auth-1" {
+		t.Fatalf("keyed sandbox Bindings=%+v, %v", got, err)
+	}
+	if err := both.PutToken(ctx, "b2b", secret.New("b2b-2"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := openWith(t, path, state.OpenOptions{AllowPlaintextSecrets: true}).Token(ctx, "b2b"); !errors.Is(err, state.ErrNoStateKey) {
+		t.Fatalf("token sealed by a keyed sandbox, read without the key: err=%v, want ErrNoStateKey", err)
+	}
+}
+
+// A ciphertext copied into another row or column of the file does not
+// open, every time.
+func TestSecretSwappedRows(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	c := newCipher(t)
+	s := openWith(t, path, state.OpenOptions{Cipher: c})
+	for i := range 50 {
+		b := state.Binding{Address: fmt.Sprintf("binding.c%d", i), CustomerID: fmt.Sprintf("C-%d", i), Status: state.BindingActive,
+			AuthCode: secret.New(fmt.Sprintf("auth-%d", i)), CustomerToken: secret.New(fmt.Sprintf("tok-%d", i))}
+		if err := s.PutBinding(ctx, b, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutToken(ctx, "b2b", secret.New("b2b-token"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Bindings(ctx); err != nil {
+		t.Fatalf("Bindings before tampering: %v", err)
+	}
+	s.Close()
+
+	db := rawDB(t, path)
+	// Copy one row's value into every other row and column, one at a time.
+	moves := []struct{ from, to string }{
+		{`SELECT auth_code FROM bindings WHERE address = 'binding.c0'`, `UPDATE bindings SET auth_code = ? WHERE address = ?`},
+		{`SELECT auth_code FROM bindings WHERE address = 'binding.c0'`, `UPDATE bindings SET customer_token = ? WHERE address = ?`},
+		{`SELECT customer_token FROM bindings WHERE address = 'binding.c0'`, `UPDATE bindings SET auth_code = ? WHERE address = ?`},
+		{`SELECT token FROM tokens WHERE name = 'b2b'`, `UPDATE bindings SET customer_token = ? WHERE address = ?`},
+	}
+	for _, m := range moves {
+		var v []byte
+		if err := db.QueryRow(m.from).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < 50; i++ {
+			addr := fmt.Sprintf("binding.c%d", i)
+			if _, err := db.Exec(m.to, v, addr); err != nil {
+				t.Fatal(err)
+			}
+			s := openWith(t, path, state.OpenOptions{Cipher: c})
+			_, ok, err := s.Binding(ctx, addr)
+			s.Close()
+			if !errors.Is(err, state.ErrSecretUnreadable) || ok {
+				t.Fatalf("%s into %s: ok=%v err=%v, want ErrSecretUnreadable", m.to, addr, ok, err)
+			}
+		}
+	}
+	// A binding's token moved into the token cache does not open either.
+	var v []byte
+	if err := db.QueryRow(`SELECT customer_token FROM bindings WHERE address = 'binding.c0'`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE tokens SET token = ? WHERE name = 'b2b'`, v); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, path, state.OpenOptions{Cipher: c})
+	if _, _, _, err := s.Token(ctx, "b2b"); !errors.Is(err, state.ErrSecretUnreadable) {
+		t.Fatalf("Token after swap: err=%v, want ErrSecretUnreadable", err)
+	}
+	if b, ok, err := s.Binding(ctx, "binding.c0"); err != nil || !ok || b.AuthCode.Reveal() != "auth-0" {
+		t.Fatalf("the untouched row: %v %v", ok, err)
+	}
+}
+
+// With a key, a secret never reaches the file (nor its WAL) in the clear.
+func TestSecretNotInFile(t *testing.T) {
+	ctx := context.Background()
+	const canary = "CANARY-3b9e-customer-token"
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	s := openWith(t, path, state.OpenOptions{Cipher: newCipher(t)})
+	if err := s.PutBinding(ctx, state.Binding{Address: "binding.alice", CustomerID: "C-1", Status: state.BindingActive,
+		AuthCode: secret.New(canary + "-auth"), CustomerToken: secret.New(canary)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutToken(ctx, "b2b", secret.New(canary+"-b2b"), t0); err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		for _, name := range []string{path, path + "-wal", path + "-shm"} {
+			b, err := os.ReadFile(name)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("CANARY")) {
+				t.Fatalf("%s holds the secret in the clear", filepath.Base(name))
+			}
+		}
+	}
+	check() // the WAL still holds the pages
+	s.Close()
+	check() // checkpointed into the file
+}
+
+// rawDB opens the state file bypassing Store, to tamper with it.
+func rawDB(tb testing.TB, path string) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("sqlite3", "file:"+state.EscapePath(path)+"?_busy_timeout=10000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestSidecarFileModes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	first := open(t, path)
+	if _, err := first.StartRun(ctx, state.Run{Command: "plan", StartedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(name); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("new %s: %v, %v, want mode 0600", filepath.Base(name), fi, err)
+		}
+	}
+	// Sidecars left wider by some other tool (SQLite fixes only empty
+	// ones itself) are narrowed by the next open.
+	for _, name := range []string{path + "-wal", path + "-shm"} {
+		if err := os.Chmod(name, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(t, path)
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(name), err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode=%v, want 0600", filepath.Base(name), fi.Mode().Perm())
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Notification is one HTTP notification from DOKU as received: the daemon
+// records it before answering, so none is lost, and processes it later
+// (DESIGN.md, "The daemon").
+type Notification struct {
+	ID          int64
+	ExternalID  string // X-EXTERNAL-ID
+	DedupKey    string // one per distinct notification; a resend has the same
+	Body        []byte
+	ReceivedAt  time.Time
+	ProcessedAt time.Time // zero until processed
+}
+
+type notificationRow struct {
+	ID          int64  `db:"id"`
+	ExternalID  string `db:"external_id"`
+	DedupKey    string `db:"dedup_key"`
+	Body        []byte `db:"body"`
+	ReceivedAt  string `db:"received_at"`
+	ProcessedAt string `db:"processed_at"`
+}
+
+// RecordNotification adds a notification to the inbox. A notification
+// whose dedupKey is already there is not added again: inserted is false
+// and err nil, so a resend is answered as the first one was.
+func (s *Store) RecordNotification(ctx context.Context, externalID, dedupKey string, body []byte, now time.Time) (inserted bool, err error) {
+	if body == nil {
+		body = []byte{}
+	}
+	err = s.write(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (external_id, dedup_key, body, received_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`, externalID, dedupKey, body, timeText(now))
+		if err != nil {
+			return fmt.Errorf("record notification %s: %w", dedupKey, formatError(err))
+		}
+		n, err := res.RowsAffected()
+		inserted = n == 1
+		return err
+	})
+	return inserted && err == nil, err
+}
+
+// PendingNotifications lists the notifications not yet processed, oldest
+// first.
+func (s *Store) PendingNotifications(ctx context.Context) ([]Notification, error) {
+	var rows []notificationRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT * FROM notifications WHERE processed_at = '' ORDER BY id`); err != nil {
+		return nil, formatError(err)
+	}
+	out := make([]Notification, len(rows))
+	for i, r := range rows {
+		out[i] = Notification{ID: r.ID, ExternalID: r.ExternalID, DedupKey: r.DedupKey, Body: r.Body,
+			ReceivedAt: parseTime(r.ReceivedAt), ProcessedAt: parseTime(r.ProcessedAt)}
+	}
+	return out, nil
+}
+
+// MarkNotificationProcessed records that the notification id was
+// processed. Marking one already processed changes nothing; an unknown id
+// is an error.
+func (s *Store) MarkNotificationProcessed(ctx context.Context, id int64, now time.Time) error {
+	return s.write(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE notifications SET processed_at = CASE WHEN processed_at = '' THEN ? ELSE processed_at END
+			WHERE id = ?`, timeText(now), id)
+		if err != nil {
+			return fmt.Errorf("mark notification %d processed: %w", id, formatError(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("mark notification %d processed: no such notification", id)
+		}
+		return nil
+	})
+}
