@@ -41,7 +41,8 @@ Commands:
   plan       show the calls that apply would make
   apply      make the calls of a plan
   show       print a saved plan (-json: as JSON)
-  state      list or show what the state file holds
+  state      list, show or rm (forget) what the state file holds
+  force-unlock  remove a dead run's lock record
   history    list the journalled operations, with their runs
   sandbox    run a local DOKU simulator
   version    print the version
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runShow(ctx, cmdArgs, s)
 	case "state":
 		return runState(ctx, cmdArgs, s)
+	case "force-unlock":
+		return runForceUnlock(ctx, cmdArgs, s)
 	case "history":
 		return runHistory(ctx, cmdArgs, s)
 	case "sandbox":

@@ -15,9 +15,12 @@ import (
 // Reading needs no lock; the state is never changed here.
 func runState(ctx context.Context, args []string, s streams) int {
 	if len(args) == 0 {
-		return usageError(s, "state", "want a subcommand: list or show ADDR")
+		return usageError(s, "state", "want a subcommand: list, show ADDR or rm ADDR")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "rm" {
+		return runStateRm(ctx, args, s)
+	}
 	fs := flag.NewFlagSet("state "+sub, flag.ContinueOnError)
 	fs.SetOutput(s.stderr)
 	var cf configFlags
@@ -70,7 +73,84 @@ func runState(ctx context.Context, args []string, s streams) int {
 		}
 		return exitOK
 	}
-	return usageError(s, "state", fmt.Sprintf("unknown subcommand %q: want list or show", sub))
+	return usageError(s, "state", fmt.Sprintf("unknown subcommand %q: want list, show or rm", sub))
+}
+
+// runStateRm is `ddctl state rm ADDR`: ddctl forgets an entry, with no
+// call to DOKU (principle 1). The journal keeps its history; if the block
+// is still in the configuration, the next plan asks DOKU about it afresh
+// (its key is the same, so a refund DOKU made is found and adopted).
+func runStateRm(ctx context.Context, args []string, s streams) int {
+	fs := flag.NewFlagSet("state rm", flag.ContinueOnError)
+	fs.SetOutput(s.stderr)
+	var cf configFlags
+	cf.register(fs)
+	var lf lockFlags
+	lf.register(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return usageError(s, "state rm", "want exactly one address, such as refund.order_1001")
+	}
+	st, e, code := openStateReadOnly(ctx, s, cf)
+	if st == nil {
+		return code
+	}
+	defer e.close()
+	st.Close()
+	run := newRun("state rm", e.cfg)
+	lock, err := state.AcquireLock(ctx, e.cfg.Settings.State, state.LockInfo{
+		Operation: "state rm", PID: run.PID, Host: run.Host, Who: run.User, Created: run.StartedAt}, lf.timeout)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer lock.Unlock()
+	st, err = state.Open(e.cfg.Settings.State)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer st.Close()
+	n, err := st.Forget(ctx, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	if n == 0 {
+		fmt.Fprintf(s.stderr, "Error: the state has no %s.\nTry: ddctl state list\n", fs.Arg(0))
+		return exitError
+	}
+	fmt.Fprintf(s.stdout, "Removed %s from the state (%d rows); its history stays. No call was made.\n", fs.Arg(0), n)
+	return exitOK
+}
+
+// runForceUnlock is `ddctl force-unlock ID`: removes a lock record whose
+// holder is gone, on a filesystem that kept its lock. The ID is the one a
+// waiting run printed, so only the lock named is removed.
+func runForceUnlock(ctx context.Context, args []string, s streams) int {
+	fs := flag.NewFlagSet("force-unlock", flag.ContinueOnError)
+	fs.SetOutput(s.stderr)
+	var cf configFlags
+	cf.register(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return usageError(s, "force-unlock", "want the lock ID a waiting run printed")
+	}
+	e := loadConfig(ctx, s, cf)
+	if e == nil {
+		return exitError
+	}
+	defer e.close()
+	if err := state.ForceUnlock(e.cfg.Settings.State, fs.Arg(0)); err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(s.stdout, "Removed lock %s of %s. Make sure its holder is not running.\n", fs.Arg(0), e.cfg.Settings.State)
+	return exitOK
 }
 
 // runHistory is `ddctl history [ADDR]`: every journalled operation, with
