@@ -20,14 +20,7 @@ func TestPaymentExpires(t *testing.T) {
 	sb := sandboxtest.New(t, func(c *sandbox.Config) { c.PaymentExpiry = 10 * time.Minute })
 	c := sb.Client(t)
 	ctx := context.Background()
-	raw, _ := json.Marshal("100000")
-	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: raw})
-	b, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb.Server.Confirm(ctx, confirmationID(b.RedirectURL), true)
-	auth := doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
+	auth := bind(t, sb, c, "100000", "cust-1")
 	const ref = "DDCTLPAY00000000000000000000000EXP"
 	if _, err := c.Pay(ctx, paymentReq(ref, "1000.00"), auth); err != nil {
 		t.Fatal(err)
@@ -111,14 +104,7 @@ func TestCustomerTokenRenewed(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	raw, _ := json.Marshal("100000")
-	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: raw})
-	b, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb.Server.Confirm(ctx, confirmationID(b.RedirectURL), true)
-	auth := doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
+	auth := bind(t, sb, c, "100000", "cust-1")
 	for range 3 {
 		if _, err := c.Balance(ctx, auth); err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package doku_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
-	"github.com/ddctl/ddctl/internal/secret"
 )
 
 // Every client method meets each failure class the sandbox can produce,
@@ -23,14 +21,7 @@ func TestFailureClasses(t *testing.T) {
 	sb := sandboxtest.New(t)
 	c := sb.Client(t)
 	ctx := context.Background()
-	raw, _ := json.Marshal("100000000")
-	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: raw})
-	b, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb.Server.Confirm(ctx, confirmationID(b.RedirectURL), true)
-	auth := doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
+	auth := bind(t, sb, c, "100000000", "cust-1")
 	if _, err := c.Balance(ctx, auth); err != nil { // tokens in hand
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package doku_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
-	"github.com/ddctl/ddctl/internal/secret"
 )
 
 // The sandbox commits the payment and drops the connection: the client
@@ -19,21 +17,14 @@ func TestDroppedAfterCommitIsUnknown(t *testing.T) {
 	sb := sandboxtest.New(t)
 	c := sb.Client(t)
 	ctx := context.Background()
-	raw, _ := json.Marshal("100000")
-	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: raw})
-	b, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb.Server.Confirm(ctx, confirmationID(b.RedirectURL), true)
-	auth := doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
+	auth := bind(t, sb, c, "100000", "cust-1")
 	if _, err := c.Balance(ctx, auth); err != nil { // tokens in hand before the fault
 		t.Fatal(err)
 	}
 
 	sb.Server.SetFaults(sandbox.Faults{DropRate: 1, Ops: []string{"payment"}})
 	const ref = "DDCTLPAY0000000000000000000000DROP"
-	_, err = c.Pay(ctx, paymentReq(ref, "25000.00"), auth)
+	_, err := c.Pay(ctx, paymentReq(ref, "25000.00"), auth)
 	var e *doku.Error
 	if !errors.As(err, &e) || !e.Unknown() || e.Code != "" {
 		t.Fatalf("dropped payment: err=%v, want outcome unknown with no SNAP code", err)

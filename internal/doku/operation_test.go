@@ -154,14 +154,7 @@ func TestPaymentRejectedByCustomer(t *testing.T) {
 	sb := sandboxtest.New(t)
 	c := sb.Client(t)
 	ctx := context.Background()
-	raw, _ := json.Marshal("50000")
-	sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: raw})
-	b, err := c.BindAccount(ctx, bindingReq("cust-1"), doku.RequestOptions{DeviceID: "device1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb.Server.Confirm(ctx, confirmationID(b.RedirectURL), true)
-	auth := doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
+	auth := bind(t, sb, c, "50000", "cust-1")
 	const ref = "DDCTLPAY00000000000000000000000009"
 	p, err := c.Pay(ctx, paymentReq(ref, "10000.00"), auth)
 	if err != nil {
@@ -177,4 +170,24 @@ func TestPaymentRejectedByCustomer(t *testing.T) {
 	if bal, _ := c.Balance(ctx, auth); bal.AccountInfos[0].Amount.Value != "50000.00" {
 		t.Fatalf("balance after a rejected payment %s, want untouched 50000.00", bal.AccountInfos[0].Amount.Value)
 	}
+}
+
+// bind gives the test phone an Allo account holding balance, binds it
+// for custID, has the customer confirm, and returns the options of calls
+// made in that customer's name.
+func bind(t *testing.T, sb *sandboxtest.Env, c *doku.Client, balance, custID string) doku.RequestOptions {
+	t.Helper()
+	ctx := context.Background()
+	raw, _ := json.Marshal(balance)
+	if _, err := sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: raw}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.BindAccount(ctx, bindingReq(custID), doku.RequestOptions{DeviceID: "device1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Server.Confirm(ctx, confirmationID(b.RedirectURL), true); err != nil {
+		t.Fatal(err)
+	}
+	return doku.RequestOptions{AuthCode: secret.New(b.AdditionalInfo.AuthCode)}
 }
