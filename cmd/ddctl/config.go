@@ -157,18 +157,6 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, fmt.Errorf("doku block: %w; private_key_file must name the merchant's RSA private key (PEM)", err)
 	}
-	w.client, err = doku.NewClient(doku.Config{
-		BaseURL:           d.BaseURL,
-		ClientID:          d.ClientID,
-		ClientSecret:      d.ClientSecret,
-		PrivateKey:        key,
-		IPAddress:         d.IPAddress,
-		RequestsPerSecond: d.RequestsPerSecond,
-		Logger:            logger(s),
-	})
-	if err != nil {
-		return w, err
-	}
 	run := newRun(command, e.cfg)
 	w.lock, err = state.AcquireLock(ctx, e.cfg.Settings.State, state.LockInfo{
 		Operation: command, PID: run.PID, Host: run.Host, Who: run.User, Created: run.StartedAt,
@@ -176,7 +164,24 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, err
 	}
-	w.store, err = state.Open(e.cfg.Settings.State)
+	opts, err := stateOptions(d.Environment)
+	if err != nil {
+		return w, err
+	}
+	w.store, err = state.OpenWith(e.cfg.Settings.State, opts)
+	if err != nil {
+		return w, err
+	}
+	w.client, err = doku.NewClient(doku.Config{
+		BaseURL:           d.BaseURL,
+		ClientID:          d.ClientID,
+		ClientSecret:      d.ClientSecret,
+		PrivateKey:        key,
+		IPAddress:         d.IPAddress,
+		RequestsPerSecond: d.RequestsPerSecond,
+		TokenCache:        w.store,
+		Logger:            logger(s),
+	})
 	if err != nil {
 		return w, err
 	}
@@ -184,8 +189,34 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	return w, nil
 }
 
+// stateOptions reads the state key from DDCTL_STATE_KEY or the file
+// DDCTL_STATE_KEY_FILE names (64 hex digits or base64 of 32 bytes). With
+// no key, secrets (tokens, authCodes) are kept in the clear only against
+// the sandbox; elsewhere the state refuses to store them.
+func stateOptions(environment string) (state.OpenOptions, error) {
+	opts := state.OpenOptions{AllowPlaintextSecrets: environment == "sandbox"}
+	raw := os.Getenv("DDCTL_STATE_KEY")
+	if path := os.Getenv("DDCTL_STATE_KEY_FILE"); raw == "" && path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return opts, fmt.Errorf("DDCTL_STATE_KEY_FILE: %w", err)
+		}
+		raw = string(b)
+	}
+	if raw == "" {
+		return opts, nil
+	}
+	key, err := state.ParseKey(raw)
+	if err != nil {
+		return opts, fmt.Errorf("state key: %w", err)
+	}
+	opts.Cipher, err = state.NewCipher(key)
+	return opts, err
+}
+
 var _ reconcile.DOKU = (*doku.Client)(nil)
 var _ reconcile.Store = (*state.Store)(nil)
+var _ doku.TokenCache = (*state.Store)(nil)
 
 // logger logs to stderr at the level DDCTL_LOG names (debug, info, warn,
 // error); by default it is silent, as the command's output says it all.

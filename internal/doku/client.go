@@ -43,9 +43,19 @@ type Config struct {
 	// RequestsPerSecond paces every request, tokens included, with a token
 	// bucket; 0 means no limit.
 	RequestsPerSecond float64
-	HTTPClient        *http.Client // default: one with DefaultTimeout
-	NowFunc           func() time.Time
-	Logger            *slog.Logger
+	// TokenCache, if set, keeps the B2B token between processes, so that
+	// each run does not fetch its own (DESIGN.md principle 3). Its errors
+	// only cost a fetch.
+	TokenCache TokenCache
+	HTTPClient *http.Client // default: one with DefaultTimeout
+	NowFunc    func() time.Time
+	Logger     *slog.Logger
+}
+
+// TokenCache keeps access tokens by name. *state.Store has it (encrypted).
+type TokenCache interface {
+	Token(ctx context.Context, name string) (tok secret.Value, exp time.Time, ok bool, err error)
+	PutToken(ctx context.Context, name string, tok secret.Value, exp time.Time) error
 }
 
 // RequestOptions are the per-call headers the caller chooses.
@@ -265,6 +275,17 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 	if c.token != "" && c.now().Before(c.tokenExp.Add(-TokenRefreshMargin)) {
 		return c.token, nil
 	}
+	cacheName := "b2b " + c.cfg.ClientID + " " + c.cfg.BaseURL
+	if c.cfg.TokenCache != nil && c.token == "" {
+		tok, exp, ok, err := c.cfg.TokenCache.Token(ctx, cacheName)
+		if err != nil {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "token cache", slog.String("error", err.Error()))
+		}
+		if ok && c.now().Before(exp.Add(-TokenRefreshMargin)) {
+			c.token, c.tokenExp = tok.Reveal(), exp
+			return c.token, nil
+		}
+	}
 	ts := c.timestamp()
 	sig, err := SignAsymmetric(c.cfg.PrivateKey, c.cfg.ClientID, ts)
 	if err != nil {
@@ -289,6 +310,11 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 	}
 	c.token, c.tokenExp = out.AccessToken, c.now().Add(life)
 	c.tokensFetched.Add(1)
+	if c.cfg.TokenCache != nil {
+		if err := c.cfg.TokenCache.PutToken(ctx, cacheName, secret.New(c.token), c.tokenExp); err != nil {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "token cache", slog.String("error", err.Error()))
+		}
+	}
 	return c.token, nil
 }
 
