@@ -323,7 +323,7 @@ func warnUnplanned(s streams, cfg *spec.Config) {
 	for _, k := range []struct {
 		n    int
 		kind string
-	}{{len(cfg.Bindings), "binding"}, {len(cfg.Unbinds), "unbind"}, {len(cfg.Charges), "recurring_charge"}} {
+	}{{len(cfg.Charges), "recurring_charge"}} {
 		if k.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", k.n, k.kind))
 		}

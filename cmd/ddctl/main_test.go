@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -44,6 +45,8 @@ func TestScripts(t *testing.T) {
 			"calls":    cmdCalls,
 			"refunds":  cmdRefunds,
 			"waitfile": cmdWaitFile,
+			"customer": cmdCustomer,
+			"confirm":  cmdConfirm,
 		},
 	})
 }
@@ -107,4 +110,31 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("%s did not appear within a minute", args[0])
+}
+
+// customer PHONE BALANCE gives PHONE an Allo account in the sandbox.
+func cmdCustomer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: customer PHONE BALANCE")
+	}
+	raw, _ := json.Marshal(args[1])
+	_, err := sandboxOf(ts).Server.PutCustomer(context.Background(), sandbox.NewCustomer{Phone: args[0], Balance: raw})
+	ts.Check(err)
+}
+
+var confirmLink = regexp.MustCompile(`/sandbox/confirm/([0-9a-f]+)`)
+
+// confirm approves, as the customer would, every confirmation link the
+// last command printed on stdout.
+func cmdConfirm(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: confirm")
+	}
+	links := confirmLink.FindAllStringSubmatch(ts.ReadFile("stdout"), -1)
+	if len(links) == 0 {
+		ts.Fatalf("no confirmation link in the last stdout")
+	}
+	for _, m := range links {
+		ts.Check(sandboxOf(ts).Server.Confirm(context.Background(), m[1], true))
+	}
 }

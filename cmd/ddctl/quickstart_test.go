@@ -29,7 +29,7 @@ func TestQuickstart(t *testing.T) {
 	for _, want := range []string{
 		"Plan: 6 refunds. 0 up to date.",
 		`refund.batch["ORD-8"]: refunded IDR 19,999.99 of "INV-2008"`,
-		"Apply complete! Refunds: 6 succeeded, 0 failed, 0 deferred, 0 unknown, 0 skipped.",
+		"Apply complete! Calls: 6 succeeded, 0 failed, 0 deferred, 0 unknown, 0 skipped.",
 		"refund=6 status=6 token_b2b=1",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -226,11 +226,23 @@ func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingRes
 	h.Set("X-IP-ADDRESS", c.cfg.IPAddress)
 	req := UnbindingRequest{TokenID: tok.Reveal(), AdditionalInfo: ChannelInfo{Channel: Channel}}
 	var out UnbindingResponse
-	if err := c.call(ctx, OpUnbinding, req, opts, h, &out); err != nil {
+	err = c.call(ctx, OpUnbinding, req, opts, h, &out)
+	// Whatever the answer, the cached token may be dead now: whoever asks
+	// next (the resolver, to learn whether the unbinding happened) must ask
+	// DOKU, not the cache.
+	c.forgetCustomerToken(opts.AuthCode)
+	if err != nil {
 		return nil, err
 	}
-	c.forgetCustomerToken(opts.AuthCode)
 	return &out, nil
+}
+
+// CustomerToken exchanges a binding's authCode for its customer token
+// (§5.2), or returns the cached one. DOKU refuses the exchange (403) while
+// the customer has not confirmed the binding, and after it is unbound: the
+// refresh uses it to tell an active binding.
+func (c *Client) CustomerToken(ctx context.Context, authCode secret.Value) (secret.Value, error) {
+	return c.customerToken(ctx, authCode)
 }
 
 func (c *Client) customerHeaders(ctx context.Context, opts RequestOptions) (http.Header, error) {

@@ -31,8 +31,10 @@ type ActionResult struct {
 	Action   Action       `json:"action"`
 	Status   ResultStatus `json:"status"`
 	RefundNo string       `json:"refund_no,omitempty"`
-	Code     string       `json:"snap_code,omitempty"`
-	Message  string       `json:"message,omitempty"`
+	// Link is where the customer confirms a binding (OTP and PIN).
+	Link    string `json:"link,omitempty"`
+	Code    string `json:"snap_code,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // ApplyResult is what an apply did, action by action, in plan order.
@@ -80,7 +82,15 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(Ac
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := e.applyRefund(ctx, a, runID)
+			var r ActionResult
+			switch a.Kind {
+			case ActionBind:
+				r = e.applyBind(ctx, a, runID)
+			case ActionUnbind:
+				r = e.applyUnbind(ctx, a, runID)
+			default:
+				r = e.applyRefund(ctx, a, runID)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			res.Results[i] = r

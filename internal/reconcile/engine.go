@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/secret"
 	"github.com/ddctl/ddctl/internal/state"
 )
 
@@ -14,6 +15,9 @@ import (
 type DOKU interface {
 	Refund(ctx context.Context, req doku.RefundRequest, opts doku.RequestOptions) (*doku.RefundResponse, error)
 	PaymentStatus(ctx context.Context, req doku.StatusRequest, opts doku.RequestOptions) (*doku.StatusResponse, error)
+	BindAccount(ctx context.Context, req doku.BindingRequest, opts doku.RequestOptions) (*doku.BindingResponse, error)
+	Unbind(ctx context.Context, opts doku.RequestOptions) (*doku.UnbindingResponse, error)
+	CustomerToken(ctx context.Context, authCode secret.Value) (secret.Value, error)
 }
 
 // Store is what reconcile reads from and writes to the state file.
@@ -29,6 +33,11 @@ type Store interface {
 	RecordRefundOutcome(ctx context.Context, opID int64, o state.Outcome, now time.Time) error
 	OpenOperations(ctx context.Context) ([]state.Operation, error)
 	Operations(ctx context.Context, address string) ([]state.Operation, error)
+	RecordIntent(ctx context.Context, op state.Operation, now time.Time) (int64, error)
+	RecordOutcome(ctx context.Context, opID int64, o state.Outcome, now time.Time) error
+	Bindings(ctx context.Context) (map[string]state.Binding, error)
+	KeepsSecrets() bool
+	PutBinding(ctx context.Context, b state.Binding, now time.Time) error
 }
 
 // DefaultParallelism is how many actions apply runs at once (as Terraform).

@@ -24,6 +24,8 @@ type ActionKind string
 // Action kinds.
 const (
 	ActionRefund ActionKind = "refund"
+	ActionBind   ActionKind = "bind"
+	ActionUnbind ActionKind = "unbind"
 )
 
 func (k ActionKind) String() string { return string(k) }
@@ -40,6 +42,30 @@ type Action struct {
 	// Resend: an earlier request under Key reached no one (DOKU has no
 	// record of it), so the same request goes again with the same key.
 	Resend bool `json:"resend,omitempty"`
+	// CustomerID and Phone are a bind's or unbind's customer; Binding is
+	// the state's binding an unbind removes.
+	CustomerID string `json:"customer_id,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	Binding    string `json:"binding,omitempty"`
+	// BindRequest is what a bind sends, so that a saved plan is whole.
+	BindRequest *BindRequest `json:"bind_request,omitempty"`
+}
+
+// BindRequest is the content of an account binding request.
+type BindRequest struct {
+	SuccessURL   string `json:"success_url"`
+	FailedURL    string `json:"failed_url"`
+	CustomerName string `json:"customer_name,omitempty"`
+	Email        string `json:"email,omitempty"`
+	DeviceModel  string `json:"device_model"`
+	OSType       string `json:"os_type"`
+	ChannelID    string `json:"channel_id"`
+}
+
+// Awaiting is a binding that waits for its customer's OTP and PIN at Link.
+type Awaiting struct {
+	Address string `json:"address"`
+	Link    string `json:"link"`
 }
 
 // Waiting is an instance whose time has not come.
@@ -71,6 +97,7 @@ type Plan struct {
 	Resolved      []Resolution `json:"resolved,omitempty"`
 	Actions       []Action     `json:"actions"`
 	Waiting       []Waiting    `json:"waiting,omitempty"`
+	Awaiting      []Awaiting   `json:"awaiting,omitempty"`
 	Errors        []Problem    `json:"errors,omitempty"`
 	Unresolved    []Problem    `json:"unresolved,omitempty"`
 	// Removed lists state entries whose block is gone: no call is made
@@ -167,6 +194,9 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 		if !desired[addr] {
 			p.Removed = append(p.Removed, addr)
 		}
+	}
+	if err := e.planBindings(ctx, p, cfg, unsettled); err != nil {
+		return nil, err
 	}
 	sort.Strings(p.Removed)
 	// The serial is read after the plan's own writes (resolutions, payment

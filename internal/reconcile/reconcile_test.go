@@ -2,7 +2,9 @@ package reconcile_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -29,7 +31,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	sb := sandboxtest.New(t)
-	st, err := state.Open(filepath.Join(t.TempDir(), "ddctl.db"))
+	st, err := state.OpenWith(filepath.Join(t.TempDir(), "ddctl.db"), state.OpenOptions{AllowPlaintextSecrets: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,5 +397,50 @@ func TestDroppedAnswerResolvedByInquiry(t *testing.T) {
 	}
 	if n := len(b.sb.Ledger(t).Refunds); n != 1 {
 		t.Fatalf("ledger refunds=%d, want 1", n)
+	}
+}
+
+// An unbind whose answer is lost is settled by the resolver: the binding's
+// authCode no longer buys a customer token, so it is unbound; nothing is
+// sent again.
+func TestUnbindDroppedAnswerResolved(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	raw, _ := json.Marshal("100000")
+	b.sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: "6281234567890", Balance: raw})
+	cfg := config()
+	cfg.Bindings = []spec.Binding{{Address: "binding.alice", Name: "alice", CustomerID: "cust-1", Phone: "6281234567890",
+		SuccessURL: "https://x.test/ok", FailedURL: "https://x.test/fail", DeviceModel: "ddctl", OSType: "android", ChannelID: "web"}}
+	res := b.apply(t, b.plan(t, cfg))
+	if res.Count(reconcile.ResultSucceeded) != 1 || res.Results[0].Link == "" {
+		t.Fatalf("bind: %+v", res.Results)
+	}
+	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.plan(t, cfg); p.HasChanges() || p.Converged != 1 {
+		t.Fatalf("plan after confirming: %+v", p)
+	}
+
+	cfg.Bindings = nil
+	cfg.Unbinds = []spec.Unbind{{Address: "unbind.alice", Name: "alice", CustomerID: "cust-1"}}
+	p := b.plan(t, cfg)
+	if len(p.Actions) != 1 || p.Actions[0].Kind != reconcile.ActionUnbind {
+		t.Fatalf("plan with the unbind: %+v", p.Actions)
+	}
+	b.sb.Server.SetFaults(sandbox.Faults{DropRate: 1, Ops: []string{"unbinding"}})
+	if res := b.apply(t, p); res.Count(reconcile.ResultUnknown) != 1 {
+		t.Fatalf("unbind under a dropped answer: %+v", res.Results)
+	}
+	b.sb.Server.SetFaults(sandbox.Faults{})
+	p = b.plan(t, cfg)
+	if p.HasChanges() || len(p.Resolved) != 1 || p.Resolved[0].Status != state.OpSucceeded {
+		t.Fatalf("plan after the drop: resolved %+v, actions %+v", p.Resolved, p.Actions)
+	}
+	if got := b.sb.Calls(doku.OpUnbinding); got != 1 {
+		t.Fatalf("unbinding calls=%d, want 1", got)
+	}
+	if l := b.sb.Ledger(t); l.Bindings[0].Status != sandbox.BindingUnbound {
+		t.Fatalf("ledger binding %s, want unbound", l.Bindings[0].Status)
 	}
 }

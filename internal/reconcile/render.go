@@ -37,6 +37,21 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 			if a.Resend {
 				verb = "will be sent again (DOKU has no record of the earlier request; same key)"
 			}
+			switch a.Kind {
+			case ActionBind:
+				fmt.Fprintf(b, "\n  # %s will be requested (the customer confirms with OTP and PIN)\n", a.Address)
+				fmt.Fprintf(b, "  + bind {\n")
+				attr(b, "customer_id", strconv.Quote(a.CustomerID))
+				attr(b, "phone", MaskPhone(a.Phone))
+				b.WriteString("    }\n")
+				continue
+			case ActionUnbind:
+				fmt.Fprintf(b, "\n  # %s will remove %s\n", a.Address, a.Binding)
+				fmt.Fprintf(b, "  - unbind {\n")
+				attr(b, "customer_id", strconv.Quote(a.CustomerID))
+				b.WriteString("    }\n")
+				continue
+			}
 			fmt.Fprintf(b, "\n  # %s %s\n", a.Address, verb)
 			fmt.Fprintf(b, "  + %s {\n", a.Kind)
 			attr(b, "payment", strconv.Quote(a.Payment))
@@ -52,6 +67,12 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 		b.WriteString("\nWaiting (no call yet):\n")
 		for _, wt := range p.Waiting {
 			fmt.Fprintf(b, "  %s: not before %s\n", wt.Address, wt.Until.In(loc).Format("2006-01-02 15:04 -07:00"))
+		}
+	}
+	if len(p.Awaiting) > 0 {
+		b.WriteString("\nAwaiting the customer (OTP and PIN at the link):\n")
+		for _, a := range p.Awaiting {
+			fmt.Fprintf(b, "  %s: %s\n", a.Address, a.Link)
 		}
 	}
 	if len(p.Unresolved) > 0 {
@@ -83,7 +104,21 @@ func attr(b *strings.Builder, name, value string) {
 
 // Summary is the plan's one-line summary.
 func Summary(p *Plan) string {
-	parts := []string{fmt.Sprintf("Plan: %s.", plural(len(p.Actions), "refund", "refunds"))}
+	counts := map[ActionKind]int{}
+	for _, a := range p.Actions {
+		counts[a.Kind]++
+	}
+	calls := []string{plural(counts[ActionRefund], "refund", "refunds")}
+	if n := counts[ActionBind]; n > 0 {
+		calls = append(calls, plural(n, "bind", "binds"))
+	}
+	if n := counts[ActionUnbind]; n > 0 {
+		calls = append(calls, plural(n, "unbind", "unbinds"))
+	}
+	parts := []string{fmt.Sprintf("Plan: %s.", strings.Join(calls, ", "))}
+	if n := len(p.Awaiting); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d awaiting the customer.", n))
+	}
 	if n := len(p.Waiting); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d waiting.", n))
 	}
@@ -107,6 +142,12 @@ func plural(n int, one, many string) string {
 // RenderResultLine is the progress line of one action.
 func RenderResultLine(r ActionResult) string {
 	a := r.Action
+	switch {
+	case r.Status == ResultSucceeded && a.Kind == ActionBind:
+		return fmt.Sprintf("%s: requested; the customer (%s) confirms at %s", a.Address, MaskPhone(a.Phone), r.Link)
+	case r.Status == ResultSucceeded && a.Kind == ActionUnbind:
+		return fmt.Sprintf("%s: %s unbound", a.Address, a.Binding)
+	}
 	switch r.Status {
 	case ResultSucceeded:
 		return fmt.Sprintf("%s: refunded %s of %s (refundNo %s)", a.Address, a.Amount, strconv.Quote(a.Payment), r.RefundNo)
@@ -129,7 +170,7 @@ func describe(r ActionResult) string {
 
 // RenderResultSummary writes the final summary of an apply.
 func RenderResultSummary(w io.Writer, r *ApplyResult) error {
-	_, err := fmt.Fprintf(w, "Apply complete! Refunds: %d succeeded, %d failed, %d deferred, %d unknown, %d skipped.\n",
+	_, err := fmt.Fprintf(w, "Apply complete! Calls: %d succeeded, %d failed, %d deferred, %d unknown, %d skipped.\n",
 		r.Count(ResultSucceeded), r.Count(ResultFailed), r.Count(ResultDeferred), r.Count(ResultUnknown), r.Count(ResultSkipped))
 	return err
 }
@@ -182,4 +223,13 @@ func CheckFresh(p *Plan, lineage string, serial int64, specDigest string, now ti
 		return fmt.Errorf("%w: the configuration changed since it was made; run plan again", ErrStalePlan)
 	}
 	return nil
+}
+
+// MaskPhone shows a phone number as 6281****7890 (DESIGN.md principle 5):
+// the one place output shows a phone.
+func MaskPhone(p string) string {
+	if len(p) < 9 {
+		return "****"
+	}
+	return p[:4] + "****" + p[len(p)-4:]
 }

@@ -33,6 +33,20 @@ func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 	}
 	var out []Resolution
 	for _, op := range ops {
+		switch op.Kind {
+		case state.KindUnbind:
+			out = append(out, e.resolveUnbind(ctx, op))
+			continue
+		case state.KindBind:
+			// No inquiry exists for a binding, and it moves no money: the
+			// plan sends it again (see applyBind).
+			r := Resolution{Address: op.Address, Status: state.OpNotReceived, Detail: "a binding request cannot be asked about; it will be sent again"}
+			if err := e.Store.RecordOutcome(context.WithoutCancel(ctx), op.ID, state.Outcome{Status: state.OpNotReceived, Message: r.Detail}, e.now()); err != nil {
+				r.Status, r.Detail = op.Status, "record outcome: "+err.Error()
+			}
+			out = append(out, r)
+			continue
+		}
 		if op.Kind != state.KindRefund {
 			out = append(out, Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status,
 				Detail: fmt.Sprintf("operation kind %q cannot be resolved by this version of ddctl", op.Kind)})

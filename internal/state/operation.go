@@ -212,3 +212,45 @@ func (s *Store) operations(ctx context.Context, query string, args ...any) ([]Op
 	}
 	return out, nil
 }
+
+// RecordIntent journals a request of any kind before it is sent, refusing
+// with ErrOperationOpen while the address has an unsettled operation.
+// Refunds use RecordRefundIntent, which also keeps the refund's row.
+func (s *Store) RecordIntent(ctx context.Context, op Operation, now time.Time) (int64, error) {
+	var id int64
+	err := s.write(ctx, func(tx *sqlx.Tx) error {
+		var open int
+		if err := tx.GetContext(ctx, &open, `SELECT count(*) FROM operations WHERE address = ? AND status IN ('intent', 'unknown')`, op.Address); err != nil {
+			return formatError(err)
+		}
+		if open > 0 {
+			return fmt.Errorf("record intent %s: %w", op.Address, ErrOperationOpen)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO operations (run_id, address, kind, idempotency_key, external_id, request, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?)`,
+			op.RunID, op.Address, op.Kind, op.IdempotencyKey, op.ExternalID, op.Request, timeText(now), timeText(now))
+		if err != nil {
+			return formatError(err)
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, err
+}
+
+// RecordOutcome settles an open operation of any kind; the caller keeps
+// the entry's own row (PutBinding and the like) in step.
+func (s *Store) RecordOutcome(ctx context.Context, opID int64, o Outcome, now time.Time) error {
+	return s.write(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE operations SET status = ?, http_status = ?, snap_code = ?, message = ?, updated_at = ?
+			WHERE id = ? AND status IN ('intent', 'unknown')`,
+			o.Status, o.HTTPStatus, o.SNAPCode, o.Message, timeText(now), opID)
+		if err != nil {
+			return formatError(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("record outcome of operation %d: it is not open", opID)
+		}
+		return nil
+	})
+}

@@ -252,3 +252,7 @@ func parseTime(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)
 	return t
 }
+
+// KeepsSecrets reports whether the store can keep a secret (an authCode, a
+// token): it has a key, or it may keep them in the clear (the sandbox).
+func (s *Store) KeepsSecrets() bool { return s.cipher != nil || s.allowPlaintextSecrets }

@@ -1,0 +1,237 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/secret"
+	"github.com/ddctl/ddctl/internal/spec"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// DeviceID is the X-DEVICE-ID ddctl sends with a binding request: the
+// request comes from the merchant's back office, not a customer's device
+// (which header value DOKU expects then is UNCONFIRMED, SNAP-ALLO.md §6).
+const DeviceID = "ddctl"
+
+// planBindings refreshes pending bindings (one customer-token exchange
+// each: it succeeds once the customer confirmed) and decides the binding
+// and unbind instances (DESIGN.md, "How plan decides").
+func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool) error {
+	have, err := e.Store.Bindings(ctx)
+	if err != nil {
+		return fmt.Errorf("read bindings: %w", err)
+	}
+	for addr, b := range have {
+		if b.Status != state.BindingPending || unsettled[addr] {
+			continue
+		}
+		if _, err := e.DOKU.CustomerToken(ctx, b.AuthCode); err == nil {
+			b.Status = state.BindingActive
+			if err := e.Store.PutBinding(ctx, b, e.now()); err != nil {
+				return fmt.Errorf("record %s active: %w", addr, err)
+			}
+			have[addr] = b
+		}
+	}
+	desired := map[string]bool{}
+	for _, want := range cfg.Bindings {
+		desired[want.Address] = true
+		if unsettled[want.Address] {
+			continue
+		}
+		b, ok := have[want.Address]
+		switch {
+		case ok && b.Status == state.BindingActive:
+			p.Converged++
+		case ok && b.Status == state.BindingPending:
+			p.Awaiting = append(p.Awaiting, Awaiting{Address: want.Address, Link: b.RedirectURL})
+		case ok && b.Status == state.BindingUnbound:
+			p.Errors = append(p.Errors, Problem{Address: want.Address, Summary: "binding was unbound",
+				Detail: "An unbind removed this binding. To bind the customer again, remove the unbind block and run ddctl state rm " + want.Address + "."})
+		case !e.Store.KeepsSecrets():
+			// The answer's authCode must be kept, encrypted: no request
+			// goes out that the state could not record.
+			p.Errors = append(p.Errors, Problem{Address: want.Address, Summary: "no state key",
+				Detail: "A binding's authCode is kept encrypted in the state. Set DDCTL_STATE_KEY (64 hex digits) or DDCTL_STATE_KEY_FILE; nothing was sent."})
+		default:
+			p.Actions = append(p.Actions, Action{Kind: ActionBind, Address: want.Address, CustomerID: want.CustomerID, Phone: want.Phone,
+				BindRequest: &BindRequest{SuccessURL: want.SuccessURL, FailedURL: want.FailedURL, CustomerName: want.CustomerName,
+					Email: want.Email, DeviceModel: want.DeviceModel, OSType: want.OSType, ChannelID: want.ChannelID}})
+		}
+	}
+	for _, want := range cfg.Unbinds {
+		desired[want.Address] = true
+		if unsettled[want.Address] {
+			continue
+		}
+		var target string
+		for addr, b := range have {
+			if b.CustomerID == want.CustomerID && b.Status == state.BindingActive {
+				target = addr
+			}
+		}
+		if target == "" {
+			p.Converged++ // nothing bound for this customer: nothing to do
+			continue
+		}
+		p.Actions = append(p.Actions, Action{Kind: ActionUnbind, Address: want.Address, CustomerID: want.CustomerID, Binding: target})
+	}
+	for addr := range have {
+		if !desired[addr] {
+			p.Removed = append(p.Removed, addr)
+		}
+	}
+	return nil
+}
+
+// applyBind sends a binding request. It moves no money, and SNAP has no
+// inquiry for it: an unknown outcome is settled by sending it again, which
+// at worst leaves DOKU a second request the customer never confirms.
+func (e *Engine) applyBind(ctx context.Context, a Action, runID int64) ActionResult {
+	out := ActionResult{Action: a}
+	want := a.BindRequest
+	if want == nil {
+		out.Status, out.Message = ResultSkipped, "the plan holds no binding request"
+		return out
+	}
+	req := doku.BindingRequest{PhoneNo: a.Phone, AdditionalInfo: doku.BindingInfo{
+		Channel: doku.Channel, CustIDMerchant: a.CustomerID, CustomerName: want.CustomerName, Email: want.Email,
+		SuccessRegistrationURL: want.SuccessURL, FailedRegistrationURL: want.FailedURL,
+		DeviceModel: want.DeviceModel, OSType: want.OSType, ChannelID: want.ChannelID,
+	}}
+	body, _ := doku.Marshal(req)
+	extID := doku.NewExternalID(e.now())
+	opID, err := e.Store.RecordIntent(ctx, state.Operation{RunID: runID, Address: a.Address, Kind: state.KindBind, ExternalID: extID, Request: body}, e.now())
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, err.Error()
+		return out
+	}
+	resp, err := e.DOKU.BindAccount(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID, DeviceID: DeviceID})
+	o, st := outcome(err)
+	out.Status = st
+	if err == nil {
+		o.HTTPStatus, o.SNAPCode, o.Message = 200, string(resp.ResponseCode), resp.ResponseMessage
+		b := state.Binding{Address: a.Address, CustomerID: a.CustomerID, Phone: a.Phone, Status: state.BindingPending,
+			ReferenceNo: resp.ReferenceNo, RedirectURL: resp.RedirectURL, AuthCode: secret.New(resp.AdditionalInfo.AuthCode)}
+		if perr := e.Store.PutBinding(context.WithoutCancel(ctx), b, e.now()); perr != nil {
+			o.Status, out.Status = state.OpUnknown, ResultUnknown
+			o.Message = "record binding: " + perr.Error()
+		}
+		out.Link = resp.RedirectURL
+	}
+	if o.Status == state.OpUnknown {
+		// Nothing to ask: see applyBind's comment.
+		o.Status = state.OpNotReceived
+	}
+	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
+	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
+		out.Message += "; recording the outcome failed: " + rerr.Error()
+	}
+	return out
+}
+
+// applyUnbind removes a binding at DOKU.
+func (e *Engine) applyUnbind(ctx context.Context, a Action, runID int64) ActionResult {
+	out := ActionResult{Action: a}
+	have, err := e.Store.Bindings(ctx)
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, err.Error()
+		return out
+	}
+	b, ok := have[a.Binding]
+	if !ok || b.Status != state.BindingActive {
+		out.Status, out.Message = ResultSkipped, fmt.Sprintf("%s is no longer an active binding", a.Binding)
+		return out
+	}
+	extID := doku.NewExternalID(e.now())
+	opID, err := e.Store.RecordIntent(ctx, state.Operation{RunID: runID, Address: a.Address, Kind: state.KindUnbind,
+		IdempotencyKey: a.Binding, ExternalID: extID, Request: []byte(`{"binding":"` + a.Binding + `"}`)}, e.now())
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, err.Error()
+		return out
+	}
+	resp, err := e.DOKU.Unbind(context.WithoutCancel(ctx), doku.RequestOptions{ExternalID: extID, AuthCode: b.AuthCode})
+	o, st := outcome(err)
+	out.Status = st
+	if err == nil {
+		o.HTTPStatus, o.SNAPCode, o.Message = 200, string(resp.ResponseCode), resp.ResponseMessage
+		b.Status = state.BindingUnbound
+		if perr := e.Store.PutBinding(context.WithoutCancel(ctx), b, e.now()); perr != nil {
+			o.Status, out.Status = state.OpUnknown, ResultUnknown
+			o.Message = "record unbinding: " + perr.Error()
+		}
+	}
+	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
+	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
+		out.Message += "; recording the outcome failed: " + rerr.Error()
+	}
+	return out
+}
+
+// resolveUnbind settles an unbind left open: a binding whose authCode no
+// longer buys a customer token is unbound; one that still does is not.
+func (e *Engine) resolveUnbind(ctx context.Context, op state.Operation) Resolution {
+	res := Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status}
+	have, err := e.Store.Bindings(ctx)
+	if err != nil {
+		res.Detail = err.Error()
+		return res
+	}
+	b, ok := have[op.IdempotencyKey]
+	if !ok {
+		res.Detail = "the binding is no longer in the state"
+		return res
+	}
+	_, err = e.DOKU.CustomerToken(ctx, b.AuthCode)
+	var derr *doku.Error
+	switch {
+	case err == nil:
+		res.Status, res.Detail = state.OpNotReceived, "the binding is still active at DOKU; the unbind will be sent again"
+	case errors.As(err, &derr) && derr.Code.HTTPStatus() == 403:
+		res.Status, res.Detail = state.OpSucceeded, "DOKU no longer gives a token for the binding: it is unbound"
+		b.Status = state.BindingUnbound
+		if perr := e.Store.PutBinding(context.WithoutCancel(ctx), b, e.now()); perr != nil {
+			res.Status, res.Detail = op.Status, "record unbinding: "+perr.Error()
+			return res
+		}
+	default:
+		res.Detail = fmt.Sprintf("could not ask DOKU: %v; it will be asked again next run", err)
+		return res
+	}
+	if err := e.Store.RecordOutcome(context.WithoutCancel(ctx), op.ID, state.Outcome{Status: res.Status, Message: res.Detail}, e.now()); err != nil {
+		res.Status, res.Detail = op.Status, "record outcome: "+err.Error()
+	}
+	return res
+}
+
+// outcome maps a call's error to the journal's status and the result's.
+func outcome(err error) (state.Outcome, ResultStatus) {
+	var o state.Outcome
+	var derr *doku.Error
+	if errors.As(err, &derr) {
+		o.HTTPStatus, o.SNAPCode, o.Message = derr.HTTPStatus, string(derr.Code), derr.Message
+	}
+	switch doku.OutcomeOf(err) {
+	case doku.Succeeded:
+		o.Status = state.OpSucceeded
+		return o, ResultSucceeded
+	case doku.Failed:
+		o.Status = state.OpFailed
+		return o, ResultFailed
+	case doku.RetryLater:
+		o.Status = state.OpNotReceived
+		return o, ResultDeferred
+	}
+	o.Status = state.OpUnknown
+	return o, ResultUnknown
+}
+
+func cmpMessage(msg string, err error) string {
+	if msg == "" && err != nil {
+		return err.Error()
+	}
+	return msg
+}
