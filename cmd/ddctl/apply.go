@@ -40,7 +40,6 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	if e == nil {
 		return exitError
 	}
-	warnUnplanned(s, e.cfg)
 	w, err := wire(ctx, s, e, "apply", lf, *parallelism)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)

@@ -315,26 +315,3 @@ func parseAt(s string) (time.Time, error) {
 	}
 	return t, nil
 }
-
-// warnUnplanned says which desired state this version validates but does
-// not plan yet, so that nothing in a configuration is silently ignored.
-func warnUnplanned(s streams, cfg *spec.Config) {
-	var parts []string
-	for _, k := range []struct {
-		n    int
-		kind string
-	}{{len(cfg.Charges), "recurring_charge"}} {
-		if k.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", k.n, k.kind))
-		}
-	}
-	for _, r := range cfg.Refunds {
-		if r.Charge != "" {
-			parts = append(parts, "refunds of charge occurrences")
-			break
-		}
-	}
-	if len(parts) > 0 {
-		fmt.Fprintf(s.stderr, "Warning: this version of ddctl validates but does not yet plan %s: no call is made for them.\n", strings.Join(parts, ", "))
-	}
-}

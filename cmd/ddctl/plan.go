@@ -50,7 +50,6 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	if e == nil {
 		return exitError
 	}
-	warnUnplanned(s, e.cfg)
 	w, err := wire(ctx, s, e, "plan", lf, 0)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)

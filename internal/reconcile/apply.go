@@ -88,6 +88,8 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(Ac
 				r = e.applyBind(ctx, a, runID)
 			case ActionUnbind:
 				r = e.applyUnbind(ctx, a, runID)
+			case ActionCharge:
+				r = e.applyCharge(ctx, a, runID)
 			default:
 				r = e.applyRefund(ctx, a, runID)
 			}

@@ -16,6 +16,8 @@ type DOKU interface {
 	Refund(ctx context.Context, req doku.RefundRequest, opts doku.RequestOptions) (*doku.RefundResponse, error)
 	PaymentStatus(ctx context.Context, req doku.StatusRequest, opts doku.RequestOptions) (*doku.StatusResponse, error)
 	BindAccount(ctx context.Context, req doku.BindingRequest, opts doku.RequestOptions) (*doku.BindingResponse, error)
+	Balance(ctx context.Context, opts doku.RequestOptions) (*doku.BalanceResponse, error)
+	Pay(ctx context.Context, req doku.PaymentRequest, opts doku.RequestOptions) (*doku.PaymentResponse, error)
 	Unbind(ctx context.Context, opts doku.RequestOptions) (*doku.UnbindingResponse, error)
 	CustomerToken(ctx context.Context, authCode secret.Value) (secret.Value, error)
 }
@@ -34,6 +36,8 @@ type Store interface {
 	OpenOperations(ctx context.Context) ([]state.Operation, error)
 	Operations(ctx context.Context, address string) ([]state.Operation, error)
 	RecordIntent(ctx context.Context, op state.Operation, now time.Time) (int64, error)
+	Charges(ctx context.Context) ([]state.Charge, error)
+	PutCharge(ctx context.Context, c state.Charge, now time.Time) error
 	RecordOutcome(ctx context.Context, opID int64, o state.Outcome, now time.Time) error
 	Bindings(ctx context.Context) (map[string]state.Binding, error)
 	KeepsSecrets() bool

@@ -49,6 +49,13 @@ type Action struct {
 	Binding    string `json:"binding,omitempty"`
 	// BindRequest is what a bind sends, so that a saved plan is whole.
 	BindRequest *BindRequest `json:"bind_request,omitempty"`
+	// A charge's instance, occurrence and attempt, and the pages its
+	// customer returns to (the binding block's).
+	Charge     string    `json:"charge,omitempty"`
+	Occurrence time.Time `json:"occurrence,omitzero"`
+	Attempt    int       `json:"attempt,omitempty"`
+	SuccessURL string    `json:"success_url,omitempty"`
+	FailedURL  string    `json:"failed_url,omitempty"`
 }
 
 // BindRequest is the content of an account binding request.
@@ -68,10 +75,12 @@ type Awaiting struct {
 	Link    string `json:"link"`
 }
 
-// Waiting is an instance whose time has not come.
+// Waiting is an instance whose time has not come, or that waits for
+// something else (Reason).
 type Waiting struct {
 	Address string    `json:"address"`
 	Until   time.Time `json:"until"`
+	Reason  string    `json:"reason,omitempty"`
 }
 
 // Problem is an instance that gets no call, and why: an error the operator
@@ -99,7 +108,10 @@ type Plan struct {
 	Waiting       []Waiting    `json:"waiting,omitempty"`
 	Awaiting      []Awaiting   `json:"awaiting,omitempty"`
 	Errors        []Problem    `json:"errors,omitempty"`
-	Unresolved    []Problem    `json:"unresolved,omitempty"`
+	// Deferred are charges due now that the balance does not cover: no
+	// payment request; retried per retry.
+	Deferred   []Problem `json:"deferred,omitempty"`
+	Unresolved []Problem `json:"unresolved,omitempty"`
 	// Removed lists state entries whose block is gone: no call is made
 	// for them (DESIGN.md principle 1).
 	Removed []string `json:"removed,omitempty"`
@@ -136,6 +148,10 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 	if err != nil {
 		return nil, fmt.Errorf("read payments: %w", err)
 	}
+	charges, err := e.Store.Charges(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read charges: %w", err)
+	}
 	// planned sums, per payment, what is on its way: refunds sent whose
 	// outcome is open or to be sent again, and what this plan refunds, so
 	// that two blocks cannot together refund more than was paid.
@@ -148,10 +164,18 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 	desired := map[string]bool{}
 	for _, want := range cfg.Refunds {
 		desired[want.Address] = true
-		if unsettled[want.Address] || want.Charge != "" {
-			// A refund of a charge occurrence waits for charges to be
-			// planned (the command warns about it).
+		if unsettled[want.Address] {
 			continue
+		}
+		if want.Charge != "" {
+			// A refund of a charge occurrence refunds the attempt that
+			// succeeded; until one has, it waits.
+			ref, ok := chargedRef(charges, want.Charge, want.Occurrence)
+			if !ok {
+				p.Waiting = append(p.Waiting, Waiting{Address: want.Address, Reason: "its charge occurrence has not been paid (yet)"})
+				continue
+			}
+			want.Payment = ref
 		}
 		key := IdempotencyKey(cfg.Settings.ReferencePrefix, want.Address, "", 1)
 		if have, ok := refunds[want.Address]; ok {
@@ -196,6 +220,9 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 		}
 	}
 	if err := e.planBindings(ctx, p, cfg, unsettled); err != nil {
+		return nil, err
+	}
+	if err := e.planCharges(ctx, p, cfg, now, unsettled); err != nil {
 		return nil, err
 	}
 	sort.Strings(p.Removed)
@@ -330,4 +357,15 @@ func plannedNote(planned money.Amount) string {
 		return ""
 	}
 	return " on its way from ddctl"
+}
+
+// chargedRef is the partnerReferenceNo of the attempt that paid a charge
+// occurrence.
+func chargedRef(charges []state.Charge, addr string, at time.Time) (string, bool) {
+	for _, c := range charges {
+		if c.Address == addr && c.Occurrence.Equal(at) && c.Status == state.ChargeSucceeded {
+			return c.PartnerReferenceNo, true
+		}
+	}
+	return "", false
 }

@@ -45,6 +45,17 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 				attr(b, "phone", MaskPhone(a.Phone))
 				b.WriteString("    }\n")
 				continue
+			case ActionCharge:
+				fmt.Fprintf(b, "\n  # %s will be charged (attempt %d; the customer confirms with OTP and PIN)\n", a.Address, a.Attempt)
+				fmt.Fprintf(b, "  + charge {\n")
+				attr(b, "binding", a.Binding)
+				attr(b, "amount", a.Amount.String())
+				if a.Reason != "" {
+					attr(b, "description", strconv.Quote(a.Reason))
+				}
+				attr(b, "partner_reference_no", strconv.Quote(a.Key))
+				b.WriteString("    }\n")
+				continue
 			case ActionUnbind:
 				fmt.Fprintf(b, "\n  # %s will remove %s\n", a.Address, a.Binding)
 				fmt.Fprintf(b, "  - unbind {\n")
@@ -66,7 +77,20 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 	if len(p.Waiting) > 0 {
 		b.WriteString("\nWaiting (no call yet):\n")
 		for _, wt := range p.Waiting {
-			fmt.Fprintf(b, "  %s: not before %s\n", wt.Address, wt.Until.In(loc).Format("2006-01-02 15:04 -07:00"))
+			switch {
+			case wt.Until.IsZero():
+				fmt.Fprintf(b, "  %s: %s\n", wt.Address, wt.Reason)
+			case wt.Reason != "":
+				fmt.Fprintf(b, "  %s: %s, not before %s\n", wt.Address, wt.Reason, wt.Until.In(loc).Format("2006-01-02 15:04 -07:00"))
+			default:
+				fmt.Fprintf(b, "  %s: not before %s\n", wt.Address, wt.Until.In(loc).Format("2006-01-02 15:04 -07:00"))
+			}
+		}
+	}
+	if len(p.Deferred) > 0 {
+		b.WriteString("\nDeferred (no payment request):\n")
+		for _, d := range p.Deferred {
+			fmt.Fprintf(b, "  %s: %s: %s\n", d.Address, d.Summary, d.Detail)
 		}
 	}
 	if len(p.Awaiting) > 0 {
@@ -109,6 +133,9 @@ func Summary(p *Plan) string {
 		counts[a.Kind]++
 	}
 	calls := []string{plural(counts[ActionRefund], "refund", "refunds")}
+	if n := counts[ActionCharge]; n > 0 {
+		calls = append(calls, plural(n, "charge", "charges"))
+	}
 	if n := counts[ActionBind]; n > 0 {
 		calls = append(calls, plural(n, "bind", "binds"))
 	}
@@ -116,6 +143,9 @@ func Summary(p *Plan) string {
 		calls = append(calls, plural(n, "unbind", "unbinds"))
 	}
 	parts := []string{fmt.Sprintf("Plan: %s.", strings.Join(calls, ", "))}
+	if n := len(p.Deferred); n > 0 {
+		parts = append(parts, fmt.Sprintf("%s deferred (insufficient balance).", plural(n, "charge", "charges")))
+	}
 	if n := len(p.Awaiting); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d awaiting the customer.", n))
 	}
@@ -145,6 +175,8 @@ func RenderResultLine(r ActionResult) string {
 	switch {
 	case r.Status == ResultSucceeded && a.Kind == ActionBind:
 		return fmt.Sprintf("%s: requested; the customer (%s) confirms at %s", a.Address, MaskPhone(a.Phone), r.Link)
+	case r.Status == ResultSucceeded && a.Kind == ActionCharge:
+		return fmt.Sprintf("%s: %s requested; the customer confirms at %s", a.Address, a.Amount, r.Link)
 	case r.Status == ResultSucceeded && a.Kind == ActionUnbind:
 		return fmt.Sprintf("%s: %s unbound", a.Address, a.Binding)
 	}

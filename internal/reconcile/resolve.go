@@ -37,6 +37,9 @@ func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 		case state.KindUnbind:
 			out = append(out, e.resolveUnbind(ctx, op))
 			continue
+		case state.KindCharge:
+			out = append(out, e.resolveCharge(ctx, op))
+			continue
 		case state.KindBind:
 			// No inquiry exists for a binding, and it moves no money: the
 			// plan sends it again (see applyBind).

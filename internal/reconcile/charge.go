@@ -1,0 +1,301 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/spec"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// MissedAfter is how long after its time an occurrence with nothing sent
+// counts as missed, for catch_up: a run later than that (a stopped daemon,
+// a late CI job) charges missed occurrences only as catch_up says.
+const MissedAfter = time.Hour
+
+// ActionCharge is a payment of one occurrence of a recurring charge.
+const ActionCharge ActionKind = "charge"
+
+// planCharges refreshes the occurrences awaiting their customer (status
+// inquiry), then decides each occurrence that is due (DESIGN.md, "How plan
+// decides"): a balance inquiry, once per binding, only for bindings with a
+// charge to make; a charge when the balance covers it, deferred otherwise;
+// attempt n+1 with a new key after a failure, per retry.
+func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now time.Time, unsettled map[string]bool) error {
+	if len(cfg.Charges) == 0 {
+		return nil
+	}
+	rows, err := e.Store.Charges(ctx)
+	if err != nil {
+		return fmt.Errorf("read charges: %w", err)
+	}
+	bindings, err := e.Store.Bindings(ctx)
+	if err != nil {
+		return fmt.Errorf("read bindings: %w", err)
+	}
+	// The latest attempt of each occurrence.
+	type occKey struct {
+		addr string
+		at   int64
+	}
+	latest := map[occKey]state.Charge{}
+	for _, r := range rows {
+		k := occKey{r.Address, r.Occurrence.Unix()}
+		if old, ok := latest[k]; !ok || r.Attempt > old.Attempt {
+			latest[k] = r
+		}
+	}
+	// Refresh what waits for its customer: one status inquiry each.
+	for k, r := range latest {
+		if r.Status != state.ChargeAwaitingCustomer || unsettled[r.Address] {
+			continue
+		}
+		st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: r.PartnerReferenceNo}, doku.RequestOptions{})
+		if err != nil {
+			continue // asked again next run
+		}
+		switch st.LatestTransactionStatus {
+		case doku.TxSuccess, doku.TxRefunded:
+			r.Status = state.ChargeSucceeded
+		case doku.TxFailed, doku.TxCanceled:
+			r.Status = state.ChargeFailed
+		default:
+			continue
+		}
+		r.ReferenceNo = st.OriginalReferenceNo
+		if err := e.Store.PutCharge(ctx, r, e.now()); err != nil {
+			return fmt.Errorf("record %s: %w", r.PartnerReferenceNo, err)
+		}
+		latest[k] = r
+	}
+
+	balances := map[string]money.Amount{} // per binding, asked at most once
+	for _, c := range cfg.Charges {
+		if unsettled[c.Address] {
+			continue
+		}
+		b, ok := bindings[c.Binding]
+		if !ok || b.Status != state.BindingActive {
+			p.Waiting = append(p.Waiting, Waiting{Address: c.Address, Until: time.Time{}, Reason: c.Binding + " is not active yet"})
+			continue
+		}
+		occs := dueOccurrences(c, now, cfg.Settings.Location)
+		for _, at := range occs {
+			occAddr := spec.OccurrenceAddress(c.Address, at, cfg.Settings.Location)
+			r, known := latest[occKey{c.Address, at.Unix()}]
+			attempt := 1
+			switch {
+			case known && r.Status == state.ChargeSucceeded:
+				p.Converged++
+				continue
+			case known && (r.Status == state.ChargeAwaitingCustomer || r.Status == state.ChargePending):
+				p.Awaiting = append(p.Awaiting, Awaiting{Address: occAddr, Link: r.WebRedirectURL})
+				continue
+			case known:
+				// Failed, expired or deferred: another attempt, when allowed.
+				if r.Attempt >= c.Retry.Attempts {
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Code: r.SNAPCode, Summary: "charge failed, no attempt left",
+						Detail: fmt.Sprintf("attempt %d of %d ended %s %s %s", r.Attempt, c.Retry.Attempts, r.Status, r.SNAPCode, r.Message)})
+					continue
+				}
+				if next := r.UpdatedAt.Add(c.Retry.Every); now.Before(next) {
+					p.Waiting = append(p.Waiting, Waiting{Address: occAddr, Until: next, Reason: fmt.Sprintf("attempt %d after %s", r.Attempt+1, r.Status)})
+					continue
+				}
+				attempt = r.Attempt + 1
+				if r.Status == state.ChargeDeferred {
+					attempt = r.Attempt // a deferred attempt sent nothing: same key
+				}
+			}
+			bal, ok := balances[c.Binding]
+			if !ok {
+				resp, err := e.DOKU.Balance(ctx, doku.RequestOptions{AuthCode: b.AuthCode})
+				if err != nil {
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU for the balance",
+						Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
+					continue
+				}
+				bal = balanceOf(resp)
+				balances[c.Binding] = bal
+			}
+			if bal < c.Amount {
+				p.Deferred = append(p.Deferred, Problem{Address: occAddr, Summary: "insufficient balance",
+					Detail: fmt.Sprintf("the customer's balance is %s; the charge is %s. No payment request is sent; it is retried per retry.", bal, c.Amount)})
+				continue
+			}
+			balances[c.Binding] = bal - c.Amount
+			var urls spec.Binding
+			for _, bb := range cfg.Bindings {
+				if bb.Address == c.Binding {
+					urls = bb
+				}
+			}
+			p.Actions = append(p.Actions, Action{Kind: ActionCharge, Address: occAddr, Charge: c.Address, Occurrence: at,
+				Attempt: attempt, Amount: c.Amount, Reason: c.Description, Binding: c.Binding,
+				SuccessURL: urls.SuccessURL, FailedURL: urls.FailedURL,
+				Key: IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, attempt)})
+		}
+	}
+	return nil
+}
+
+// dueOccurrences are a charge's occurrences up to now, less the missed ones
+// catch_up leaves out.
+func dueOccurrences(c spec.Charge, now time.Time, loc *time.Location) []time.Time {
+	all := c.Occurrences(c.Start, now.Add(time.Nanosecond), loc)
+	var current, missed []time.Time
+	for _, t := range all {
+		if now.Sub(t) > MissedAfter {
+			missed = append(missed, t)
+		} else {
+			current = append(current, t)
+		}
+	}
+	switch c.CatchUp {
+	case spec.CatchUpAll:
+		return all
+	case spec.CatchUpNone:
+		return current
+	}
+	if len(missed) > 0 && len(current) == 0 {
+		return missed[len(missed)-1:]
+	}
+	return current
+}
+
+func balanceOf(r *doku.BalanceResponse) money.Amount {
+	for _, ai := range r.AccountInfos {
+		if ai.BalanceType == "" || ai.BalanceType == "BALANCE" {
+			if a, err := ai.Amount.Money(); err == nil {
+				return a
+			}
+		}
+	}
+	return 0
+}
+
+// applyCharge asks DOKU to debit one occurrence. Success means the
+// customer is asked to confirm; the result comes by status inquiry (or
+// notification) in a later run.
+func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionResult {
+	out := ActionResult{Action: a}
+	bindings, err := e.Store.Bindings(ctx)
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, err.Error()
+		return out
+	}
+	b, ok := bindings[a.Binding]
+	if !ok || b.Status != state.BindingActive {
+		out.Status, out.Message = ResultSkipped, a.Binding+" is not active"
+		return out
+	}
+	remarks := a.Reason
+	if remarks == "" {
+		remarks = "Recurring charge"
+	}
+	name := remarks
+	if utf8.RuneCountInString(name) > 32 {
+		name = string([]rune(name)[:32])
+	}
+	req := doku.PaymentRequest{
+		PartnerReferenceNo: a.Key,
+		Amount:             doku.NewAmount(a.Amount),
+		PayOptionDetails:   []doku.PayOption{{PayMethod: "BALANCE", TransAmount: doku.NewAmount(a.Amount), FeeAmount: doku.NewAmount(0)}},
+		AdditionalInfo: doku.PaymentInfo{Channel: doku.Channel, Remarks: remarks,
+			SuccessPaymentURL: a.SuccessURL, FailedPaymentURL: a.FailedURL,
+			LineItems: []doku.LineItem{{Name: name, Price: a.Amount.Value(), Quantity: json.RawMessage(`"1"`)}}},
+	}
+	body, _ := doku.Marshal(req)
+	extID := doku.NewExternalID(e.now())
+	row := state.Charge{Address: a.Charge, Occurrence: a.Occurrence, Attempt: a.Attempt, PartnerReferenceNo: a.Key,
+		Amount: a.Amount, BindingAddress: a.Binding, Status: state.ChargePending}
+	opID, err := e.Store.RecordIntent(ctx, state.Operation{RunID: runID, Address: a.Address, Kind: state.KindCharge,
+		IdempotencyKey: a.Key, ExternalID: extID, Request: body}, e.now())
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, err.Error()
+		return out
+	}
+	if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
+		// The intent is journalled; the resolver settles it by inquiry.
+		out.Status, out.Message = ResultSkipped, err.Error()
+		return out
+	}
+	resp, err := e.DOKU.Pay(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID, AuthCode: b.AuthCode})
+	o, st := outcome(err)
+	out.Status = st
+	switch {
+	case err == nil:
+		o.HTTPStatus, o.SNAPCode, o.Message = 200, string(resp.ResponseCode), resp.ResponseMessage
+		row.Status, row.ReferenceNo, row.WebRedirectURL = state.ChargeAwaitingCustomer, resp.ReferenceNo, resp.WebRedirectURL
+		out.Link = resp.WebRedirectURL
+	case o.Status == state.OpFailed:
+		row.Status = state.ChargeFailed
+	case o.Status == state.OpNotReceived:
+		row.Status = state.ChargeDeferred
+	}
+	row.SNAPCode, row.Message = o.SNAPCode, o.Message
+	if o.Status != state.OpUnknown {
+		if perr := e.Store.PutCharge(context.WithoutCancel(ctx), row, e.now()); perr != nil {
+			o.Status, out.Status = state.OpUnknown, ResultUnknown
+		}
+	}
+	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
+	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
+		out.Message += "; recording the outcome failed: " + rerr.Error()
+	}
+	return out
+}
+
+// resolveCharge settles a charge request left open by asking for the
+// payment under its key.
+func (e *Engine) resolveCharge(ctx context.Context, op state.Operation) Resolution {
+	res := Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status}
+	rows, err := e.Store.Charges(ctx)
+	if err != nil {
+		res.Detail = err.Error()
+		return res
+	}
+	var row *state.Charge
+	for i := range rows {
+		if rows[i].PartnerReferenceNo == op.IdempotencyKey {
+			row = &rows[i]
+		}
+	}
+	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: op.IdempotencyKey}, doku.RequestOptions{})
+	var derr *doku.Error
+	var cs state.ChargeStatus
+	switch {
+	case errors.As(err, &derr) && derr.Code.HTTPStatus() == 404:
+		res.Status, res.Detail, cs = state.OpNotReceived, "DOKU has no payment under this key; it will be sent again", state.ChargeDeferred
+	case err != nil:
+		res.Detail = fmt.Sprintf("could not ask DOKU: %v; it will be asked again next run", err)
+		return res
+	default:
+		res.Status = state.OpSucceeded
+		switch st.LatestTransactionStatus {
+		case doku.TxSuccess, doku.TxRefunded:
+			cs, res.Detail = state.ChargeSucceeded, "DOKU made the payment (found by status inquiry)"
+		case doku.TxFailed, doku.TxCanceled:
+			cs, res.Detail = state.ChargeFailed, "DOKU lists the payment as failed"
+		default:
+			cs, res.Detail = state.ChargeAwaitingCustomer, "DOKU has the payment; it waits for the customer"
+		}
+	}
+	if row != nil {
+		row.Status = cs
+		if err := e.Store.PutCharge(context.WithoutCancel(ctx), *row, e.now()); err != nil {
+			res.Status, res.Detail = op.Status, "record charge: "+err.Error()
+			return res
+		}
+	}
+	if err := e.Store.RecordOutcome(context.WithoutCancel(ctx), op.ID, state.Outcome{Status: res.Status, Message: res.Detail}, e.now()); err != nil {
+		res.Status, res.Detail = op.Status, "record outcome: "+err.Error()
+	}
+	return res
+}
