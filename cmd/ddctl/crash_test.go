@@ -19,12 +19,13 @@ import (
 )
 
 // TestCrashDuringApply kills the real binary (SIGKILL) at random moments of
-// an apply of 50 refunds against a sandbox with 20 ms of latency, 30 times
-// in a row, then lets an apply finish. Every refund must exist exactly once
-// in the ledger, and the state must agree with it.
+// an apply of 50 refunds and 50 charges (customers auto-approve) against a
+// sandbox with 20 ms of latency, 30 times in a row, then applies until
+// converged. Every refund and every charge must exist exactly once in the
+// ledger, and the state must agree with it.
 func TestCrashDuringApply(t *testing.T) {
-	const refunds, kills = 50, 30
-	sb := sandboxtest.New(t)
+	const refunds, charges, kills = 50, 50, 30
+	sb := sandboxtest.New(t, func(c *sandbox.Config) { c.AutoApprove = 50 * time.Millisecond })
 	sb.Server.SetFaults(sandbox.Faults{Latency: 20 * time.Millisecond})
 	dir := t.TempDir()
 	sb.WriteDOKUBlock(t, filepath.Join(dir, "doku.hcl"))
@@ -34,6 +35,18 @@ func TestCrashDuringApply(t *testing.T) {
 		ref := fmt.Sprintf("INV-%03d", i)
 		sb.Pay(t, ref, money.Amount(10000+i))
 		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment = %q\n}\n", i, ref)
+	}
+	sb.Server.PutCustomer(context.Background(), sandbox.NewCustomer{Phone: "6281234567890", Balance: []byte(`"100000000"`)})
+	cfg.WriteString(`binding "payer" {
+  customer_id = "cust-1"
+  phone       = "6281234567890"
+  success_url = "https://x.test/ok"
+  failed_url  = "https://x.test/fail"
+}
+`)
+	for i := range charges {
+		// One occurrence each, long past: catch_up charges it once.
+		fmt.Fprintf(&cfg, "recurring_charge \"c%03d\" {\n  binding = binding.payer\n  amount = %d\n  schedule = \"0 9 1 1 *\"\n  start = \"2026-01-01\"\n  end = \"2026-01-02\"\n}\n", i, 1000+i)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -62,9 +75,23 @@ func TestCrashDuringApply(t *testing.T) {
 		}
 	}
 	refundsDuringKills := sb.Calls(doku.OpRefund) - refundsBefore
-	out, err := apply().CombinedOutput()
-	if err != nil {
-		t.Fatalf("final apply: %v\n%s", err, out)
+	// Apply until converged: charges wait for their customer between runs.
+	converged := false
+	for range 20 {
+		if out, err := apply().CombinedOutput(); err != nil {
+			t.Fatalf("apply after the kills: %v\n%s", err, out)
+		}
+		plan := exec.Command(os.Args[0], "-chdir="+dir, "plan", "-detailed-exitcode")
+		plan.Env = append(os.Environ(), "DDCTL_TEST_AS_DDCTL=1")
+		out, err := plan.CombinedOutput()
+		if err == nil && strings.Contains(string(out), "No changes.") && !strings.Contains(string(out), "Awaiting") {
+			converged = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the customers approve after 50 ms
+	}
+	if !converged {
+		t.Fatal("no convergence after 20 applies")
 	}
 
 	// The ledger: exactly one refund per instance, of the paid amount.
@@ -78,6 +105,20 @@ func TestCrashDuringApply(t *testing.T) {
 		if rs := byPayment[ref]; len(rs) != 1 || rs[0].Amount != int64(10000+i) {
 			t.Errorf("%s: ledger holds %d refunds (%+v), want exactly one of %d", ref, len(rs), rs, 10000+i)
 		}
+	}
+	// Charges: one paid payment per occurrence, and no other payment of
+	// ddctl's at all (a second charge would carry another key).
+	var paid, ours int
+	for _, p := range l.Payments {
+		if strings.HasPrefix(p.PartnerReferenceNo, "CRASH") {
+			ours++
+			if p.Status == "00" {
+				paid++
+			}
+		}
+	}
+	if paid != charges || ours != charges {
+		t.Errorf("ledger: %d payments of ddctl's, %d paid; want %d and %d", ours, paid, charges, charges)
 	}
 	// The state agrees.
 	st, err := state.Open(filepath.Join(dir, "ddctl.db"))
@@ -115,6 +156,8 @@ func TestCrashDuringApply(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills (%d before the run ended); %d refund requests reached the sandbox while killing, %d in all, for %d refunds; "+
-		"%d journalled operations, %d of them left open by a kill and settled by status inquiry; ledger: %d refunds, state: %d succeeded",
-		kills, killedMidway, refundsDuringKills, sb.Calls(doku.OpRefund), refunds, len(ops), byInquiry, len(l.Refunds), len(have))
+		"%d payment requests for %d charges; %d journalled operations, %d of them left open by a kill and settled by status inquiry; "+
+		"ledger: %d refunds, %d charges paid; state: %d refunds succeeded",
+		kills, killedMidway, refundsDuringKills, sb.Calls(doku.OpRefund), refunds, sb.Calls(doku.OpPayment), charges,
+		len(ops), byInquiry, len(l.Refunds), paid, len(have))
 }

@@ -97,8 +97,12 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			case known && (r.Status == state.ChargeAwaitingCustomer || r.Status == state.ChargePending):
 				p.Awaiting = append(p.Awaiting, Awaiting{Address: occAddr, Link: r.WebRedirectURL})
 				continue
+			case known && r.Status == state.ChargeDeferred:
+				// Nothing reached DOKU (refused before processing, or not
+				// found after a crash): the same attempt again, same key.
+				attempt = r.Attempt
 			case known:
-				// Failed, expired or deferred: another attempt, when allowed.
+				// Failed or expired: another attempt, when allowed.
 				if r.Attempt >= c.Retry.Attempts {
 					p.Errors = append(p.Errors, Problem{Address: occAddr, Code: r.SNAPCode, Summary: "charge failed, no attempt left",
 						Detail: fmt.Sprintf("attempt %d of %d ended %s %s %s", r.Attempt, c.Retry.Attempts, r.Status, r.SNAPCode, r.Message)})
@@ -109,9 +113,6 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 					continue
 				}
 				attempt = r.Attempt + 1
-				if r.Status == state.ChargeDeferred {
-					attempt = r.Attempt // a deferred attempt sent nothing: same key
-				}
 			}
 			bal, ok := balances[c.Binding]
 			if !ok {
