@@ -53,7 +53,7 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 	}
 	// Refresh what waits for its customer: one status inquiry each.
 	for k, r := range latest {
-		if r.Status != state.ChargeAwaitingCustomer || unsettled[r.Address] {
+		if r.Status != state.ChargeAwaitingCustomer || unsettled[spec.OccurrenceAddress(r.Address, r.Occurrence, cfg.Settings.Location)] {
 			continue
 		}
 		st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: r.PartnerReferenceNo}, doku.RequestOptions{})
@@ -88,6 +88,9 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 		occs := dueOccurrences(c, now, cfg.Settings.Location)
 		for _, at := range occs {
 			occAddr := spec.OccurrenceAddress(c.Address, at, cfg.Settings.Location)
+			if unsettled[occAddr] {
+				continue // listed as unresolved: nothing until DOKU says what happened
+			}
 			r, known := latest[occKey{c.Address, at.Unix()}]
 			attempt := 1
 			switch {
