@@ -130,40 +130,18 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 	// would only turn a known outcome into an unknown one.
 	resp, err := e.DOKU.Refund(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID})
 	// (3) The outcome, whatever happened to ctx meanwhile.
-	o := state.Outcome{}
-	var derr *doku.Error
-	errors.As(err, &derr)
-	if derr != nil {
-		o.HTTPStatus, o.SNAPCode, o.Message = derr.HTTPStatus, string(derr.Code), derr.Message
-		if derr.Code == "" && derr.Err != nil {
-			o.Message = derr.Err.Error()
-		}
-	}
-	outcome := doku.OutcomeOf(err)
-	if a.Resend && outcome == doku.Failed {
+	o, st := outcome(err)
+	if a.Resend && st == ResultFailed {
 		// A refusal of a resend ("already refunded", "invalid amount") may
 		// be DOKU answering our own earlier request: ask before concluding.
-		outcome = doku.Unknown
+		o.Status, st = state.OpUnknown, ResultUnknown
 	}
-	switch outcome {
-	case doku.Succeeded:
-		o.Status, o.HTTPStatus, o.SNAPCode, o.Message, o.RefundNo = state.OpSucceeded, 200, string(resp.ResponseCode), resp.ResponseMessage, resp.RefundNo
-		out.Status, out.RefundNo = ResultSucceeded, resp.RefundNo
-	case doku.Failed:
-		o.Status, out.Status = state.OpFailed, ResultFailed
-	case doku.RetryLater:
-		// Refused before it was processed: DOKU did nothing.
-		o.Status, out.Status = state.OpNotReceived, ResultDeferred
-		if o.Message == "" {
-			o.Message = err.Error()
-		}
-	default:
-		o.Status, out.Status = state.OpUnknown, ResultUnknown
+	out.Status = st
+	if err == nil {
+		o.HTTPStatus, o.SNAPCode, o.Message, o.RefundNo = 200, string(resp.ResponseCode), resp.ResponseMessage, resp.RefundNo
+		out.RefundNo = resp.RefundNo
 	}
-	out.Code, out.Message = o.SNAPCode, o.Message
-	if out.Message == "" && err != nil {
-		out.Message = err.Error()
-	}
+	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
 	if rerr := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
 		// The intent stays open; the next run's resolver settles it.
 		out.Status = ResultUnknown
@@ -213,4 +191,29 @@ func (e *Engine) refundRequest(ctx context.Context, a Action) (doku.RefundReques
 
 func sameDay(a, b time.Time) bool {
 	return a.In(doku.ExternalIDZone).Format(time.DateOnly) == b.In(doku.ExternalIDZone).Format(time.DateOnly)
+}
+
+// outcome maps a call's error to the journal's status and the result's.
+func outcome(err error) (state.Outcome, ResultStatus) {
+	var o state.Outcome
+	var derr *doku.Error
+	if errors.As(err, &derr) {
+		o.HTTPStatus, o.SNAPCode, o.Message = derr.HTTPStatus, string(derr.Code), derr.Message
+		if derr.Code == "" && derr.Err != nil {
+			o.Message = derr.Err.Error() // no answer: the transport's reason
+		}
+	}
+	switch doku.OutcomeOf(err) {
+	case doku.Succeeded:
+		o.Status = state.OpSucceeded
+		return o, ResultSucceeded
+	case doku.Failed:
+		o.Status = state.OpFailed
+		return o, ResultFailed
+	case doku.RetryLater:
+		o.Status = state.OpNotReceived
+		return o, ResultDeferred
+	}
+	o.Status = state.OpUnknown
+	return o, ResultUnknown
 }

@@ -207,28 +207,6 @@ func (e *Engine) resolveUnbind(ctx context.Context, op state.Operation) Resoluti
 	return res
 }
 
-// outcome maps a call's error to the journal's status and the result's.
-func outcome(err error) (state.Outcome, ResultStatus) {
-	var o state.Outcome
-	var derr *doku.Error
-	if errors.As(err, &derr) {
-		o.HTTPStatus, o.SNAPCode, o.Message = derr.HTTPStatus, string(derr.Code), derr.Message
-	}
-	switch doku.OutcomeOf(err) {
-	case doku.Succeeded:
-		o.Status = state.OpSucceeded
-		return o, ResultSucceeded
-	case doku.Failed:
-		o.Status = state.OpFailed
-		return o, ResultFailed
-	case doku.RetryLater:
-		o.Status = state.OpNotReceived
-		return o, ResultDeferred
-	}
-	o.Status = state.OpUnknown
-	return o, ResultUnknown
-}
-
 func cmpMessage(msg string, err error) string {
 	if msg == "" && err != nil {
 		return err.Error()
