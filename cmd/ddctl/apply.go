@@ -25,6 +25,8 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	lf.register(fs)
 	autoApprove := fs.Bool("auto-approve", false, "make the calls without asking (a PLANFILE is approved by being given)")
 	parallelism := fs.Int("parallelism", reconcile.DefaultParallelism, "at most `N` calls at once")
+	var targets listFlag
+	fs.Var(&targets, "target", "apply only the instance, block or charge occurrence at `ADDR` (repeatable; not with PLANFILE, whose targets were chosen at plan time)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -35,9 +37,18 @@ func runApply(ctx context.Context, args []string, s streams) int {
 		return usageError(s, "apply", "-parallelism must be at least 1")
 	}
 	planFile := fs.Arg(0)
+	if planFile != "" && len(targets) > 0 {
+		return usageError(s, "apply", "-target cannot be used with a PLANFILE: the plan's own targets apply")
+	}
 
 	e := loadConfig(ctx, s, cf)
 	if e == nil {
+		return exitError
+	}
+	tg, err := reconcile.ParseTargets(e.cfg, targets)
+	if err != nil {
+		e.close()
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
 	w, err := wire(ctx, s, e, "apply", lf, *parallelism)
@@ -67,7 +78,7 @@ func runApply(ctx context.Context, args []string, s streams) int {
 			return exitError
 		}
 	} else {
-		p, err = w.engine.Plan(ctx, e.cfg, time.Now())
+		p, err = w.engine.Plan(ctx, e.cfg, reconcile.PlanOptions{At: time.Now(), Targets: tg})
 		if err != nil {
 			fmt.Fprintf(s.stderr, "Error: plan: %v\n", err)
 			return exitError

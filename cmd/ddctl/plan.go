@@ -21,6 +21,8 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	at := fs.String("at", "", "evaluate the plan as of `TIME` (RFC 3339)")
 	asJSON := fs.Bool("json", false, "print the plan as one JSON document (cmd/ddctl/json-format.md)")
 	format := fs.String("format", "text", "print the plan as `text` or markdown (a pull-request comment, at most 60,000 characters)")
+	var targets listFlag
+	fs.Var(&targets, "target", "plan only the instance, block or charge occurrence at `ADDR` (repeatable; for exceptional cases)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -50,6 +52,12 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	if e == nil {
 		return exitError
 	}
+	tg, err := reconcile.ParseTargets(e.cfg, targets)
+	if err != nil {
+		e.close()
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
 	w, err := wire(ctx, s, e, "plan", lf, 0)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
@@ -57,7 +65,7 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	}
 	defer w.close()
 
-	p, err := w.engine.Plan(ctx, e.cfg, now)
+	p, err := w.engine.Plan(ctx, e.cfg, reconcile.PlanOptions{At: now, Targets: tg})
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: plan: %v\n", err)
 		return exitError

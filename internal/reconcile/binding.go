@@ -25,7 +25,7 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 		return fmt.Errorf("read bindings: %w", err)
 	}
 	for addr, b := range have {
-		if b.Status != state.BindingPending || unsettled[addr] {
+		if b.Status != state.BindingPending || unsettled[addr] || !p.Targets.Match(addr) {
 			continue
 		}
 		if _, err := e.DOKU.CustomerToken(ctx, b.AuthCode); err == nil {
@@ -39,7 +39,7 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 	desired := map[string]bool{}
 	for _, want := range cfg.Bindings {
 		desired[want.Address] = true
-		if unsettled[want.Address] {
+		if unsettled[want.Address] || !p.Targets.Match(want.Address) {
 			continue
 		}
 		b, ok := have[want.Address]
@@ -64,7 +64,7 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 	}
 	for _, want := range cfg.Unbinds {
 		desired[want.Address] = true
-		if unsettled[want.Address] {
+		if unsettled[want.Address] || !p.Targets.Match(want.Address) {
 			continue
 		}
 		var target string
@@ -80,7 +80,7 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 		p.Actions = append(p.Actions, Action{Kind: ActionUnbind, Address: want.Address, CustomerID: want.CustomerID, Binding: target})
 	}
 	for addr := range have {
-		if !desired[addr] {
+		if !desired[addr] && p.Targets.Match(addr) {
 			p.Removed = append(p.Removed, addr)
 		}
 	}

@@ -28,12 +28,25 @@ const ActionCharge ActionKind = "charge"
 // charge to make; a charge when the balance covers it, deferred otherwise;
 // attempt n+1 with a new key after a failure, per retry.
 func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now time.Time, unsettled map[string]bool) error {
-	if len(cfg.Charges) == 0 {
-		return nil
-	}
 	rows, err := e.Store.Charges(ctx)
 	if err != nil {
 		return fmt.Errorf("read charges: %w", err)
+	}
+	// A charge in the state whose block is gone gets no call, not even an
+	// inquiry (DESIGN.md principle 1): it is listed, once, as removed.
+	configured := map[string]bool{}
+	for _, c := range cfg.Charges {
+		configured[c.Address] = true
+	}
+	removed := map[string]bool{}
+	for _, r := range rows {
+		if !configured[r.Address] && !removed[r.Address] && p.Targets.Match(r.Address) {
+			removed[r.Address] = true
+			p.Removed = append(p.Removed, r.Address)
+		}
+	}
+	if len(cfg.Charges) == 0 {
+		return nil
 	}
 	bindings, err := e.Store.Bindings(ctx)
 	if err != nil {
@@ -53,7 +66,8 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 	}
 	// Refresh what waits for its customer: one status inquiry each.
 	for k, r := range latest {
-		if r.Status != state.ChargeAwaitingCustomer || unsettled[spec.OccurrenceAddress(r.Address, r.Occurrence, cfg.Settings.Location)] {
+		occAddr := spec.OccurrenceAddress(r.Address, r.Occurrence, cfg.Settings.Location)
+		if r.Status != state.ChargeAwaitingCustomer || !configured[r.Address] || unsettled[occAddr] || !p.Targets.Match(occAddr) {
 			continue
 		}
 		st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: r.PartnerReferenceNo}, doku.RequestOptions{})
@@ -77,7 +91,7 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 
 	balances := map[string]money.Amount{} // per binding, asked at most once
 	for _, c := range cfg.Charges {
-		if unsettled[c.Address] {
+		if unsettled[c.Address] || !p.Targets.Touches(c.Address) {
 			continue
 		}
 		b, ok := bindings[c.Binding]
@@ -90,6 +104,9 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			occAddr := spec.OccurrenceAddress(c.Address, at, cfg.Settings.Location)
 			if unsettled[occAddr] {
 				continue // listed as unresolved: nothing until DOKU says what happened
+			}
+			if !p.Targets.Match(occAddr) {
+				continue
 			}
 			r, known := latest[occKey{c.Address, at.Unix()}]
 			attempt := 1

@@ -117,21 +117,34 @@ type Plan struct {
 	Removed []string `json:"removed,omitempty"`
 	// Converged counts instances that need nothing.
 	Converged int `json:"converged"`
+	// Targets, when set, narrowed the plan to these addresses (-target).
+	Targets Targets `json:"targets,omitempty"`
+}
+
+// PlanOptions are a plan's inputs besides the configuration.
+type PlanOptions struct {
+	At      time.Time // the time the plan is for (-at); the zero value means now
+	Targets Targets   // -target; nil plans every instance
 }
 
 // HasChanges reports whether applying the plan would call DOKU.
 func (p *Plan) HasChanges() bool { return len(p.Actions) > 0 }
 
 // Plan resolves open operations, refreshes what it must from DOKU, and
-// decides per instance (DESIGN.md, "How plan decides"). now is the time the
-// plan is for (-at).
-func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Plan, error) {
+// decides per instance (DESIGN.md, "How plan decides"). The resolver pass
+// covers every open operation, targeted or not: nothing new is sent while
+// an earlier outcome is unknown.
+func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (*Plan, error) {
+	now := opts.At
+	if now.IsZero() {
+		now = e.now()
+	}
 	resolved, err := e.Resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{FormatVersion: FormatVersion, CreatedAt: e.now().UTC(), At: now, Lineage: e.Store.Lineage(),
-		SpecDigest: cfg.Digest, Resolved: resolved, Actions: []Action{}}
+		SpecDigest: cfg.Digest, Resolved: resolved, Actions: []Action{}, Targets: opts.Targets}
 	unsettled := map[string]bool{}
 	for _, r := range resolved {
 		if r.Status.Open() {
@@ -164,7 +177,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 	desired := map[string]bool{}
 	for _, want := range cfg.Refunds {
 		desired[want.Address] = true
-		if unsettled[want.Address] {
+		if unsettled[want.Address] || !p.Targets.Match(want.Address) {
 			continue
 		}
 		if want.Charge != "" {
@@ -215,7 +228,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, now time.Time) (*Pl
 			Amount: amount, Reason: want.Reason, Key: key})
 	}
 	for addr := range refunds {
-		if !desired[addr] {
+		if !desired[addr] && p.Targets.Match(addr) {
 			p.Removed = append(p.Removed, addr)
 		}
 	}

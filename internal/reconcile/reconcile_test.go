@@ -55,7 +55,7 @@ func refund(name, payment string, amount money.Amount) spec.Refund {
 
 func (b *bundle) plan(t *testing.T, cfg *spec.Config) *reconcile.Plan {
 	t.Helper()
-	p, err := b.engine.Plan(context.Background(), cfg, now)
+	p, err := b.engine.Plan(context.Background(), cfg, reconcile.PlanOptions{At: now})
 	if err != nil {
 		t.Fatalf("Plan: %v", err)
 	}
@@ -256,7 +256,7 @@ func TestWaitingUntilNotBefore(t *testing.T) {
 	if p.HasChanges() || len(p.Waiting) != 1 || b.sb.Calls(doku.OpStatus) != 0 {
 		t.Fatalf("plan before not_before: %+v; status calls %d", p, b.sb.Calls(doku.OpStatus))
 	}
-	p, err := b.engine.Plan(context.Background(), config(r), now.Add(2*time.Hour))
+	p, err := b.engine.Plan(context.Background(), config(r), reconcile.PlanOptions{At: now.Add(2 * time.Hour)})
 	if err != nil || len(p.Actions) != 1 {
 		t.Fatalf("plan after not_before: %+v %v", p, err)
 	}

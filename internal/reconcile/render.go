@@ -22,6 +22,10 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 		loc = time.UTC
 	}
 	b := &strings.Builder{}
+	if len(p.Targets) > 0 {
+		fmt.Fprintf(b, "Warning: targeting is in effect: only %s is planned; the rest of the configuration is\nneither refreshed nor applied. -target is for exceptional cases, not routine use.\n\n",
+			strings.Join(p.Targets, ", "))
+	}
 	for _, r := range p.Resolved {
 		fmt.Fprintf(b, "%s: earlier request %s: %s\n", r.Address, r.Status, r.Detail)
 	}

@@ -356,3 +356,26 @@ func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
 	}
 	return out
 }
+
+// Addresses lists the address of every instance the configuration
+// declares, refunds, bindings, unbinds and recurring charges, in that order.
+func (c *Config) Addresses() []string {
+	var out []string
+	for _, r := range c.Refunds {
+		out = append(out, r.Address)
+	}
+	for _, b := range c.Bindings {
+		out = append(out, b.Address)
+	}
+	for _, u := range c.Unbinds {
+		out = append(out, u.Address)
+	}
+	for _, ch := range c.Charges {
+		out = append(out, ch.Address)
+	}
+	return out
+}
+
+// DidYouMean returns ` Did you mean "NAME"?` for the candidate closest to
+// given when it is likely a typo of it, and "" otherwise.
+func DidYouMean(given string, candidates []string) string { return suggestion(given, candidates) }
