@@ -151,12 +151,9 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 	return out
 }
 
-// refundRequest is the request of a refund action and its X-EXTERNAL-ID. A
-// resend repeats the journalled request byte for byte, under the same
-// X-EXTERNAL-ID while DOKU's day has not turned (SNAP-ALLO.md §10: DOKU
-// answers a repeated id and body with its original answer).
+// refundRequest is the request of a refund action and its X-EXTERNAL-ID; a
+// resend repeats the journalled one (resendOf).
 func (e *Engine) refundRequest(ctx context.Context, a Action) (doku.RefundRequest, string, error) {
-	now := e.now()
 	req := doku.RefundRequest{
 		OriginalPartnerReferenceNo: a.Payment,
 		RefundAmount:               doku.NewAmount(a.Amount),
@@ -165,28 +162,42 @@ func (e *Engine) refundRequest(ctx context.Context, a Action) (doku.RefundReques
 		AdditionalInfo:             doku.ChannelInfo{Channel: doku.Channel},
 	}
 	if !a.Resend {
-		return req, doku.NewExternalID(now), nil
+		return req, doku.NewExternalID(e.now()), nil
 	}
+	return resendOf(ctx, e, a, state.KindRefund, req)
+}
+
+// resendOf is the request an action sends again: the last journalled
+// request of its kind under its key, byte for byte. It keeps that
+// request's X-EXTERNAL-ID when the request got no answer and DOKU's day has
+// not turned (SNAP-ALLO.md §10: the safe resend after a lost answer). A
+// request DOKU answered with "try later" (401, 429: its HTTP status is
+// journalled; the resolver journals its own conclusions with none), or one
+// of an earlier day, goes under a new X-EXTERNAL-ID, since DOKU would
+// replay its answer to the old one. With no journalled request, fresh is
+// sent under a new X-EXTERNAL-ID.
+func resendOf[R any](ctx context.Context, e *Engine, a Action, kind string, fresh R) (R, string, error) {
+	now := e.now()
 	ops, err := e.Store.Operations(ctx, a.Address)
 	if err != nil {
-		return req, "", fmt.Errorf("read the journal of %s: %w", a.Address, err)
+		return fresh, "", fmt.Errorf("read the journal of %s: %w", a.Address, err)
 	}
 	for i := len(ops) - 1; i >= 0; i-- {
 		op := ops[i]
-		if op.Kind != state.KindRefund || op.IdempotencyKey != a.Key {
+		if op.Kind != kind || op.IdempotencyKey != a.Key {
 			continue
 		}
-		var prev doku.RefundRequest
+		var prev R
 		if err := json.Unmarshal(op.Request, &prev); err != nil {
-			return req, "", fmt.Errorf("journalled request of %s is unreadable: %w", a.Address, err)
+			return fresh, "", fmt.Errorf("journalled request of %s is unreadable: %w", a.Address, err)
 		}
 		extID := doku.NewExternalID(now)
-		if sameDay(op.CreatedAt, now) {
+		if op.HTTPStatus == 0 && sameDay(op.CreatedAt, now) {
 			extID = op.ExternalID
 		}
 		return prev, extID, nil
 	}
-	return req, doku.NewExternalID(now), nil
+	return fresh, doku.NewExternalID(now), nil
 }
 
 func sameDay(a, b time.Time) bool {

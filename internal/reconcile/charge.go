@@ -109,7 +109,7 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 				continue
 			}
 			r, known := latest[occKey{c.Address, at.Unix()}]
-			attempt := 1
+			attempt, resend := 1, false
 			switch {
 			case known && r.Status == state.ChargeSucceeded:
 				p.Converged++
@@ -120,7 +120,7 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			case known && r.Status == state.ChargeDeferred:
 				// Nothing reached DOKU (refused before processing, or not
 				// found after a crash): the same attempt again, same key.
-				attempt = r.Attempt
+				attempt, resend = r.Attempt, true
 			case known:
 				// Failed or expired: another attempt, when allowed.
 				if r.Attempt >= c.Retry.Attempts {
@@ -159,7 +159,7 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			}
 			p.Actions = append(p.Actions, Action{Kind: ActionCharge, Address: occAddr, Charge: c.Address, Occurrence: at,
 				Attempt: attempt, Amount: c.Amount, Reason: c.Description, Binding: c.Binding,
-				SuccessURL: urls.SuccessURL, FailedURL: urls.FailedURL,
+				SuccessURL: urls.SuccessURL, FailedURL: urls.FailedURL, Resend: resend,
 				Key: IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, attempt)})
 		}
 	}
@@ -232,8 +232,18 @@ func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionR
 			SuccessPaymentURL: a.SuccessURL, FailedPaymentURL: a.FailedURL,
 			LineItems: []doku.LineItem{{Name: name, Price: a.Amount.Value(), Quantity: json.RawMessage(`"1"`)}}},
 	}
-	body, _ := doku.Marshal(req)
 	extID := doku.NewExternalID(e.now())
+	if a.Resend {
+		if req, extID, err = resendOf(ctx, e, a, state.KindCharge, req); err != nil {
+			out.Status, out.Message = ResultSkipped, err.Error()
+			return out
+		}
+	}
+	body, err := doku.Marshal(req)
+	if err != nil {
+		out.Status, out.Message = ResultSkipped, fmt.Sprintf("encode request: %v", err)
+		return out
+	}
 	row := state.Charge{Address: a.Charge, Occurrence: a.Occurrence, Attempt: a.Attempt, PartnerReferenceNo: a.Key,
 		Amount: a.Amount, BindingAddress: a.Binding, Status: state.ChargePending}
 	opID, err := e.Store.RecordIntent(ctx, state.Operation{RunID: runID, Address: a.Address, Kind: state.KindCharge,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,6 +294,14 @@ func TestCheckFresh(t *testing.T) {
 type spyDOKU struct {
 	reconcile.DOKU
 	onRefund func(req doku.RefundRequest, opts doku.RequestOptions)
+	onPay    func(req doku.PaymentRequest, opts doku.RequestOptions)
+}
+
+func (s spyDOKU) Pay(ctx context.Context, req doku.PaymentRequest, opts doku.RequestOptions) (*doku.PaymentResponse, error) {
+	if s.onPay != nil {
+		s.onPay(req, opts)
+	}
+	return s.DOKU.Pay(ctx, req, opts)
 }
 
 func (s spyDOKU) Refund(ctx context.Context, req doku.RefundRequest, opts doku.RequestOptions) (*doku.RefundResponse, error) {
@@ -442,5 +451,81 @@ func TestUnbindDroppedAnswerResolved(t *testing.T) {
 	}
 	if l := b.sb.Ledger(t); l.Bindings[0].Status != sandbox.BindingUnbound {
 		t.Fatalf("ledger binding %s, want unbound", l.Bindings[0].Status)
+	}
+}
+
+// activeBinding binds a customer with balance 1,000,000.00 and confirms:
+// cfg gains binding.alice, active.
+func (b *bundle) activeBinding(t *testing.T, cfg *spec.Config) {
+	t.Helper()
+	ctx := context.Background()
+	raw, _ := json.Marshal("1000000")
+	if _, err := b.sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: "6281234567890", Balance: raw}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Bindings = []spec.Binding{{Address: "binding.alice", Name: "alice", CustomerID: "cust-1", Phone: "6281234567890",
+		SuccessURL: "https://x.test/ok", FailedURL: "https://x.test/fail", DeviceModel: "ddctl", OSType: "android", ChannelID: "web"}}
+	res := b.apply(t, b.plan(t, cfg))
+	if res.Count(reconcile.ResultSucceeded) != 1 || res.Results[0].Link == "" {
+		t.Fatalf("bind: %+v", res.Results)
+	}
+	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A charge request that got no answer (500) and that DOKU has no record of
+// is sent again under the same key, byte for byte, with the same
+// X-EXTERNAL-ID (the same day); one DOKU answered "try later" (429) goes
+// again under the same key with a new X-EXTERNAL-ID, since DOKU would
+// replay its answer to the old one.
+func TestChargeResend(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		faults    sandbox.Faults
+		sameExtID bool
+	}{
+		{"no answer", sandbox.Faults{ErrorRate: 1, Ops: []string{"payment"}}, true},
+		{"try later", sandbox.Faults{RateLimitRate: 1, RetryAfter: time.Millisecond, Ops: []string{"payment"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := setup(t)
+			cfg := config()
+			b.activeBinding(t, cfg)
+			cfg.Charges = []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
+				Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
+				Retry: spec.Retry{Attempts: 1}}}
+			var bodies, extIDs []string
+			b.engine.DOKU = spyDOKU{DOKU: b.client, onPay: func(r doku.PaymentRequest, opts doku.RequestOptions) {
+				body, _ := doku.Marshal(r)
+				bodies, extIDs = append(bodies, string(body)), append(extIDs, opts.ExternalID)
+			}}
+			p := b.plan(t, cfg)
+			if len(p.Actions) != 1 || p.Actions[0].Kind != reconcile.ActionCharge {
+				t.Fatalf("plan: %+v", p.Actions)
+			}
+			key := p.Actions[0].Key
+			b.sb.Server.SetFaults(tc.faults)
+			if res := b.apply(t, p); res.Count(reconcile.ResultSucceeded) != 0 {
+				t.Fatalf("apply under %s: %+v", tc.name, res.Results)
+			}
+			b.sb.Server.SetFaults(sandbox.Faults{})
+			p = b.plan(t, cfg)
+			if len(p.Actions) != 1 || !p.Actions[0].Resend || p.Actions[0].Key != key || p.Actions[0].Attempt != 1 {
+				t.Fatalf("plan after %s: %+v, want a resend of attempt 1 under %s", tc.name, p.Actions, key)
+			}
+			if res := b.apply(t, p); res.Count(reconcile.ResultSucceeded) != 1 {
+				t.Fatalf("resend: %+v", res.Results)
+			}
+			if len(bodies) != 2 || bodies[0] != bodies[1] {
+				t.Fatalf("bodies sent:\n%s\nwant two identical", strings.Join(bodies, "\n"))
+			}
+			if same := extIDs[0] == extIDs[1]; same != tc.sameExtID {
+				t.Fatalf("X-EXTERNAL-IDs %v: same=%v, want %v", extIDs, same, tc.sameExtID)
+			}
+			if l := b.sb.Ledger(t); len(l.Payments) != 1 {
+				t.Fatalf("ledger payments=%d, want 1", len(l.Payments))
+			}
+		})
 	}
 }
