@@ -43,9 +43,9 @@ type Config struct {
 	// RequestsPerSecond paces every request, tokens included, with a token
 	// bucket; 0 means no limit.
 	RequestsPerSecond float64
-	// TokenCache, if set, keeps the B2B token between processes, so that
-	// each run does not fetch its own (DESIGN.md principle 3). Its errors
-	// only cost a fetch.
+	// TokenCache, if set, keeps the B2B token and the customer tokens
+	// between processes, so that each run does not fetch its own
+	// (DESIGN.md principle 3). Its errors only cost a fetch.
 	TokenCache TokenCache
 	HTTPClient *http.Client // default: one with DefaultTimeout
 	NowFunc    func() time.Time
@@ -56,6 +56,7 @@ type Config struct {
 type TokenCache interface {
 	Token(ctx context.Context, name string) (tok secret.Value, exp time.Time, ok bool, err error)
 	PutToken(ctx context.Context, name string, tok secret.Value, exp time.Time) error
+	DeleteToken(ctx context.Context, name string) error
 }
 
 // RequestOptions are the per-call headers the caller chooses.
@@ -145,7 +146,7 @@ func (c *Client) Refund(ctx context.Context, req RefundRequest, opts RequestOpti
 		h.Set("X-DEVICE-ID", d)
 	}
 	if !opts.AuthCode.IsZero() {
-		tok, err := c.customerToken(ctx, opts.AuthCode)
+		tok, err := c.customerToken(ctx, opts.AuthCode, false)
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +212,7 @@ func (c *Client) Pay(ctx context.Context, req PaymentRequest, opts RequestOption
 // Unbind asks DOKU to remove the binding whose authCode is opts.AuthCode
 // (§7.7): its customer token is the request's tokenId.
 func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingResponse, error) {
-	tok, err := c.customerToken(ctx, opts.AuthCode)
+	tok, err := c.customerToken(ctx, opts.AuthCode, false)
 	var e *Error
 	if errors.As(err, &e) && e.Code.HTTPStatus() == 403 {
 		// The authCode no longer buys a token: the binding is not active,
@@ -230,7 +231,7 @@ func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingRes
 	// Whatever the answer, the cached token may be dead now: whoever asks
 	// next (the resolver, to learn whether the unbinding happened) must ask
 	// DOKU, not the cache.
-	c.forgetCustomerToken(opts.AuthCode)
+	c.forgetCustomerToken(ctx, opts.AuthCode)
 	if err != nil {
 		return nil, err
 	}
@@ -238,15 +239,16 @@ func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingRes
 }
 
 // CustomerToken exchanges a binding's authCode for its customer token
-// (§5.2), or returns the cached one. DOKU refuses the exchange (403) while
-// the customer has not confirmed the binding, and after it is unbound: the
-// refresh uses it to tell an active binding.
+// (§5.2) now, whatever is cached, and caches the answer. DOKU refuses the
+// exchange (403) while the customer has not confirmed the binding, and
+// after it is unbound: the refresh and the resolver use it to tell an
+// active binding, so a cached token must not answer for DOKU.
 func (c *Client) CustomerToken(ctx context.Context, authCode secret.Value) (secret.Value, error) {
-	return c.customerToken(ctx, authCode)
+	return c.customerToken(ctx, authCode, true)
 }
 
 func (c *Client) customerHeaders(ctx context.Context, opts RequestOptions) (http.Header, error) {
-	tok, err := c.customerToken(ctx, opts.AuthCode)
+	tok, err := c.customerToken(ctx, opts.AuthCode, false)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +289,7 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 	if c.token != "" && c.now().Before(c.tokenExp.Add(-TokenRefreshMargin)) {
 		return c.token, nil
 	}
-	cacheName := "b2b " + c.cfg.ClientID + " " + c.cfg.BaseURL
+	cacheName := c.b2bCacheName()
 	if c.cfg.TokenCache != nil && c.token == "" {
 		tok, exp, ok, err := c.cfg.TokenCache.Token(ctx, cacheName)
 		if err != nil {
@@ -330,6 +332,14 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 	return c.token, nil
 }
 
+func (c *Client) b2bCacheName() string { return "b2b " + c.cfg.ClientID + " " + c.cfg.BaseURL }
+
+// customerCacheName names a binding's customer token in the TokenCache by
+// a digest of its authCode, never the authCode itself.
+func (c *Client) customerCacheName(authCode secret.Value) string {
+	return "b2b2c " + authKey(authCode) + " " + c.cfg.BaseURL
+}
+
 type customerToken struct {
 	token secret.Value
 	exp   time.Time
@@ -340,17 +350,28 @@ func authKey(authCode secret.Value) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// customerToken returns the cached B2B2C token of a binding, exchanging
-// its authCode for a new one when missing or about to expire (§5.2).
-func (c *Client) customerToken(ctx context.Context, authCode secret.Value) (secret.Value, error) {
+// customerToken returns the cached B2B2C token of a binding, from memory
+// or the TokenCache, exchanging its authCode for a new one when missing or
+// about to expire, or always when fresh is set (§5.2).
+func (c *Client) customerToken(ctx context.Context, authCode secret.Value, fresh bool) (secret.Value, error) {
 	if authCode.IsZero() {
 		return secret.Value{}, errors.New("customer-scoped call without the binding's authCode")
 	}
 	key := authKey(authCode)
 	c.custMu.Lock()
 	defer c.custMu.Unlock()
-	if t, ok := c.custTokens[key]; ok && c.now().Before(t.exp.Add(-TokenRefreshMargin)) {
+	if t, ok := c.custTokens[key]; ok && !fresh && c.now().Before(t.exp.Add(-TokenRefreshMargin)) {
 		return t.token, nil
+	}
+	if c.cfg.TokenCache != nil && !fresh {
+		tok, exp, ok, err := c.cfg.TokenCache.Token(ctx, c.customerCacheName(authCode))
+		if err != nil {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "token cache", slog.String("error", err.Error()))
+		}
+		if ok && c.now().Before(exp.Add(-TokenRefreshMargin)) {
+			c.custTokens[key] = customerToken{token: tok, exp: exp}
+			return tok, nil
+		}
 	}
 	ts := c.timestamp()
 	sig, err := SignAsymmetric(c.cfg.PrivateKey, c.cfg.ClientID, ts)
@@ -372,6 +393,11 @@ func (c *Client) customerToken(ctx context.Context, authCode secret.Value) (secr
 	}
 	t := customerToken{token: secret.New(out.AccessToken), exp: c.now().Add(customerTokenLifetime(out.AccessTokenExpiryTime, c.now()))}
 	c.custTokens[key] = t
+	if c.cfg.TokenCache != nil {
+		if err := c.cfg.TokenCache.PutToken(ctx, c.customerCacheName(authCode), t.token, t.exp); err != nil {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "token cache", slog.String("error", err.Error()))
+		}
+	}
 	return t.token, nil
 }
 
@@ -388,18 +414,33 @@ func customerTokenLifetime(expiry string, now time.Time) time.Duration {
 	return DefaultTokenLifetime
 }
 
-func (c *Client) forgetCustomerToken(authCode secret.Value) {
+// forgetCustomerToken drops a binding's customer token from memory and
+// from the TokenCache.
+func (c *Client) forgetCustomerToken(ctx context.Context, authCode secret.Value) {
 	c.custMu.Lock()
+	defer c.custMu.Unlock()
 	delete(c.custTokens, authKey(authCode))
-	c.custMu.Unlock()
+	c.uncache(ctx, c.customerCacheName(authCode))
 }
 
-func (c *Client) dropToken(token string) {
+// dropToken drops the B2B token DOKU refused, from memory and from the
+// TokenCache, so that no later process uses it either.
+func (c *Client) dropToken(ctx context.Context, token string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.token == token {
 		c.token = ""
+		c.uncache(ctx, c.b2bCacheName())
 	}
-	c.mu.Unlock()
+}
+
+func (c *Client) uncache(ctx context.Context, name string) {
+	if c.cfg.TokenCache == nil {
+		return
+	}
+	if err := c.cfg.TokenCache.DeleteToken(context.WithoutCancel(ctx), name); err != nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "token cache", slog.String("error", err.Error()))
+	}
 }
 
 // call sends one signed transactional request and decodes a successful
@@ -427,9 +468,9 @@ func (c *Client) call(ctx context.Context, op Op, req any, opts RequestOptions, 
 	var e *Error
 	if errors.As(err, &e) && e.HTTPStatus == 401 {
 		// A token was refused: the next call fetches new ones.
-		c.dropToken(token)
+		c.dropToken(ctx, token)
 		if !opts.AuthCode.IsZero() {
-			c.forgetCustomerToken(opts.AuthCode)
+			c.forgetCustomerToken(ctx, opts.AuthCode)
 		}
 	}
 	return err

@@ -58,3 +58,14 @@ func (s *Store) Token(ctx context.Context, name string) (tok secret.Value, exp t
 	}
 	return tok, parseTime(r.ExpiresAt), true, nil
 }
+
+// DeleteToken forgets the cached access token called name, if any: DOKU
+// refused it, or it belongs to a binding that may be gone.
+func (s *Store) DeleteToken(ctx context.Context, name string) error {
+	return s.writeCache(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name); err != nil {
+			return fmt.Errorf("delete token %s: %w", name, formatError(err))
+		}
+		return nil
+	})
+}
