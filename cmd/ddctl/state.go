@@ -5,9 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/spec"
 	"github.com/ddctl/ddctl/internal/state"
 )
 
@@ -34,7 +37,7 @@ func runState(ctx context.Context, args []string, s streams) int {
 	}
 	defer e.close()
 	defer st.Close()
-	refunds, err := st.Refunds(ctx)
+	entries, err := stateEntries(ctx, st, e.cfg.Settings.Location)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
@@ -44,36 +47,102 @@ func runState(ctx context.Context, args []string, s streams) int {
 		if fs.NArg() > 0 {
 			return usageError(s, "state list", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 		}
-		addrs := make([]string, 0, len(refunds))
-		for a := range refunds {
-			addrs = append(addrs, a)
-		}
-		sort.Strings(addrs)
-		for _, a := range addrs {
-			fmt.Fprintln(s.stdout, a)
+		for i, en := range entries {
+			if i == 0 || en.address != entries[i-1].address {
+				fmt.Fprintln(s.stdout, en.address)
+			}
 		}
 		return exitOK
 	case "show":
 		if fs.NArg() != 1 {
 			return usageError(s, "state show", "want exactly one address, such as refund.order_1001")
 		}
-		r, ok := refunds[fs.Arg(0)]
-		if !ok {
-			fmt.Fprintf(s.stderr, "Error: the state has no %s.\nTry: ddctl state list\n", fs.Arg(0))
-			return exitError
+		addr, shown := fs.Arg(0), 0
+		for _, en := range entries {
+			// A charge's address shows each of its occurrences.
+			if en.address == addr || strings.HasPrefix(en.address, addr+"#") {
+				if shown > 0 {
+					fmt.Fprintln(s.stdout)
+				}
+				fmt.Fprintf(s.stdout, "# %s%s\n", en.address, en.note)
+				for _, kv := range en.attrs {
+					fmt.Fprintf(s.stdout, "%-20s = %s\n", kv[0], kv[1])
+				}
+				shown++
+			}
 		}
-		fmt.Fprintf(s.stdout, "# %s\n", r.Address)
-		for _, kv := range [][2]string{
-			{"payment", fmt.Sprintf("%q", r.Payment)}, {"amount", r.Amount.String()}, {"status", r.Status.String()},
-			{"partner_refund_no", fmt.Sprintf("%q", r.PartnerRefundNo)}, {"refund_no", fmt.Sprintf("%q", r.RefundNo)},
-			{"snap_code", fmt.Sprintf("%q", r.SNAPCode)}, {"message", fmt.Sprintf("%q", r.Message)},
-			{"updated_at", r.UpdatedAt.Format(time.RFC3339)},
-		} {
-			fmt.Fprintf(s.stdout, "%-17s = %s\n", kv[0], kv[1])
+		if shown == 0 {
+			fmt.Fprintf(s.stderr, "Error: the state has no %s.\nTry: ddctl state list\n", addr)
+			return exitError
 		}
 		return exitOK
 	}
 	return usageError(s, "state", fmt.Sprintf("unknown subcommand %q: want list, show or rm", sub))
+}
+
+// stateEntry is one thing the state knows, as state list and show print
+// it: a binding, a refund, or one attempt at a charge occurrence. Secrets
+// are never among its attributes, and phones are masked.
+type stateEntry struct {
+	address string
+	note    string // " (attempt 2)" for a charge's later attempts
+	attrs   [][2]string
+}
+
+func stateEntries(ctx context.Context, st *state.Store, loc *time.Location) ([]stateEntry, error) {
+	var out []stateEntry
+	q := strconv.Quote
+	bindings, err := st.Bindings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range bindings {
+		authCode := "(none)"
+		if !b.AuthCode.IsZero() {
+			authCode = "(sensitive, encrypted)"
+		}
+		out = append(out, stateEntry{address: b.Address, attrs: [][2]string{
+			{"customer_id", q(b.CustomerID)}, {"phone", reconcile.MaskPhone(b.Phone)}, {"status", string(b.Status)},
+			{"reference_no", q(b.ReferenceNo)}, {"redirect_url", q(b.RedirectURL)}, {"auth_code", authCode},
+			{"updated_at", b.UpdatedAt.Format(time.RFC3339)},
+		}})
+	}
+	charges, err := st.Charges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range charges {
+		en := stateEntry{address: spec.OccurrenceAddress(c.Address, c.Occurrence, loc)}
+		if c.Attempt > 1 {
+			en.note = fmt.Sprintf(" (attempt %d)", c.Attempt)
+		}
+		en.attrs = [][2]string{
+			{"binding", c.BindingAddress}, {"amount", c.Amount.String()}, {"attempt", strconv.Itoa(c.Attempt)},
+			{"status", string(c.Status)}, {"partner_reference_no", q(c.PartnerReferenceNo)}, {"reference_no", q(c.ReferenceNo)},
+			{"web_redirect_url", q(c.WebRedirectURL)}, {"snap_code", q(c.SNAPCode)}, {"message", q(c.Message)},
+			{"updated_at", c.UpdatedAt.Format(time.RFC3339)},
+		}
+		out = append(out, en)
+	}
+	refunds, err := st.Refunds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refunds {
+		out = append(out, stateEntry{address: r.Address, attrs: [][2]string{
+			{"payment", q(r.Payment)}, {"amount", r.Amount.String()}, {"status", r.Status.String()},
+			{"partner_refund_no", q(r.PartnerRefundNo)}, {"refund_no", q(r.RefundNo)},
+			{"snap_code", q(r.SNAPCode)}, {"message", q(r.Message)},
+			{"updated_at", r.UpdatedAt.Format(time.RFC3339)},
+		}})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].address != out[j].address {
+			return out[i].address < out[j].address
+		}
+		return out[i].note < out[j].note
+	})
+	return out, nil
 }
 
 // runStateRm is `ddctl state rm ADDR`: ddctl forgets an entry, with no
@@ -231,7 +300,13 @@ func openStateReadOnly(ctx context.Context, s streams, cf configFlags) (*state.S
 		fmt.Fprintf(s.stderr, "Error: no state file at %s: nothing was planned or applied here yet.\n", path)
 		return nil, nil, exitError
 	}
-	st, err := state.Open(path)
+	opts, err := stateOptions(e.cfg.DOKU.Environment)
+	if err != nil {
+		e.close()
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return nil, nil, exitError
+	}
+	st, err := state.OpenWith(path, opts)
 	if err != nil {
 		e.close()
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
