@@ -127,7 +127,7 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 }
 
 func attr(b *strings.Builder, name, value string) {
-	fmt.Fprintf(b, "      + %-17s = %s\n", name, value)
+	fmt.Fprintf(b, "      + %-20s = %s\n", name, value)
 }
 
 // Summary is the plan's one-line summary.

@@ -13,11 +13,17 @@ import (
 // changes when fields are added, its major part when a field changes
 // meaning or goes away. It is apart from FormatVersion, the version of
 // saved plans, which ReadPlan reads: the two change for different reasons.
-const JSONFormatVersion = "1.0"
+//
+// 1.1 added the fields of binds, unbinds and charges, the awaiting and
+// deferred lists, waiting's reason and the summary's counts per kind; a
+// refund's change is as it was in 1.0.
+const JSONFormatVersion = "1.1"
 
 // Action reasons in RenderJSON's resource_changes.
 const (
-	// ReasonCreate: the instance has no refund yet; one is sent.
+	// ReasonCreate: the instance has not been carried out yet (no refund,
+	// no binding request, no unbinding, no charge of this occurrence and
+	// attempt); the call is made.
 	ReasonCreate = "create"
 	// ReasonResendNotReceived: an earlier request reached no one (DOKU
 	// has no record of it); the same request is sent again, same key.
@@ -38,6 +44,8 @@ type (
 		Applyable       bool             `json:"applyable"`
 		ResourceChanges []jsonChange     `json:"resource_changes"`
 		Waiting         []jsonWaiting    `json:"waiting"`
+		Awaiting        []jsonAwaiting   `json:"awaiting"`
+		Deferred        []jsonProblem    `json:"deferred"`
 		Errors          []jsonProblem    `json:"errors"`
 		Unresolved      []jsonProblem    `json:"unresolved"`
 		Resolved        []jsonResolution `json:"resolved"`
@@ -51,14 +59,36 @@ type (
 		Change       jsonChangeBody `json:"change"`
 	}
 	jsonChangeBody struct {
-		Actions []string   `json:"actions"`
-		After   jsonRefund `json:"after"`
+		Actions []string `json:"actions"`
+		// After is what the call sends: jsonRefund, jsonBind, jsonUnbind
+		// or jsonCharge, by the change's kind.
+		After any `json:"after"`
 	}
 	jsonRefund struct {
 		Payment        string     `json:"payment"`
 		Amount         jsonAmount `json:"amount"`
 		AmountMinor    int64      `json:"amount_minor"`
 		Reason         string     `json:"reason"`
+		IdempotencyKey string     `json:"idempotency_key"`
+	}
+	jsonBind struct {
+		CustomerID  string `json:"customer_id"`
+		MaskedPhone string `json:"masked_phone"`
+		SuccessURL  string `json:"success_url"`
+		FailedURL   string `json:"failed_url"`
+	}
+	jsonUnbind struct {
+		CustomerID string `json:"customer_id"`
+		Binding    string `json:"binding"`
+	}
+	jsonCharge struct {
+		Charge         string     `json:"charge"`
+		Occurrence     time.Time  `json:"occurrence"`
+		Attempt        int        `json:"attempt"`
+		Binding        string     `json:"binding"`
+		Amount         jsonAmount `json:"amount"`
+		AmountMinor    int64      `json:"amount_minor"`
+		Description    string     `json:"description"`
 		IdempotencyKey string     `json:"idempotency_key"`
 	}
 	jsonAmount struct {
@@ -68,6 +98,11 @@ type (
 	jsonWaiting struct {
 		Address string    `json:"address"`
 		Until   time.Time `json:"until"`
+		Reason  string    `json:"reason"`
+	}
+	jsonAwaiting struct {
+		Address string `json:"address"`
+		Link    string `json:"link"`
 	}
 	jsonProblem struct {
 		Address  string `json:"address"`
@@ -85,20 +120,34 @@ type (
 		Address string `json:"address"`
 	}
 	jsonSummary struct {
-		Refunds    int `json:"refunds"`
-		Waiting    int `json:"waiting"`
-		Errors     int `json:"errors"`
-		Unresolved int `json:"unresolved"`
-		UpToDate   int `json:"up_to_date"`
+		// Refunds counts every change, of every kind, as it did in 1.0,
+		// so that a 1.x consumer gating on it still sees every call.
+		// ByKind.Refund is the number of refunds.
+		Refunds    int       `json:"refunds"`
+		Changes    int       `json:"changes"`
+		ByKind     jsonKinds `json:"by_kind"`
+		Waiting    int       `json:"waiting"`
+		Awaiting   int       `json:"awaiting"`
+		Deferred   int       `json:"deferred"`
+		Errors     int       `json:"errors"`
+		Unresolved int       `json:"unresolved"`
+		UpToDate   int       `json:"up_to_date"`
+	}
+	jsonKinds struct {
+		Refund int `json:"refund"`
+		Bind   int `json:"bind"`
+		Unbind int `json:"unbind"`
+		Charge int `json:"charge"`
 	}
 )
 
 // RenderJSON writes the plan as the documented, versioned JSON document of
 // plan -json and show -json (cmd/ddctl/json-format.md), in Terraform's
-// habits (format_version, resource_changes, applyable). Amounts are DOKU's
-// decimal string and minor units, never floats; times are RFC 3339 in UTC
-// whatever opts.Location says. It is not the saved-plan format: ReadPlan
-// reads only what WritePlan writes.
+// habits (format_version, resource_changes, applyable). Each change carries
+// the fields of its kind. Amounts are DOKU's decimal string and minor
+// units, never floats; times are RFC 3339 in UTC whatever opts.Location
+// says; a phone is masked (DESIGN.md principle 5). It is not the
+// saved-plan format: ReadPlan reads only what WritePlan writes.
 func RenderJSON(w io.Writer, p *Plan, opts RenderOptions) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -117,13 +166,18 @@ func jsonDocument(p *Plan) jsonPlan {
 		Applyable:       len(p.Errors) == 0,
 		ResourceChanges: make([]jsonChange, 0, len(p.Actions)),
 		Waiting:         make([]jsonWaiting, 0, len(p.Waiting)),
+		Awaiting:        make([]jsonAwaiting, 0, len(p.Awaiting)),
+		Deferred:        jsonProblems(p.Deferred),
 		Errors:          jsonProblems(p.Errors),
 		Unresolved:      jsonProblems(p.Unresolved),
 		Resolved:        make([]jsonResolution, 0, len(p.Resolved)),
 		Removed:         make([]jsonRemoved, 0, len(p.Removed)),
 		Summary: jsonSummary{
 			Refunds:    len(p.Actions),
+			Changes:    len(p.Actions),
 			Waiting:    len(p.Waiting),
+			Awaiting:   len(p.Awaiting),
+			Deferred:   len(p.Deferred),
 			Errors:     len(p.Errors),
 			Unresolved: len(p.Unresolved),
 			UpToDate:   p.Converged,
@@ -134,24 +188,32 @@ func jsonDocument(p *Plan) jsonPlan {
 		if a.Resend {
 			reason = ReasonResendNotReceived
 		}
+		actions := []string{"create"}
+		if a.Kind == ActionUnbind {
+			actions = []string{"delete"} // the binding goes away
+		}
 		d.ResourceChanges = append(d.ResourceChanges, jsonChange{
 			Address:      a.Address,
 			Kind:         string(a.Kind),
 			ActionReason: reason,
-			Change: jsonChangeBody{
-				Actions: []string{"create"},
-				After: jsonRefund{
-					Payment:        a.Payment,
-					Amount:         jsonAmountOf(a.Amount),
-					AmountMinor:    int64(a.Amount),
-					Reason:         a.Reason,
-					IdempotencyKey: a.Key,
-				},
-			},
+			Change:       jsonChangeBody{Actions: actions, After: jsonAfter(a)},
 		})
+		switch a.Kind {
+		case ActionRefund:
+			d.Summary.ByKind.Refund++
+		case ActionBind:
+			d.Summary.ByKind.Bind++
+		case ActionUnbind:
+			d.Summary.ByKind.Unbind++
+		case ActionCharge:
+			d.Summary.ByKind.Charge++
+		}
 	}
 	for _, wt := range p.Waiting {
-		d.Waiting = append(d.Waiting, jsonWaiting{Address: wt.Address, Until: wt.Until.UTC()})
+		d.Waiting = append(d.Waiting, jsonWaiting{Address: wt.Address, Until: wt.Until.UTC(), Reason: wt.Reason})
+	}
+	for _, aw := range p.Awaiting {
+		d.Awaiting = append(d.Awaiting, jsonAwaiting{Address: aw.Address, Link: aw.Link})
 	}
 	for _, r := range p.Resolved {
 		d.Resolved = append(d.Resolved, jsonResolution{Address: r.Address, IdempotencyKey: r.Key,
@@ -161,6 +223,39 @@ func jsonDocument(p *Plan) jsonPlan {
 		d.Removed = append(d.Removed, jsonRemoved{Address: addr})
 	}
 	return d
+}
+
+// jsonAfter is what an action sends, in the fields of its kind. It never
+// holds the phone unmasked: the document is for scripts and logs.
+func jsonAfter(a Action) any {
+	switch a.Kind {
+	case ActionBind:
+		b := jsonBind{CustomerID: a.CustomerID, MaskedPhone: MaskPhone(a.Phone)}
+		if a.BindRequest != nil {
+			b.SuccessURL, b.FailedURL = a.BindRequest.SuccessURL, a.BindRequest.FailedURL
+		}
+		return b
+	case ActionUnbind:
+		return jsonUnbind{CustomerID: a.CustomerID, Binding: a.Binding}
+	case ActionCharge:
+		return jsonCharge{
+			Charge:         a.Charge,
+			Occurrence:     a.Occurrence.UTC(),
+			Attempt:        a.Attempt,
+			Binding:        a.Binding,
+			Amount:         jsonAmountOf(a.Amount),
+			AmountMinor:    int64(a.Amount),
+			Description:    a.Reason,
+			IdempotencyKey: a.Key,
+		}
+	}
+	return jsonRefund{
+		Payment:        a.Payment,
+		Amount:         jsonAmountOf(a.Amount),
+		AmountMinor:    int64(a.Amount),
+		Reason:         a.Reason,
+		IdempotencyKey: a.Key,
+	}
 }
 
 func jsonAmountOf(a money.Amount) jsonAmount {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/secret"
 	"github.com/ddctl/ddctl/internal/state"
 )
 
@@ -66,10 +68,42 @@ func renderFixtures() []struct {
 		Detail: "could not ask DOKU about it: timeout; it will be asked again next run"}}
 	resend.Converged = 1
 
+	// kinds has a call of every kind, and every list a charge or a binding
+	// can be in.
+	kinds := base()
+	kinds.Actions = []reconcile.Action{
+		{Kind: reconcile.ActionRefund, Address: "refund.newyear_back", Payment: "recurring_charge.newyear#2026-01-01T09:00+07:00",
+			Amount: 15000000, Reason: "goodwill", Key: "TESTC1B2C3D4E5F60718293A4B5C6D7E8F92"},
+		{Kind: reconcile.ActionBind, Address: "binding.alice", CustomerID: "cust-001", Phone: "6281234567890",
+			BindRequest: &reconcile.BindRequest{SuccessURL: "https://shop.example/bind/ok", FailedURL: "https://shop.example/bind/failed",
+				CustomerName: "Alice Example", Email: "alice@shop.example", DeviceModel: "server", OSType: "linux", ChannelID: "web"}},
+		{Kind: reconcile.ActionUnbind, Address: "unbind.bob", CustomerID: "cust-002", Binding: "binding.bob"},
+		{Kind: reconcile.ActionCharge, Address: "recurring_charge.monthly#2026-11-23T09:00+07:00", Charge: "recurring_charge.monthly",
+			Occurrence: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC), Attempt: 1, Amount: 15000000, Reason: "Monthly plan",
+			Binding: "binding.carol", SuccessURL: "https://shop.example/pay/ok", FailedURL: "https://shop.example/pay/failed",
+			Key: "TESTD1B2C3D4E5F60718293A4B5C6D7E8F93"},
+		{Kind: reconcile.ActionCharge, Address: "recurring_charge.weekly#2026-11-16T09:00+07:00", Charge: "recurring_charge.weekly",
+			Occurrence: time.Date(2026, 11, 16, 2, 0, 0, 0, time.UTC), Attempt: 2, Amount: 5000050,
+			Binding: "binding.carol", Key: "TESTE1B2C3D4E5F60718293A4B5C6D7E8F94"},
+	}
+	kinds.Waiting = []reconcile.Waiting{
+		{Address: "recurring_charge.dave_plan", Reason: "binding.dave is not active yet"},
+		{Address: "recurring_charge.daily#2026-11-23T07:00+07:00", Until: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), Reason: "attempt 2 after failed"},
+		{Address: "refund.later", Until: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	kinds.Awaiting = []reconcile.Awaiting{
+		{Address: "binding.erin", Link: "https://sandbox.example/bind/confirm?ref=B_1&lang=id"},
+		{Address: "recurring_charge.monthly#2026-10-23T09:00+07:00", Link: "https://sandbox.example/pay/confirm?ref=P_1"},
+	}
+	kinds.Deferred = []reconcile.Problem{{Address: "recurring_charge.big#2026-11-23T09:00+07:00", Summary: "insufficient balance",
+		Detail: "the customer's balance is IDR 50,000.00; the charge is IDR 100,000.00. No payment request is sent; it is retried per retry."}}
+	kinds.Removed = []string{"binding.old"}
+	kinds.Converged = 2
+
 	return []struct {
 		name string
 		plan *reconcile.Plan
-	}{{"no_changes", none}, {"mixed", mixed}, {"resend", resend}}
+	}{{"no_changes", none}, {"mixed", mixed}, {"resend", resend}, {"kinds", kinds}}
 }
 
 // renderers are the plan renderers, all of one signature.
@@ -127,7 +161,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 // jsonDoc mirrors cmd/ddctl/json-format.md, to decode RenderJSON's output
-// strictly.
+// strictly. A change's after is decoded by its kind (decodeAfter).
 type jsonDoc struct {
 	FormatVersion   string    `json:"format_version"`
 	DDCTLVersion    string    `json:"ddctl_version"`
@@ -142,23 +176,20 @@ type jsonDoc struct {
 		Kind         string `json:"kind"`
 		ActionReason string `json:"action_reason"`
 		Change       struct {
-			Actions []string `json:"actions"`
-			After   struct {
-				Payment string `json:"payment"`
-				Amount  struct {
-					Value    string `json:"value"`
-					Currency string `json:"currency"`
-				} `json:"amount"`
-				AmountMinor    int64  `json:"amount_minor"`
-				Reason         string `json:"reason"`
-				IdempotencyKey string `json:"idempotency_key"`
-			} `json:"after"`
+			Actions []string        `json:"actions"`
+			After   json.RawMessage `json:"after"`
 		} `json:"change"`
 	} `json:"resource_changes"`
 	Waiting []struct {
 		Address string    `json:"address"`
 		Until   time.Time `json:"until"`
+		Reason  string    `json:"reason"`
 	} `json:"waiting"`
+	Awaiting []struct {
+		Address string `json:"address"`
+		Link    string `json:"link"`
+	} `json:"awaiting"`
+	Deferred   []jsonProblem `json:"deferred"`
 	Errors     []jsonProblem `json:"errors"`
 	Unresolved []jsonProblem `json:"unresolved"`
 	Resolved   []struct {
@@ -171,12 +202,81 @@ type jsonDoc struct {
 		Address string `json:"address"`
 	} `json:"removed"`
 	Summary struct {
-		Refunds    int `json:"refunds"`
+		Refunds int `json:"refunds"`
+		Changes int `json:"changes"`
+		ByKind  struct {
+			Refund int `json:"refund"`
+			Bind   int `json:"bind"`
+			Unbind int `json:"unbind"`
+			Charge int `json:"charge"`
+		} `json:"by_kind"`
 		Waiting    int `json:"waiting"`
+		Awaiting   int `json:"awaiting"`
+		Deferred   int `json:"deferred"`
 		Errors     int `json:"errors"`
 		Unresolved int `json:"unresolved"`
 		UpToDate   int `json:"up_to_date"`
 	} `json:"summary"`
+}
+
+type jsonAmount struct {
+	Value    string `json:"value"`
+	Currency string `json:"currency"`
+}
+
+// The after of each kind of change.
+type (
+	jsonRefundAfter struct {
+		Payment        string     `json:"payment"`
+		Amount         jsonAmount `json:"amount"`
+		AmountMinor    int64      `json:"amount_minor"`
+		Reason         string     `json:"reason"`
+		IdempotencyKey string     `json:"idempotency_key"`
+	}
+	jsonBindAfter struct {
+		CustomerID  string `json:"customer_id"`
+		MaskedPhone string `json:"masked_phone"`
+		SuccessURL  string `json:"success_url"`
+		FailedURL   string `json:"failed_url"`
+	}
+	jsonUnbindAfter struct {
+		CustomerID string `json:"customer_id"`
+		Binding    string `json:"binding"`
+	}
+	jsonChargeAfter struct {
+		Charge         string     `json:"charge"`
+		Occurrence     time.Time  `json:"occurrence"`
+		Attempt        int        `json:"attempt"`
+		Binding        string     `json:"binding"`
+		Amount         jsonAmount `json:"amount"`
+		AmountMinor    int64      `json:"amount_minor"`
+		Description    string     `json:"description"`
+		IdempotencyKey string     `json:"idempotency_key"`
+	}
+)
+
+// decodeAfter decodes a change's after strictly into T, and checks that
+// every field of T is present: each kind has exactly its own fields.
+func decodeAfter[T any](tb testing.TB, raw json.RawMessage) T {
+	tb.Helper()
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		tb.Fatalf("decode after as %T: %v\n%s", v, err, raw)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		tb.Fatal(err)
+	}
+	typ := reflect.TypeOf(v)
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if _, ok := keys[name]; !ok {
+			tb.Errorf("after of %T has no %q:\n%s", v, name, raw)
+		}
+	}
+	return v
 }
 
 type jsonProblem struct {
@@ -209,8 +309,8 @@ func TestRenderJSON(t *testing.T) {
 	fx := renderFixtures()
 	t.Run("Mixed", func(t *testing.T) {
 		d, raw := decodeJSONDoc(t, fx[1].plan)
-		if d.FormatVersion != "1.0" {
-			t.Fatalf("FormatVersion=%q, want %q", d.FormatVersion, "1.0")
+		if d.FormatVersion != "1.1" || reconcile.JSONFormatVersion != "1.1" {
+			t.Fatalf("FormatVersion=%q, want %q", d.FormatVersion, "1.1")
 		}
 		if _, ok := raw["ddctl_version"]; ok {
 			t.Errorf("ddctl_version is present; it is not known to the renderer")
@@ -232,13 +332,13 @@ func TestRenderJSON(t *testing.T) {
 			!cmp.Equal(rc.Change.Actions, []string{"create"}) {
 			t.Errorf("ResourceChanges[0]=%+v", rc)
 		}
-		after := rc.Change.After
+		after := decodeAfter[jsonRefundAfter](t, rc.Change.After)
 		if after.Payment != "ORD-7" || after.Amount.Value != "150000.00" || after.Amount.Currency != "IDR" ||
 			after.AmountMinor != 15000000 || after.Reason != "damaged in transit" ||
 			after.IdempotencyKey != "TESTA1B2C3D4E5F60718293A4B5C6D7E8F90" {
 			t.Errorf("After=%+v", after)
 		}
-		if v := d.ResourceChanges[1].Change.After.Amount.Value; v != "25000.50" {
+		if v := decodeAfter[jsonRefundAfter](t, d.ResourceChanges[1].Change.After).Amount.Value; v != "25000.50" {
 			t.Errorf("Amount.Value=%q, want %q", v, "25000.50")
 		}
 		// Amounts are never floats: amount is an object, amount_minor an integer.
@@ -257,7 +357,8 @@ func TestRenderJSON(t *testing.T) {
 		if len(d.Removed) != 1 || d.Removed[0].Address != "refund.ord_1" {
 			t.Errorf("Removed=%+v", d.Removed)
 		}
-		if s := d.Summary; s.Refunds != 2 || s.Waiting != 1 || s.Errors != 1 || s.Unresolved != 0 || s.UpToDate != 5 {
+		if s := d.Summary; s.Refunds != 2 || s.Changes != 2 || s.ByKind.Refund != 2 || s.Waiting != 1 || s.Errors != 1 ||
+			s.Unresolved != 0 || s.UpToDate != 5 {
 			t.Errorf("Summary=%+v", s)
 		}
 	})
@@ -269,7 +370,8 @@ func TestRenderJSON(t *testing.T) {
 		if len(d.ResourceChanges) != 1 || d.ResourceChanges[0].ActionReason != "resend_not_received" {
 			t.Fatalf("ResourceChanges=%+v, want one resend_not_received", d.ResourceChanges)
 		}
-		if len(d.Resolved) != 1 || d.Resolved[0].Status != "not_received" || d.Resolved[0].IdempotencyKey != d.ResourceChanges[0].Change.After.IdempotencyKey {
+		after := decodeAfter[jsonRefundAfter](t, d.ResourceChanges[0].Change.After)
+		if len(d.Resolved) != 1 || d.Resolved[0].Status != "not_received" || d.Resolved[0].IdempotencyKey != after.IdempotencyKey {
 			t.Errorf("Resolved=%+v", d.Resolved)
 		}
 		if len(d.Unresolved) != 1 || d.Summary.Unresolved != 1 {
@@ -278,7 +380,7 @@ func TestRenderJSON(t *testing.T) {
 	})
 	t.Run("EmptyListsNotNull", func(t *testing.T) {
 		_, raw := decodeJSONDoc(t, fx[0].plan)
-		for _, k := range []string{"resource_changes", "waiting", "errors", "unresolved", "resolved", "removed"} {
+		for _, k := range []string{"resource_changes", "waiting", "awaiting", "deferred", "errors", "unresolved", "resolved", "removed"} {
 			if l, ok := raw[k].([]any); !ok || len(l) != 0 {
 				t.Errorf("%s=%#v, want []", k, raw[k])
 			}
@@ -291,6 +393,154 @@ func TestRenderJSON(t *testing.T) {
 			t.Errorf("resource_changes=%#v, want []", raw["resource_changes"])
 		}
 	})
+}
+
+// Each kind of change carries its own fields; charges and bindings appear
+// in awaiting, deferred and waiting.
+func TestRenderJSONKinds(t *testing.T) {
+	p := renderFixtures()[3].plan
+	d, raw := decodeJSONDoc(t, p)
+	if len(d.ResourceChanges) != 5 {
+		t.Fatalf("len(ResourceChanges)=%d, want 5", len(d.ResourceChanges))
+	}
+	kinds := []string{"refund", "bind", "unbind", "charge", "charge"}
+	for i, rc := range d.ResourceChanges {
+		if rc.Kind != kinds[i] || rc.Address != p.Actions[i].Address || rc.ActionReason != "create" {
+			t.Errorf("ResourceChanges[%d]: Kind=%q Address=%q ActionReason=%q, want %q %q create",
+				i, rc.Kind, rc.Address, rc.ActionReason, kinds[i], p.Actions[i].Address)
+		}
+		want := []string{"create"}
+		if rc.Kind == "unbind" {
+			want = []string{"delete"}
+		}
+		if !cmp.Equal(rc.Change.Actions, want) {
+			t.Errorf("ResourceChanges[%d].Change.Actions=%v, want %v", i, rc.Change.Actions, want)
+		}
+	}
+
+	refund := decodeAfter[jsonRefundAfter](t, d.ResourceChanges[0].Change.After)
+	if refund.Payment != "recurring_charge.newyear#2026-01-01T09:00+07:00" || refund.AmountMinor != 15000000 ||
+		refund.Reason != "goodwill" || refund.IdempotencyKey != "TESTC1B2C3D4E5F60718293A4B5C6D7E8F92" {
+		t.Errorf("refund after=%+v", refund)
+	}
+
+	bind := decodeAfter[jsonBindAfter](t, d.ResourceChanges[1].Change.After)
+	wantBind := jsonBindAfter{CustomerID: "cust-001", MaskedPhone: "6281****7890",
+		SuccessURL: "https://shop.example/bind/ok", FailedURL: "https://shop.example/bind/failed"}
+	if diff := cmp.Diff(wantBind, bind); diff != "" {
+		t.Errorf("bind after (-want +got):\n%s", diff)
+	}
+
+	unbind := decodeAfter[jsonUnbindAfter](t, d.ResourceChanges[2].Change.After)
+	if diff := cmp.Diff(jsonUnbindAfter{CustomerID: "cust-002", Binding: "binding.bob"}, unbind); diff != "" {
+		t.Errorf("unbind after (-want +got):\n%s", diff)
+	}
+
+	charge := decodeAfter[jsonChargeAfter](t, d.ResourceChanges[3].Change.After)
+	wantCharge := jsonChargeAfter{Charge: "recurring_charge.monthly", Occurrence: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC),
+		Attempt: 1, Binding: "binding.carol", Amount: jsonAmount{Value: "150000.00", Currency: "IDR"}, AmountMinor: 15000000,
+		Description: "Monthly plan", IdempotencyKey: "TESTD1B2C3D4E5F60718293A4B5C6D7E8F93"}
+	if diff := cmp.Diff(wantCharge, charge); diff != "" {
+		t.Errorf("charge after (-want +got):\n%s", diff)
+	}
+	if charge.Occurrence.Location() != time.UTC {
+		t.Errorf("Occurrence=%v, want UTC whatever the location", charge.Occurrence)
+	}
+	retry := decodeAfter[jsonChargeAfter](t, d.ResourceChanges[4].Change.After)
+	if retry.Attempt != 2 || retry.Amount.Value != "50000.50" || retry.AmountMinor != 5000050 || retry.Description != "" {
+		t.Errorf("second charge after=%+v", retry)
+	}
+	// An occurrence is an RFC 3339 string, an attempt an integer.
+	after := raw["resource_changes"].([]any)[3].(map[string]any)["change"].(map[string]any)["after"].(map[string]any)
+	if after["occurrence"] != "2026-11-23T02:00:00Z" || after["attempt"] != 1.0 {
+		t.Errorf("occurrence=%#v attempt=%#v", after["occurrence"], after["attempt"])
+	}
+
+	if len(d.Waiting) != 3 {
+		t.Fatalf("Waiting=%+v, want 3", d.Waiting)
+	}
+	if w := d.Waiting[0]; w.Address != "recurring_charge.dave_plan" || !w.Until.IsZero() || w.Reason != "binding.dave is not active yet" {
+		t.Errorf("Waiting[0]=%+v", w)
+	}
+	if w := d.Waiting[1]; !w.Until.Equal(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)) || w.Reason != "attempt 2 after failed" {
+		t.Errorf("Waiting[1]=%+v", w)
+	}
+	if w := d.Waiting[2]; w.Reason != "" {
+		t.Errorf("Waiting[2].Reason=%q, want \"\"", w.Reason)
+	}
+	if len(d.Awaiting) != 2 || d.Awaiting[0].Address != "binding.erin" ||
+		d.Awaiting[0].Link != "https://sandbox.example/bind/confirm?ref=B_1&lang=id" ||
+		d.Awaiting[1].Address != "recurring_charge.monthly#2026-10-23T09:00+07:00" {
+		t.Errorf("Awaiting=%+v", d.Awaiting)
+	}
+	wantDeferred := []jsonProblem{{Address: "recurring_charge.big#2026-11-23T09:00+07:00", Summary: "insufficient balance",
+		Detail: p.Deferred[0].Detail}}
+	if diff := cmp.Diff(wantDeferred, d.Deferred); diff != "" {
+		t.Errorf("Deferred (-want +got):\n%s", diff)
+	}
+	s := d.Summary
+	if s.Refunds != 5 || s.Changes != 5 || s.ByKind.Refund != 1 || s.ByKind.Bind != 1 || s.ByKind.Unbind != 1 || s.ByKind.Charge != 2 ||
+		s.Waiting != 3 || s.Awaiting != 2 || s.Deferred != 1 || s.Errors != 0 || s.Unresolved != 0 || s.UpToDate != 2 {
+		t.Errorf("Summary=%+v", s)
+	}
+	if !d.Applyable {
+		t.Errorf("Applyable=false with no error")
+	}
+}
+
+// No renderer shows a phone unmasked, a customer's name or email, or
+// anything like a binding's authCode or a token: the plan holds none of
+// them (checked on its type), and the phone is masked.
+func TestRenderNoSecrets(t *testing.T) {
+	// The plan's types have no field a secret could be in.
+	seen := map[reflect.Type]bool{}
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if seen[typ] || typ.Kind() != reflect.Struct || !strings.HasPrefix(typ.PkgPath(), "github.com/ddctl/ddctl/") {
+			return
+		}
+		seen[typ] = true
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name := strings.ToLower(f.Name)
+			if f.Type == reflect.TypeFor[secret.Value]() || strings.Contains(name, "auth") || strings.Contains(name, "token") ||
+				strings.Contains(name, "secret") {
+				t.Errorf("%s.%s (%s): a plan must hold no secret", path, f.Name, f.Type)
+			}
+			walk(f.Type, path+"."+f.Name)
+		}
+	}
+	walk(reflect.TypeFor[reconcile.Plan](), "Plan")
+	if !seen[reflect.TypeFor[reconcile.Action]()] || !seen[reflect.TypeFor[reconcile.BindRequest]()] {
+		t.Fatalf("the walk did not reach Action and BindRequest")
+	}
+
+	p := renderFixtures()[3].plan
+	for _, r := range renderers {
+		var buf bytes.Buffer
+		if err := r.render(&buf, p, reconcile.RenderOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, s := range []string{"6281234567890", "1234567", "Alice Example", "alice@shop.example"} {
+			if strings.Contains(out, s) {
+				t.Errorf("%s output shows %q", r.ext, s)
+			}
+		}
+		masked := "6281****7890"
+		if r.ext == "md" {
+			masked = `6281\*\*\*\*7890`
+		}
+		if !strings.Contains(out, masked) {
+			t.Errorf("%s output has no masked phone %q:\n%s", r.ext, masked, out)
+		}
+		if m := regexp.MustCompile(`(?i)auth_?code|token`).FindString(out); m != "" {
+			t.Errorf("%s output holds %q", r.ext, m)
+		}
+	}
 }
 
 // The rendering is not a saved plan: ReadPlan still reads what WritePlan
@@ -317,8 +567,8 @@ func TestRenderJSONIsNotASavedPlan(t *testing.T) {
 	}
 }
 
-// The documentation's example is the mixed golden, and every key of the
-// goldens is documented.
+// The documentation's examples are the mixed and kinds goldens, it names
+// the current version, and every key of the goldens is documented.
 func TestJSONFormatDocumented(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("..", "..", "cmd", "ddctl", "json-format.md"))
 	if err != nil {
@@ -330,6 +580,16 @@ func TestJSONFormatDocumented(t *testing.T) {
 	}
 	if !bytes.Contains(doc, []byte("```json\n"+string(example)+"```\n")) {
 		t.Errorf("json-format.md's example is not testdata/render/mixed.json")
+	}
+	kinds, err := os.ReadFile(filepath.Join("testdata", "render", "kinds.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, []byte("```json\n"+string(kinds)+"```\n")) {
+		t.Errorf("json-format.md has no example that is testdata/render/kinds.json")
+	}
+	if v := "now `\"" + reconcile.JSONFormatVersion + "\"`"; !bytes.Contains(doc, []byte(v)) {
+		t.Errorf("json-format.md does not give the version as %s", v)
 	}
 	for _, f := range renderFixtures() {
 		var buf bytes.Buffer

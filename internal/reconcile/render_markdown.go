@@ -24,12 +24,14 @@ const markdownCollapseAfter = 10
 const markdownTailReserve = 1000
 
 // RenderMarkdown writes the plan as a pull-request comment: a heading with
-// the summary line, errors, a table of the calls, then what waits, what is
-// unresolved and what is no longer in the configuration. Long lists go into
-// <details> blocks. When the whole would be longer than MarkdownLimit, it
-// is shortened: the heading, errors first (they are what reviewers must
-// see), as many calls as fit, and a line naming how many refunds, of what
-// total, are not shown.
+// the summary line, errors, a table of the calls per kind (refunds, binds,
+// unbinds, charges, each with its own columns), then what is deferred, what
+// awaits its customer (with the link), what waits, what is unresolved and
+// what is no longer in the configuration. Phones are masked. Long lists go
+// into <details> blocks. When the whole would be longer than MarkdownLimit,
+// it is shortened: the heading, errors first (they are what reviewers must
+// see), as many calls as fit, and a line naming how many calls of each
+// kind, of what total, are not shown.
 func RenderMarkdown(w io.Writer, p *Plan, opts RenderOptions) error {
 	loc := opts.Location
 	if loc == nil {
@@ -51,17 +53,20 @@ func markdownFull(p *Plan, loc *time.Location) string {
 	if len(p.Actions) == 0 {
 		b.WriteString("No changes. DOKU and the state match the configuration.\n\n")
 	} else {
-		open, end := mdCollapse(len(p.Actions) > markdownCollapseAfter,
-			fmt.Sprintf("%s, %s", plural(len(p.Actions), "refund", "refunds"), mdTotal(p.Actions)))
 		b.WriteString("#### Calls ddctl will make\n\n")
-		b.WriteString(open)
-		mdTableHead(b)
-		for _, a := range p.Actions {
-			b.WriteString(mdRow(a))
+		for _, g := range mdGroups(p.Actions) {
+			open, end := mdCollapse(len(g) > markdownCollapseAfter, mdGroupSummary(g))
+			b.WriteString(open)
+			mdTableHead(b, g[0].Kind)
+			for _, a := range g {
+				b.WriteString(mdRow(a))
+			}
+			b.WriteString("\n")
+			b.WriteString(end)
 		}
-		b.WriteString("\n")
-		b.WriteString(end)
 	}
+	mdDeferred(b, p)
+	mdAwaiting(b, p)
 	mdWaiting(b, p, loc)
 	mdRemoved(b, p)
 	mdResolved(b, p)
@@ -92,30 +97,16 @@ func markdownShort(p *Plan, loc *time.Location) string {
 		}
 		b.WriteString("\n")
 	}
-	if len(p.Actions) > 0 {
-		head := &strings.Builder{}
-		head.WriteString("#### Calls ddctl will make\n\n")
-		mdTableHead(head)
-		if b.Len()+head.Len() <= budget {
-			b.WriteString(head.String())
-			shown := 0
-			for _, a := range p.Actions {
-				row := mdRow(a)
-				if b.Len()+len(row) > budget {
-					break
-				}
-				b.WriteString(row)
-				shown++
-			}
-			b.WriteString("\n")
-			mdHidden(b, p.Actions[shown:])
-		} else {
-			mdHidden(b, p.Actions)
-		}
-	}
+	mdShortCalls(b, p.Actions, budget)
 	var rest []string
 	if n := len(p.Unresolved); n > 0 {
 		rest = append(rest, fmt.Sprintf("%d unresolved", n))
+	}
+	if n := len(p.Deferred); n > 0 {
+		rest = append(rest, fmt.Sprintf("%d deferred", n))
+	}
+	if n := len(p.Awaiting); n > 0 {
+		rest = append(rest, fmt.Sprintf("%d awaiting the customer", n))
 	}
 	if n := len(p.Waiting); n > 0 {
 		rest = append(rest, fmt.Sprintf("%d waiting", n))
@@ -133,12 +124,87 @@ func markdownShort(p *Plan, loc *time.Location) string {
 	return b.String()
 }
 
-func mdHidden(b *strings.Builder, hidden []Action) {
-	if len(hidden) == 0 {
-		return
+// mdShortCalls writes as many call tables and rows as fit in budget, kind
+// after kind, and then a line naming the calls left out. A table is begun
+// only when its head and first row fit.
+func mdShortCalls(b *strings.Builder, actions []Action, budget int) {
+	var hidden []Action
+	heading := "#### Calls ddctl will make\n\n"
+	for _, g := range mdGroups(actions) {
+		if len(hidden) > 0 {
+			hidden = append(hidden, g...)
+			continue
+		}
+		head := &strings.Builder{}
+		head.WriteString(heading)
+		mdTableHead(head, g[0].Kind)
+		if b.Len()+head.Len()+len(mdRow(g[0])) > budget {
+			hidden = append(hidden, g...)
+			continue
+		}
+		b.WriteString(head.String())
+		heading = ""
+		for i, a := range g {
+			row := mdRow(a)
+			if b.Len()+len(row) > budget {
+				hidden = append(hidden, g[i:]...)
+				break
+			}
+			b.WriteString(row)
+		}
+		b.WriteString("\n")
 	}
-	fmt.Fprintf(b, "… and %s (%s) not shown; run `ddctl show PLANFILE` for all.\n\n",
-		plural(len(hidden), "more refund", "more refunds"), mdTotal(hidden))
+	if len(hidden) > 0 {
+		fmt.Fprintf(b, "… and %s not shown; run `ddctl show PLANFILE` for all.\n\n", mdHiddenCalls(hidden))
+	}
+}
+
+// mdGroups splits actions by kind, kinds in the order they first appear
+// (the order plan makes them in), actions in plan order within a kind.
+func mdGroups(actions []Action) [][]Action {
+	var groups [][]Action
+	at := map[ActionKind]int{}
+	for _, a := range actions {
+		i, ok := at[a.Kind]
+		if !ok {
+			i = len(groups)
+			at[a.Kind] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], a)
+	}
+	return groups
+}
+
+// mdGroupSummary names one kind's calls and, for calls that move money,
+// their total: "12 refunds, IDR 12,000.00".
+func mdGroupSummary(g []Action) string {
+	one, many := kindNouns(g[0].Kind)
+	if !movesMoney(g[0].Kind) {
+		return plural(len(g), one, many)
+	}
+	return plural(len(g), one, many) + ", " + mdTotal(g)
+}
+
+// mdHiddenCalls names the calls a shortened plan leaves out, kind by kind:
+// "9000 more refunds (IDR 9,000,000.00), 2 more binds".
+func mdHiddenCalls(hidden []Action) string {
+	var parts []string
+	for _, g := range mdGroups(hidden) {
+		one, many := kindNouns(g[0].Kind)
+		s := plural(len(g), "more "+one, "more "+many)
+		if movesMoney(g[0].Kind) {
+			s += " (" + mdTotal(g) + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func movesMoney(k ActionKind) bool { return k != ActionBind && k != ActionUnbind }
+
+func kindNouns(k ActionKind) (one, many string) {
+	return string(k), string(k) + "s"
 }
 
 func mdHeading(b *strings.Builder, p *Plan) {
@@ -178,7 +244,46 @@ func mdWaiting(b *strings.Builder, p *Plan, loc *time.Location) {
 	open, end := mdCollapse(len(p.Waiting) > markdownCollapseAfter, plural(len(p.Waiting), "instance", "instances"))
 	b.WriteString(open)
 	for _, wt := range p.Waiting {
-		fmt.Fprintf(b, "- %s: not before %s\n", mdEscape(wt.Address), wt.Until.In(loc).Format("2006-01-02 15:04 -07:00"))
+		when := wt.Until.In(loc).Format("2006-01-02 15:04 -07:00")
+		switch {
+		case wt.Until.IsZero():
+			fmt.Fprintf(b, "- %s: %s\n", mdEscape(wt.Address), mdEscape(wt.Reason))
+		case wt.Reason != "":
+			fmt.Fprintf(b, "- %s: %s, not before %s\n", mdEscape(wt.Address), mdEscape(wt.Reason), when)
+		default:
+			fmt.Fprintf(b, "- %s: not before %s\n", mdEscape(wt.Address), when)
+		}
+	}
+	b.WriteString("\n")
+	b.WriteString(end)
+}
+
+// mdDeferred lists the charges due now that the balance does not cover.
+func mdDeferred(b *strings.Builder, p *Plan) {
+	if len(p.Deferred) == 0 {
+		return
+	}
+	b.WriteString("#### Deferred (no payment request)\n\n")
+	open, end := mdCollapse(len(p.Deferred) > markdownCollapseAfter, plural(len(p.Deferred), "charge", "charges"))
+	b.WriteString(open)
+	for _, d := range p.Deferred {
+		b.WriteString(mdProblem(d))
+	}
+	b.WriteString("\n")
+	b.WriteString(end)
+}
+
+// mdAwaiting lists the bindings and charges that wait for their customer,
+// with the link the customer confirms at.
+func mdAwaiting(b *strings.Builder, p *Plan) {
+	if len(p.Awaiting) == 0 {
+		return
+	}
+	b.WriteString("#### Awaiting the customer (OTP and PIN at the link)\n\n")
+	open, end := mdCollapse(len(p.Awaiting) > markdownCollapseAfter, plural(len(p.Awaiting), "instance", "instances"))
+	b.WriteString(open)
+	for _, a := range p.Awaiting {
+		fmt.Fprintf(b, "- %s: %s\n", mdEscape(a.Address), mdLink(a.Link))
 	}
 	b.WriteString("\n")
 	b.WriteString(end)
@@ -228,18 +333,63 @@ func mdProblem(pr Problem) string {
 	return s + "\n"
 }
 
-func mdTableHead(b *strings.Builder) {
-	b.WriteString("| Action | Address | Payment | Amount | Reason |\n")
-	b.WriteString("| --- | --- | --- | ---: | --- |\n")
+// mdTableHead begins the table of one kind's calls. Each kind has the
+// columns the text plan shows for it.
+func mdTableHead(b *strings.Builder, k ActionKind) {
+	switch k {
+	case ActionBind:
+		b.WriteString("| Action | Address | Customer | Phone |\n")
+		b.WriteString("| --- | --- | --- | --- |\n")
+	case ActionUnbind:
+		b.WriteString("| Action | Address | Customer | Binding |\n")
+		b.WriteString("| --- | --- | --- | --- |\n")
+	case ActionCharge:
+		b.WriteString("| Action | Address | Binding | Amount | Description |\n")
+		b.WriteString("| --- | --- | --- | ---: | --- |\n")
+	default:
+		b.WriteString("| Action | Address | Payment | Amount | Reason |\n")
+		b.WriteString("| --- | --- | --- | ---: | --- |\n")
+	}
 }
 
+// mdRow is one call, in the columns of mdTableHead for its kind.
 func mdRow(a Action) string {
 	action := "+ " + string(a.Kind)
+	if a.Kind == ActionUnbind {
+		action = "- " + string(a.Kind)
+	}
+	if a.Kind == ActionCharge && a.Attempt > 1 {
+		action += fmt.Sprintf(" (attempt %d)", a.Attempt)
+	}
 	if a.Resend {
 		action += " (again, same key)"
 	}
-	return "| " + mdEscape(action) + " | " + mdEscape(a.Address) + " | " + mdEscape(a.Payment) + " | " +
-		a.Amount.String() + " | " + mdEscape(a.Reason) + " |\n"
+	var cells []string
+	switch a.Kind {
+	case ActionBind:
+		cells = []string{a.CustomerID, MaskPhone(a.Phone)}
+	case ActionUnbind:
+		cells = []string{a.CustomerID, a.Binding}
+	case ActionCharge:
+		cells = []string{a.Binding, a.Amount.String(), a.Reason}
+	default:
+		cells = []string{a.Payment, a.Amount.String(), a.Reason}
+	}
+	row := "| " + mdEscape(action) + " | " + mdEscape(a.Address)
+	for _, c := range cells {
+		row += " | " + mdEscape(c)
+	}
+	return row + " |\n"
+}
+
+// mdLink shows a customer's link: an autolink when it is a plain http(s)
+// URL, which cannot leave its angle brackets, escaped text otherwise.
+func mdLink(u string) string {
+	plain := !strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == '<' || r == '>' || r == 0x7f })
+	if plain && (strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) {
+		return "<" + u + ">"
+	}
+	return mdEscape(u)
 }
 
 // mdCollapse returns what opens and closes a <details> block, or nothing
