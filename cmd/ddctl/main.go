@@ -43,6 +43,7 @@ Commands:
   show       print a saved plan (-json: as JSON)
   state      list, show or rm (forget) what the state file holds
   force-unlock  remove a dead run's lock record
+  import     adopt a binding made outside ddctl (its authCode on stdin)
   history    list the journalled operations, with their runs
   sandbox    run a local DOKU simulator
   version    print the version
@@ -89,6 +90,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runState(ctx, cmdArgs, s)
 	case "force-unlock":
 		return runForceUnlock(ctx, cmdArgs, s)
+	case "import":
+		return runImport(ctx, cmdArgs, s)
 	case "history":
 		return runHistory(ctx, cmdArgs, s)
 	case "sandbox":

@@ -34,6 +34,18 @@ func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 	var out []Resolution
 	for _, op := range ops {
 		switch op.Kind {
+		case state.KindImport:
+			// An import interrupted after its binding was recorded: the
+			// binding row says whether it happened; nothing was sent.
+			r := Resolution{Address: op.Address, Status: state.OpNotReceived, Detail: "the import was interrupted before it was recorded; run ddctl import again"}
+			if b, err := e.Store.Bindings(ctx); err == nil && b[op.Address].Status == state.BindingActive {
+				r.Status, r.Detail = state.OpSucceeded, "the import was recorded"
+			}
+			if err := e.Store.RecordOutcome(context.WithoutCancel(ctx), op.ID, state.Outcome{Status: r.Status, Message: r.Detail}, e.now()); err != nil {
+				r.Status, r.Detail = op.Status, "record outcome: "+err.Error()
+			}
+			out = append(out, r)
+			continue
 		case state.KindUnbind:
 			out = append(out, e.resolveUnbind(ctx, op))
 			continue

@@ -37,6 +37,9 @@ const (
 	KindCharge = "charge"
 	KindBind   = "bind"
 	KindUnbind = "unbind"
+	// KindImport journals `ddctl import`: a binding made elsewhere, adopted
+	// after one customer-token exchange. It sends nothing of its own.
+	KindImport = "import"
 )
 
 // Operation is one journalled request.
