@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ddctl/ddctl/internal/reconcile"
@@ -104,12 +103,9 @@ func runApply(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 	fmt.Fprintln(s.stdout)
-	var mu sync.Mutex
-	res := w.engine.Apply(ctx, p, run, func(r reconcile.ActionResult) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintln(s.stdout, reconcile.RenderResultLine(r))
-	})
+	prog := newProgress(s.stdout, len(p.Actions))
+	res := w.engine.Apply(ctx, p, run, prog.report) // one report at a time
+	prog.finish()
 	status := "succeeded"
 	if res.Count(reconcile.ResultSucceeded) != len(res.Results) {
 		status, code = "failed", exitError
