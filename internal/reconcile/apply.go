@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/secret"
 	"github.com/ddctl/ddctl/internal/state"
 )
 
@@ -128,7 +129,7 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 	// (2) The request. Once the intent is committed the request is seen
 	// through (the client's timeout bounds it): an interrupted request
 	// would only turn a known outcome into an unknown one.
-	resp, err := e.DOKU.Refund(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID})
+	resp, err := e.DOKU.Refund(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID, AuthCode: e.authCodeOf(ctx, a.Binding)})
 	// (3) The outcome, whatever happened to ctx meanwhile.
 	o, st := outcome(err)
 	if a.Resend && st == ResultFailed {
@@ -198,6 +199,20 @@ func resendOf[R any](ctx context.Context, e *Engine, a Action, kind string, fres
 		return prev, extID, nil
 	}
 	return fresh, doku.NewExternalID(now), nil
+}
+
+// authCodeOf is the authCode of the binding at addr while it is active, so
+// that a call in its customer's name carries the customer token; the zero
+// value otherwise (the call goes without one).
+func (e *Engine) authCodeOf(ctx context.Context, addr string) secret.Value {
+	if addr == "" {
+		return secret.Value{}
+	}
+	bindings, err := e.Store.Bindings(ctx)
+	if err != nil || bindings[addr].Status != state.BindingActive {
+		return secret.Value{}
+	}
+	return bindings[addr].AuthCode
 }
 
 func sameDay(a, b time.Time) bool {

@@ -22,9 +22,48 @@ const MissedAfter = time.Hour
 // ActionCharge is a payment of one occurrence of a recurring charge.
 const ActionCharge ActionKind = "charge"
 
-// planCharges refreshes the occurrences awaiting their customer (status
-// inquiry), then decides each occurrence that is due (DESIGN.md, "How plan
-// decides"): a balance inquiry, once per binding, only for bindings with a
+// refreshCharges asks DOKU, one status inquiry each, about the occurrences
+// awaiting their customer, and records what became of them: before the
+// refunds are planned, so that a refund of an occurrence paid since the
+// last run is planned in this one.
+func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool) error {
+	rows, err := e.Store.Charges(ctx)
+	if err != nil {
+		return fmt.Errorf("read charges: %w", err)
+	}
+	configured := map[string]bool{}
+	for _, c := range cfg.Charges {
+		configured[c.Address] = true
+	}
+	for _, r := range rows {
+		occAddr := spec.OccurrenceAddress(r.Address, r.Occurrence, cfg.Settings.Location)
+		if r.Status != state.ChargeAwaitingCustomer || !configured[r.Address] || unsettled[occAddr] || !p.Targets.Match(occAddr) {
+			continue
+		}
+		st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: r.PartnerReferenceNo}, doku.RequestOptions{})
+		if err != nil {
+			continue // asked again next run
+		}
+		switch st.LatestTransactionStatus {
+		case doku.TxSuccess, doku.TxRefunded:
+			r.Status = state.ChargeSucceeded
+		case doku.TxFailed, doku.TxCanceled:
+			// Declined, or not confirmed in time: DOKU reports both as
+			// failed, and both are retried per retry.
+			r.Status = state.ChargeFailed
+		default:
+			continue
+		}
+		r.ReferenceNo = st.OriginalReferenceNo
+		if err := e.Store.PutCharge(ctx, r, e.now()); err != nil {
+			return fmt.Errorf("record %s: %w", r.PartnerReferenceNo, err)
+		}
+	}
+	return nil
+}
+
+// planCharges decides each occurrence that is due, after refreshCharges
+// (DESIGN.md, "How plan decides"): a balance inquiry, once per binding, only for bindings with a
 // charge to make; a charge when the balance covers it, deferred otherwise;
 // attempt n+1 with a new key after a failure, per retry.
 func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now time.Time, unsettled map[string]bool) error {
@@ -64,31 +103,6 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			latest[k] = r
 		}
 	}
-	// Refresh what waits for its customer: one status inquiry each.
-	for k, r := range latest {
-		occAddr := spec.OccurrenceAddress(r.Address, r.Occurrence, cfg.Settings.Location)
-		if r.Status != state.ChargeAwaitingCustomer || !configured[r.Address] || unsettled[occAddr] || !p.Targets.Match(occAddr) {
-			continue
-		}
-		st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: r.PartnerReferenceNo}, doku.RequestOptions{})
-		if err != nil {
-			continue // asked again next run
-		}
-		switch st.LatestTransactionStatus {
-		case doku.TxSuccess, doku.TxRefunded:
-			r.Status = state.ChargeSucceeded
-		case doku.TxFailed, doku.TxCanceled:
-			r.Status = state.ChargeFailed
-		default:
-			continue
-		}
-		r.ReferenceNo = st.OriginalReferenceNo
-		if err := e.Store.PutCharge(ctx, r, e.now()); err != nil {
-			return fmt.Errorf("record %s: %w", r.PartnerReferenceNo, err)
-		}
-		latest[k] = r
-	}
-
 	balances := map[string]money.Amount{} // per binding, asked at most once
 	for _, c := range cfg.Charges {
 		if unsettled[c.Address] || !p.Targets.Touches(c.Address) {

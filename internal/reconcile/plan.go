@@ -153,6 +153,9 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 		}
 	}
 
+	if err := e.refreshCharges(ctx, p, cfg, unsettled); err != nil {
+		return nil, err
+	}
 	refunds, err := e.Store.Refunds(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read refunds: %w", err)
@@ -180,19 +183,22 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 		if unsettled[want.Address] || !p.Targets.Match(want.Address) {
 			continue
 		}
+		// binding is the payer's binding when ddctl made the payment: the
+		// refund is sent with its customer token (Authorization-Customer).
+		binding := ""
 		if want.Charge != "" {
 			// A refund of a charge occurrence refunds the attempt that
 			// succeeded; until one has, it waits.
-			ref, ok := chargedRef(charges, want.Charge, want.Occurrence)
+			paid, ok := chargedRef(charges, want.Charge, want.Occurrence)
 			if !ok {
 				p.Waiting = append(p.Waiting, Waiting{Address: want.Address, Reason: "its charge occurrence has not been paid (yet)"})
 				continue
 			}
-			want.Payment = ref
+			want.Payment, binding = paid.PartnerReferenceNo, paid.BindingAddress
 		}
 		key := IdempotencyKey(cfg.Settings.ReferencePrefix, want.Address, "", 1)
 		if have, ok := refunds[want.Address]; ok {
-			e.planKnownRefund(p, cfg, want, have, payments)
+			e.planKnownRefund(p, want, have, binding)
 			continue
 		}
 		if !want.NotBefore.IsZero() && now.Before(want.NotBefore) {
@@ -225,7 +231,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 		}
 		planned[want.Payment] += amount
 		p.Actions = append(p.Actions, Action{Kind: ActionRefund, Address: want.Address, Payment: want.Payment,
-			Amount: amount, Reason: want.Reason, Key: key})
+			Amount: amount, Reason: want.Reason, Key: key, Binding: binding})
 	}
 	for addr := range refunds {
 		if !desired[addr] && p.Targets.Match(addr) {
@@ -248,7 +254,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 }
 
 // planKnownRefund decides for an instance the state already has.
-func (e *Engine) planKnownRefund(p *Plan, cfg *spec.Config, want spec.Refund, have state.Refund, payments map[string]state.Payment) {
+func (e *Engine) planKnownRefund(p *Plan, want spec.Refund, have state.Refund, binding string) {
 	switch have.Status {
 	case state.RefundSucceeded:
 		if have.Payment != want.Payment || (want.Amount != 0 && want.Amount != have.Amount) {
@@ -267,7 +273,7 @@ func (e *Engine) planKnownRefund(p *Plan, cfg *spec.Config, want spec.Refund, ha
 		// Pending with no open operation: the last request reached no one.
 		// Send it again, same key and same amount.
 		p.Actions = append(p.Actions, Action{Kind: ActionRefund, Address: want.Address, Payment: have.Payment,
-			Amount: have.Amount, Reason: want.Reason, Key: have.PartnerRefundNo, Resend: true})
+			Amount: have.Amount, Reason: want.Reason, Key: have.PartnerRefundNo, Resend: true, Binding: binding})
 	}
 }
 
@@ -372,13 +378,12 @@ func plannedNote(planned money.Amount) string {
 	return " on its way from ddctl"
 }
 
-// chargedRef is the partnerReferenceNo of the attempt that paid a charge
-// occurrence.
-func chargedRef(charges []state.Charge, addr string, at time.Time) (string, bool) {
+// chargedRef is the attempt that paid a charge occurrence.
+func chargedRef(charges []state.Charge, addr string, at time.Time) (state.Charge, bool) {
 	for _, c := range charges {
 		if c.Address == addr && c.Occurrence.Equal(at) && c.Status == state.ChargeSucceeded {
-			return c.PartnerReferenceNo, true
+			return c, true
 		}
 	}
-	return "", false
+	return state.Charge{}, false
 }

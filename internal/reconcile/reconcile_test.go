@@ -29,9 +29,9 @@ type bundle struct {
 	client *doku.Client
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T, configure ...func(*sandbox.Config)) *bundle {
 	t.Helper()
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, configure...)
 	st, err := state.OpenWith(filepath.Join(t.TempDir(), "ddctl.db"), state.OpenOptions{AllowPlaintextSecrets: true})
 	if err != nil {
 		t.Fatal(err)
@@ -527,5 +527,38 @@ func TestChargeResend(t *testing.T) {
 				t.Fatalf("ledger payments=%d, want 1", len(l.Payments))
 			}
 		})
+	}
+}
+
+// A refund of a charge occurrence goes in its payer's name: with the
+// binding's customer token, which DOKU's SDKs require (SNAP-ALLO.md §6)
+// and this sandbox is set to require.
+func TestRefundOfChargeCarriesCustomerToken(t *testing.T) {
+	b := setup(t, func(c *sandbox.Config) { c.RefundNeedsCustomerToken = true })
+	ctx := context.Background()
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
+		Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
+		Retry: spec.Retry{Attempts: 1}}}
+	res := b.apply(t, b.plan(t, cfg))
+	if res.Count(reconcile.ResultSucceeded) != 1 || res.Results[0].Link == "" {
+		t.Fatalf("charge: %+v", res.Results)
+	}
+	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+	occ := res.Results[0].Action.Occurrence
+	r := spec.Refund{Address: "refund.gym_back", Name: "gym_back", Charge: "recurring_charge.gym", Occurrence: occ, Reason: "goodwill"}
+	cfg.Refunds = []spec.Refund{r}
+	p := b.plan(t, cfg)
+	if len(p.Actions) != 1 || p.Actions[0].Kind != reconcile.ActionRefund || p.Actions[0].Binding != "binding.alice" {
+		t.Fatalf("plan: %+v, want one refund in binding.alice's name", p.Actions)
+	}
+	if res := b.apply(t, p); res.Count(reconcile.ResultSucceeded) != 1 {
+		t.Fatalf("refund: %+v", res.Results)
+	}
+	if l := b.sb.Ledger(t); len(l.Refunds) != 1 {
+		t.Fatalf("ledger refunds=%d, want 1", len(l.Refunds))
 	}
 }
