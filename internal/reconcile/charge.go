@@ -97,7 +97,9 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 		at   int64
 	}
 	latest := map[occKey]state.Charge{}
+	history := map[string]bool{} // charges with any row in the state
 	for _, r := range rows {
+		history[r.Address] = true
 		k := occKey{r.Address, r.Occurrence.Unix()}
 		if old, ok := latest[k]; !ok || r.Attempt > old.Attempt {
 			latest[k] = r
@@ -123,6 +125,20 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 				continue
 			}
 			r, known := latest[occKey{c.Address, at.Unix()}]
+			if !known && !history[c.Address] && now.Sub(at) > MissedAfter {
+				// A past occurrence of a charge the state has no record of
+				// at all: a lost state may have forgotten its payment. Ask
+				// DOKU under its first key before charging (principle 2's
+				// second guard; a restored state is caught by DOKU's
+				// refusal of a used key, which is then asked about).
+				found, ok, err := e.adoptCharge(ctx, c, at, IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, 1))
+				if err != nil {
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU about a missed occurrence",
+						Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
+					continue
+				}
+				r, known = found, ok
+			}
 			attempt, resend := 1, false
 			switch {
 			case known && r.Status == state.ChargeSucceeded:
@@ -202,6 +218,34 @@ func dueOccurrences(c spec.Charge, now time.Time, loc *time.Location) []time.Tim
 		return missed[len(missed)-1:]
 	}
 	return current
+}
+
+// adoptCharge asks DOKU for the payment under key, an occurrence's first
+// key, and records what it finds; ok is false when DOKU has no such
+// payment.
+func (e *Engine) adoptCharge(ctx context.Context, c spec.Charge, at time.Time, key string) (row state.Charge, ok bool, err error) {
+	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: key}, doku.RequestOptions{})
+	var derr *doku.Error
+	if errors.As(err, &derr) && derr.Code.HTTPStatus() == 404 {
+		return state.Charge{}, false, nil
+	}
+	if err != nil {
+		return state.Charge{}, false, err
+	}
+	row = state.Charge{Address: c.Address, Occurrence: at, Attempt: 1, PartnerReferenceNo: key, Amount: c.Amount,
+		BindingAddress: c.Binding, ReferenceNo: st.OriginalReferenceNo, Message: "adopted: found by status inquiry"}
+	switch st.LatestTransactionStatus {
+	case doku.TxSuccess, doku.TxRefunded:
+		row.Status = state.ChargeSucceeded
+	case doku.TxFailed, doku.TxCanceled:
+		row.Status = state.ChargeFailed
+	default:
+		row.Status = state.ChargeAwaitingCustomer
+	}
+	if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
+		return state.Charge{}, false, fmt.Errorf("record %s: %w", key, err)
+	}
+	return row, true, nil
 }
 
 func balanceOf(r *doku.BalanceResponse) money.Amount {

@@ -562,3 +562,93 @@ func TestRefundOfChargeCarriesCustomerToken(t *testing.T) {
 		t.Fatalf("ledger refunds=%d, want 1", len(l.Refunds))
 	}
 }
+
+// A state file lost after a charge was paid: the new state has no record
+// of the charge, so before charging its missed occurrence again ddctl asks
+// DOKU under the occurrence's first key, finds the payment and adopts it.
+// No second payment request is sent.
+func TestLostStateAdoptsCharge(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
+		Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
+		Retry: spec.Retry{Attempts: 3}}}
+	res := b.apply(t, b.plan(t, cfg))
+	if res.Count(reconcile.ResultSucceeded) != 1 {
+		t.Fatalf("charge: %+v", res.Results)
+	}
+	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+	bindings, err := b.store.Bindings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The state is lost; the binding is imported into a new one.
+	fresh, err := state.OpenWith(filepath.Join(t.TempDir(), "new.db"), state.OpenOptions{AllowPlaintextSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if err := fresh.PutBinding(ctx, bindings["binding.alice"], now); err != nil {
+		t.Fatal(err)
+	}
+	b.store, b.engine.Store = fresh, fresh
+	payments := b.sb.Calls(doku.OpPayment)
+	// Two hours on, the occurrence is a missed one (MissedAfter).
+	p, err := b.engine.Plan(ctx, cfg, reconcile.PlanOptions{At: now.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HasChanges() || p.Converged != 2 {
+		t.Fatalf("plan on the new state: actions %+v, converged %d; want none and 2 (binding, occurrence)", p.Actions, p.Converged)
+	}
+	if got := b.sb.Calls(doku.OpPayment); got != payments {
+		t.Fatalf("payment calls %d -> %d, want none", payments, got)
+	}
+	rows, err := fresh.Charges(ctx)
+	if err != nil || len(rows) != 1 || rows[0].Status != state.ChargeSucceeded {
+		t.Fatalf("new state's charges: %+v, %v; want the adopted payment", rows, err)
+	}
+}
+
+// Within the hour of the occurrence, a lost state sends the charge again
+// under the same key: DOKU refuses the used key, ddctl takes the answer
+// for an unknown outcome and settles it by inquiry. One payment only.
+func TestLostStateResendIsRefused(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
+		Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
+		Retry: spec.Retry{Attempts: 3}}}
+	res := b.apply(t, b.plan(t, cfg))
+	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+	bindings, _ := b.store.Bindings(ctx)
+	fresh, err := state.OpenWith(filepath.Join(t.TempDir(), "new.db"), state.OpenOptions{AllowPlaintextSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if err := fresh.PutBinding(ctx, bindings["binding.alice"], now); err != nil {
+		t.Fatal(err)
+	}
+	b.store, b.engine.Store = fresh, fresh
+	res = b.apply(t, b.plan(t, cfg))
+	if res.Count(reconcile.ResultSucceeded) != 0 {
+		t.Fatalf("a second payment request under a used key succeeded: %+v", res.Results)
+	}
+	p := b.plan(t, cfg)
+	if p.HasChanges() || p.Converged != 2 {
+		t.Fatalf("plan after the refusal: resolved %+v, actions %+v, converged %d", p.Resolved, p.Actions, p.Converged)
+	}
+	if n := len(b.sb.Ledger(t).Payments); n != 1 {
+		t.Fatalf("ledger payments=%d, want 1", n)
+	}
+}
