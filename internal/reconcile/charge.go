@@ -125,20 +125,6 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 				continue
 			}
 			r, known := latest[occKey{c.Address, at.Unix()}]
-			if !known && !history[c.Address] && now.Sub(at) > MissedAfter {
-				// A past occurrence of a charge the state has no record of
-				// at all: a lost state may have forgotten its payment. Ask
-				// DOKU under its first key before charging (principle 2's
-				// second guard; a restored state is caught by DOKU's
-				// refusal of a used key, which is then asked about).
-				found, ok, err := e.adoptCharge(ctx, c, at, IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, 1))
-				if err != nil {
-					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU about a missed occurrence",
-						Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
-					continue
-				}
-				r, known = found, ok
-			}
 			attempt, resend := 1, false
 			switch {
 			case known && r.Status == state.ChargeSucceeded:
@@ -179,6 +165,28 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 				p.Deferred = append(p.Deferred, Problem{Address: occAddr, Summary: "insufficient balance",
 					Detail: fmt.Sprintf("the customer's balance is %s; the charge is %s. No payment request is sent; it is retried per retry.", bal, c.Amount)})
 				continue
+			}
+			if !known && !history[c.Address] && now.Sub(at) > MissedAfter {
+				// A past occurrence of a charge the state has no record of
+				// at all: a lost state may have forgotten its payment. Ask
+				// DOKU under its first key before charging (principle 2's
+				// second guard; a restored state is caught by DOKU's
+				// refusal of a used key, which is then asked about). What
+				// is found is recorded, and decided by the next plan.
+				found, ok, err := e.adoptCharge(ctx, c, at, IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, 1))
+				if err != nil {
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU about a missed occurrence",
+						Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
+					continue
+				}
+				if ok {
+					if found.Status == state.ChargeSucceeded {
+						p.Converged++
+					} else {
+						p.Waiting = append(p.Waiting, Waiting{Address: occAddr, Reason: fmt.Sprintf("found at DOKU (%s) with no record in the state; adopted, decided by the next plan", found.Status)})
+					}
+					continue
+				}
 			}
 			balances[c.Binding] = bal - c.Amount
 			var urls spec.Binding
