@@ -93,6 +93,12 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	if len(p.Errors) > 0 || len(p.Unresolved) > 0 {
 		code = exitError
 	}
+	// A deferred charge spends an attempt (retry decides when it comes
+	// again); only apply spends it, never a plan alone.
+	if err := w.engine.RecordDeferrals(ctx, p); err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
 	if !p.HasChanges() {
 		fmt.Fprintln(s.stdout, "\nApply complete! Nothing to do.")
 		return code

@@ -74,7 +74,9 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 			}
 		}
 		if target == "" {
-			p.Converged++ // nothing bound for this customer: nothing to do
+			p.Converged++
+			p.Noted = append(p.Noted, Problem{Address: want.Address,
+				Summary: fmt.Sprintf("no active binding of customer %q in the state: nothing to unbind", want.CustomerID)})
 			continue
 		}
 		p.Actions = append(p.Actions, Action{Kind: ActionUnbind, Address: want.Address, CustomerID: want.CustomerID, Binding: target})

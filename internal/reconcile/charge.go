@@ -140,7 +140,11 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			case known:
 				// Failed or expired: another attempt, when allowed.
 				if r.Attempt >= c.Retry.Attempts {
-					p.Errors = append(p.Errors, Problem{Address: occAddr, Code: r.SNAPCode, Summary: "charge failed, no attempt left",
+					summary := "charge failed, no attempt left"
+					if r.Message == deferralMessage {
+						summary = "charge deferred (insufficient balance), no attempt left"
+					}
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Code: r.SNAPCode, Summary: summary,
 						Detail: fmt.Sprintf("attempt %d of %d ended %s %s %s", r.Attempt, c.Retry.Attempts, r.Status, r.SNAPCode, r.Message)})
 					continue
 				}
@@ -164,6 +168,9 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			if bal < c.Amount {
 				p.Deferred = append(p.Deferred, Problem{Address: occAddr, Summary: "insufficient balance",
 					Detail: fmt.Sprintf("the customer's balance is %s; the charge is %s. No payment request is sent; it is retried per retry.", bal, c.Amount)})
+				p.Deferrals = append(p.Deferrals, Action{Kind: ActionCharge, Address: occAddr, Charge: c.Address, Occurrence: at,
+					Attempt: attempt, Amount: c.Amount, Binding: c.Binding,
+					Key: IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, attempt)})
 				continue
 			}
 			if !known && !history[c.Address] && now.Sub(at) > MissedAfter {
@@ -226,6 +233,25 @@ func dueOccurrences(c spec.Charge, now time.Time, loc *time.Location) []time.Tim
 		return missed[len(missed)-1:]
 	}
 	return current
+}
+
+// deferralMessage marks an attempt RecordDeferrals spent.
+const deferralMessage = "deferred: insufficient balance; no payment request was sent"
+
+// RecordDeferrals records each charge the plan deferred for want of
+// balance as an attempt spent with no request sent, so that retry decides
+// when it is tried again (after retry.every) and how often (retry.attempts).
+// Apply calls it; a plan alone spends no attempt.
+func (e *Engine) RecordDeferrals(ctx context.Context, p *Plan) error {
+	for _, a := range p.Deferrals {
+		row := state.Charge{Address: a.Charge, Occurrence: a.Occurrence, Attempt: a.Attempt, PartnerReferenceNo: a.Key,
+			Amount: a.Amount, BindingAddress: a.Binding, Status: state.ChargeFailed,
+			Message: deferralMessage}
+		if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
+			return fmt.Errorf("record the deferral of %s: %w", a.Address, err)
+		}
+	}
+	return nil
 }
 
 // adoptCharge asks DOKU for the payment under key, an occurrence's first

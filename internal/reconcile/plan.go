@@ -109,8 +109,13 @@ type Plan struct {
 	Awaiting      []Awaiting   `json:"awaiting,omitempty"`
 	Errors        []Problem    `json:"errors,omitempty"`
 	// Deferred are charges due now that the balance does not cover: no
-	// payment request; retried per retry.
+	// payment request; retried per retry. Deferrals are the same as the
+	// attempts apply records as spent (RecordDeferrals).
 	Deferred   []Problem `json:"deferred,omitempty"`
+	Deferrals  []Action  `json:"deferrals,omitempty"`
+	// Noted are instances that need nothing, with a word why (an unbind
+	// of a customer with no binding).
+	Noted      []Problem `json:"noted,omitempty"`
 	Unresolved []Problem `json:"unresolved,omitempty"`
 	// Removed lists state entries whose block is gone: no call is made
 	// for them (DESIGN.md principle 1).
@@ -185,7 +190,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 		}
 		// binding is the payer's binding when ddctl made the payment: the
 		// refund is sent with its customer token (Authorization-Customer).
-		binding := ""
+		binding, chargedAmount := "", money.Amount(0)
 		if want.Charge != "" {
 			// A refund of a charge occurrence refunds the attempt that
 			// succeeded; until one has, it waits.
@@ -194,7 +199,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 				p.Waiting = append(p.Waiting, Waiting{Address: want.Address, Reason: "its charge occurrence has not been paid (yet)"})
 				continue
 			}
-			want.Payment, binding = paid.PartnerReferenceNo, paid.BindingAddress
+			want.Payment, binding, chargedAmount = paid.PartnerReferenceNo, paid.BindingAddress, paid.Amount
 		}
 		key := IdempotencyKey(cfg.Settings.ReferencePrefix, want.Address, "", 1)
 		if have, ok := refunds[want.Address]; ok {
@@ -206,6 +211,16 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 			continue
 		}
 		pay, ok := payments[want.Payment]
+		if !ok && chargedAmount > 0 {
+			// ddctl made this payment and saw it paid: nothing to ask
+			// (DESIGN.md, "How plan decides").
+			pay, ok = state.Payment{PartnerReferenceNo: want.Payment, Amount: chargedAmount, Status: doku.TxSuccess}, true
+			for _, r := range refunds {
+				if r.Payment == want.Payment && r.Status == state.RefundSucceeded {
+					pay.Refunds = append(pay.Refunds, state.PaymentRefund{PartnerRefundNo: r.PartnerRefundNo, RefundNo: r.RefundNo, Amount: r.Amount})
+				}
+			}
+		}
 		if !ok || !final(pay.Status) {
 			pay, err = e.refreshPayment(ctx, want.Payment)
 			if err != nil {

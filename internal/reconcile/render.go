@@ -121,6 +121,12 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 	if len(p.Removed) > 0 {
 		fmt.Fprintf(b, "\nNo longer in configuration (no call): %s\n", strings.Join(p.Removed, ", "))
 	}
+	if len(p.Noted) > 0 {
+		b.WriteString("\nNoted (no call):\n")
+		for _, n := range p.Noted {
+			fmt.Fprintf(b, "  %s: %s\n", n.Address, n.Summary)
+		}
+	}
 	fmt.Fprintf(b, "\n%s\n", Summary(p))
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -50,6 +50,7 @@ type (
 		Unresolved      []jsonProblem    `json:"unresolved"`
 		Resolved        []jsonResolution `json:"resolved"`
 		Removed         []jsonRemoved    `json:"removed"`
+		Noted           []jsonProblem    `json:"noted"`
 		Summary         jsonSummary      `json:"summary"`
 	}
 	jsonChange struct {
@@ -172,6 +173,7 @@ func jsonDocument(p *Plan) jsonPlan {
 		Unresolved:      jsonProblems(p.Unresolved),
 		Resolved:        make([]jsonResolution, 0, len(p.Resolved)),
 		Removed:         make([]jsonRemoved, 0, len(p.Removed)),
+		Noted:           jsonProblems(p.Noted),
 		Summary: jsonSummary{
 			Refunds:    len(p.Actions),
 			Changes:    len(p.Actions),

@@ -201,6 +201,7 @@ type jsonDoc struct {
 	Removed []struct {
 		Address string `json:"address"`
 	} `json:"removed"`
+	Noted   []jsonProblem `json:"noted"`
 	Summary struct {
 		Refunds int `json:"refunds"`
 		Changes int `json:"changes"`
