@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +50,13 @@ func TestScripts(t *testing.T) {
 			"waitfile": cmdWaitFile,
 			"customer": cmdCustomer,
 			"confirm":  cmdConfirm,
+			"decline":  cmdDecline,
+			"fault":    cmdFault,
+			"advance":  cmdAdvance,
+			"paymany":  cmdPayMany,
+			"mark":     cmdMark,
+			"newcalls": cmdNewCalls,
+			"dokuset":  cmdDOKUSet,
 		},
 	})
 }
@@ -137,4 +147,127 @@ func cmdConfirm(ts *testscript.TestScript, neg bool, args []string) {
 	for _, m := range links {
 		ts.Check(sandboxOf(ts).Server.Confirm(context.Background(), m[1], true))
 	}
+}
+
+// decline rejects, as a customer who says no would, every confirmation
+// link the last command printed on stdout.
+func cmdDecline(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: decline")
+	}
+	links := confirmLink.FindAllStringSubmatch(ts.ReadFile("stdout"), -1)
+	if len(links) == 0 {
+		ts.Fatalf("no confirmation link in the last stdout")
+	}
+	for _, m := range links {
+		ts.Check(sandboxOf(ts).Server.Confirm(context.Background(), m[1], false))
+	}
+}
+
+// fault JSON sets the faults the sandbox injects, as POST /sandbox/faults
+// takes them: fault '{"drop_rate":1,"ops":["refund"]}'. fault '{}' clears
+// them.
+func cmdFault(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fault JSON")
+	}
+	var f sandbox.Faults
+	if err := json.Unmarshal([]byte(args[0]), &f); err != nil {
+		ts.Fatalf("fault: %v", err)
+	}
+	sandboxOf(ts).Server.SetFaults(f)
+}
+
+// advance DURATION moves the sandbox's clock by DURATION (negative moves
+// it back) and settles what fell due, such as confirmations that expired.
+func cmdAdvance(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: advance DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	ts.Check(sandboxOf(ts).Server.Advance(context.Background(), d))
+}
+
+// paymany FORMAT N AMOUNT creates N paid payments in the sandbox, whose
+// references are FORMAT (a Go format such as INV-%03d) of 1 to N.
+func cmdPayMany(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: paymany FORMAT N AMOUNT")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	a, err := money.Parse(args[2])
+	if err != nil {
+		ts.Fatalf("paymany: amount %q: %v", args[2], err)
+	}
+	raw, _ := json.Marshal(a.Value())
+	for i := 1; i <= n; i++ {
+		_, err := sandboxOf(ts).Server.CreatePayment(context.Background(), sandbox.NewPayment{
+			PartnerReferenceNo: fmt.Sprintf(args[0], i), Amount: raw, Phone: "6281234567890",
+		})
+		ts.Check(err)
+	}
+}
+
+// markFile holds the call counts the last mark saw, in the script's
+// working directory.
+const markFile = ".calls-mark.json"
+
+// mark remembers the sandbox's call counts now, for newcalls.
+func cmdMark(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: mark")
+	}
+	b, err := json.Marshal(sandboxOf(ts).Server.Stats().Calls)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(markFile), b, 0o600))
+}
+
+// newcalls [OP] N asserts that the sandbox has counted N requests to OP
+// since the last mark; without OP, N requests of any kind.
+func cmdNewCalls(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: newcalls [OP] N")
+	}
+	want, err := strconv.ParseInt(args[len(args)-1], 10, 64)
+	ts.Check(err)
+	var before map[string]int64
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(markFile)), &before))
+	var got int64
+	var detail []string
+	for op, n := range sandboxOf(ts).Server.Stats().Calls {
+		if len(args) == 2 && op != args[0] {
+			continue
+		}
+		if d := n - before[op]; d != 0 {
+			got += d
+			detail = append(detail, fmt.Sprintf("%s=%d", op, d))
+		}
+	}
+	if got != want {
+		what := "calls"
+		if len(args) == 2 {
+			what = args[0] + " calls"
+		}
+		sort.Strings(detail)
+		ts.Fatalf("sandbox counted %d %s since the mark (%s), want %d", got, what, strings.Join(detail, " "), want)
+	}
+}
+
+// dokuset NAME VALUE adds the attribute NAME = VALUE (an HCL expression)
+// to the doku block that setup wrote in doku.hcl: dokuset
+// requests_per_second 1000.
+func cmdDOKUSet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: dokuset NAME VALUE")
+	}
+	path := ts.MkAbs("doku.hcl")
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	body, ok := strings.CutSuffix(string(b), "}\n")
+	if !ok {
+		ts.Fatalf("doku.hcl does not end its block with a closing brace")
+	}
+	ts.Check(os.WriteFile(path, []byte(body+"  "+args[0]+" = "+args[1]+"\n}\n"), 0o600))
 }
