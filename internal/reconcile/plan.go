@@ -111,8 +111,8 @@ type Plan struct {
 	// Deferred are charges due now that the balance does not cover: no
 	// payment request; retried per retry. Deferrals are the same as the
 	// attempts apply records as spent (RecordDeferrals).
-	Deferred   []Problem `json:"deferred,omitempty"`
-	Deferrals  []Action  `json:"deferrals,omitempty"`
+	Deferred  []Problem `json:"deferred,omitempty"`
+	Deferrals []Action  `json:"deferrals,omitempty"`
 	// Noted are instances that need nothing, with a word why (an unbind
 	// of a customer with no binding).
 	Noted      []Problem `json:"noted,omitempty"`
