@@ -44,14 +44,7 @@ func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, 
 		if err != nil {
 			continue // asked again next run
 		}
-		switch st.LatestTransactionStatus {
-		case doku.TxSuccess, doku.TxRefunded:
-			r.Status = state.ChargeSucceeded
-		case doku.TxFailed, doku.TxCanceled:
-			// Declined, or not confirmed in time: DOKU reports both as
-			// failed, and both are retried per retry.
-			r.Status = state.ChargeFailed
-		default:
+		if r.Status = chargeStatusOf(st.LatestTransactionStatus); r.Status == state.ChargeAwaitingCustomer {
 			continue
 		}
 		r.ReferenceNo = st.OriginalReferenceNo
@@ -63,9 +56,10 @@ func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, 
 }
 
 // planCharges decides each occurrence that is due, after refreshCharges
-// (DESIGN.md, "How plan decides"): a balance inquiry, once per binding, only for bindings with a
-// charge to make; a charge when the balance covers it, deferred otherwise;
-// attempt n+1 with a new key after a failure, per retry.
+// (DESIGN.md, "How plan decides"): a balance inquiry, once per binding,
+// only for bindings with a charge to make; a charge when the balance covers
+// it, deferred otherwise; attempt n+1 with a new key after a failure, per
+// retry.
 func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now time.Time, unsettled map[string]bool) error {
 	rows, err := e.Store.Charges(ctx)
 	if err != nil {
@@ -268,18 +262,24 @@ func (e *Engine) adoptCharge(ctx context.Context, c spec.Charge, at time.Time, k
 	}
 	row = state.Charge{Address: c.Address, Occurrence: at, Attempt: 1, PartnerReferenceNo: key, Amount: c.Amount,
 		BindingAddress: c.Binding, ReferenceNo: st.OriginalReferenceNo, Message: "adopted: found by status inquiry"}
-	switch st.LatestTransactionStatus {
-	case doku.TxSuccess, doku.TxRefunded:
-		row.Status = state.ChargeSucceeded
-	case doku.TxFailed, doku.TxCanceled:
-		row.Status = state.ChargeFailed
-	default:
-		row.Status = state.ChargeAwaitingCustomer
-	}
+	row.Status = chargeStatusOf(st.LatestTransactionStatus)
 	if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
 		return state.Charge{}, false, fmt.Errorf("record %s: %w", key, err)
 	}
 	return row, true, nil
+}
+
+// chargeStatusOf is what a payment's latestTransactionStatus means for its
+// occurrence. Declined and not confirmed in time are both failed at DOKU,
+// and both are retried per retry.
+func chargeStatusOf(tx string) state.ChargeStatus {
+	switch tx {
+	case doku.TxSuccess, doku.TxRefunded:
+		return state.ChargeSucceeded
+	case doku.TxFailed, doku.TxCanceled:
+		return state.ChargeFailed
+	}
+	return state.ChargeAwaitingCustomer
 }
 
 func balanceOf(r *doku.BalanceResponse) money.Amount {
@@ -400,15 +400,12 @@ func (e *Engine) resolveCharge(ctx context.Context, op state.Operation) Resoluti
 		res.Detail = fmt.Sprintf("could not ask DOKU: %v; it will be asked again next run", err)
 		return res
 	default:
-		res.Status = state.OpSucceeded
-		switch st.LatestTransactionStatus {
-		case doku.TxSuccess, doku.TxRefunded:
-			cs, res.Detail = state.ChargeSucceeded, "DOKU made the payment (found by status inquiry)"
-		case doku.TxFailed, doku.TxCanceled:
-			cs, res.Detail = state.ChargeFailed, "DOKU lists the payment as failed"
-		default:
-			cs, res.Detail = state.ChargeAwaitingCustomer, "DOKU has the payment; it waits for the customer"
-		}
+		res.Status, cs = state.OpSucceeded, chargeStatusOf(st.LatestTransactionStatus)
+		res.Detail = map[state.ChargeStatus]string{
+			state.ChargeSucceeded:        "DOKU made the payment (found by status inquiry)",
+			state.ChargeFailed:           "DOKU lists the payment as failed",
+			state.ChargeAwaitingCustomer: "DOKU has the payment; it waits for the customer",
+		}[cs]
 	}
 	if row != nil {
 		row.Status = cs
