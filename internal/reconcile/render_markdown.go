@@ -69,6 +69,7 @@ func markdownFull(p *Plan, loc *time.Location) string {
 	mdAwaiting(b, p)
 	mdWaiting(b, p, loc)
 	mdRemoved(b, p)
+	mdNoted(b, p)
 	mdResolved(b, p)
 	mdFooter(b, p, loc)
 	return b.String()
@@ -222,99 +223,88 @@ func mdErrors(b *strings.Builder, errs []Problem) {
 	b.WriteString("\n")
 }
 
-func mdUnresolved(b *strings.Builder, p *Plan) {
-	if len(p.Unresolved) == 0 {
+// mdSection writes a titled list of lines, collapsed beyond
+// markdownCollapseAfter items under a summary counting them (one, many).
+func mdSection(b *strings.Builder, title, one, many string, lines []string) {
+	if len(lines) == 0 {
 		return
 	}
-	b.WriteString("#### Unresolved (no call until DOKU says what happened)\n\n")
-	open, end := mdCollapse(len(p.Unresolved) > markdownCollapseAfter, plural(len(p.Unresolved), "instance", "instances"))
+	b.WriteString("#### " + title + "\n\n")
+	open, end := mdCollapse(len(lines) > markdownCollapseAfter, plural(len(lines), one, many))
 	b.WriteString(open)
-	for _, u := range p.Unresolved {
-		b.WriteString(mdProblem(u))
+	for _, l := range lines {
+		b.WriteString(l)
 	}
 	b.WriteString("\n")
 	b.WriteString(end)
 }
 
+func mdUnresolved(b *strings.Builder, p *Plan) {
+	mdSection(b, "Unresolved (no call until DOKU says what happened)", "instance", "instances", mdProblems(p.Unresolved))
+}
+
 func mdWaiting(b *strings.Builder, p *Plan, loc *time.Location) {
-	if len(p.Waiting) == 0 {
-		return
-	}
-	b.WriteString("#### Waiting (no call yet)\n\n")
-	open, end := mdCollapse(len(p.Waiting) > markdownCollapseAfter, plural(len(p.Waiting), "instance", "instances"))
-	b.WriteString(open)
+	var lines []string
 	for _, wt := range p.Waiting {
 		when := wt.Until.In(loc).Format("2006-01-02 15:04 -07:00")
 		switch {
 		case wt.Until.IsZero():
-			fmt.Fprintf(b, "- %s: %s\n", mdEscape(wt.Address), mdEscape(wt.Reason))
+			lines = append(lines, fmt.Sprintf("- %s: %s\n", mdEscape(wt.Address), mdEscape(wt.Reason)))
 		case wt.Reason != "":
-			fmt.Fprintf(b, "- %s: %s, not before %s\n", mdEscape(wt.Address), mdEscape(wt.Reason), when)
+			lines = append(lines, fmt.Sprintf("- %s: %s, not before %s\n", mdEscape(wt.Address), mdEscape(wt.Reason), when))
 		default:
-			fmt.Fprintf(b, "- %s: not before %s\n", mdEscape(wt.Address), when)
+			lines = append(lines, fmt.Sprintf("- %s: not before %s\n", mdEscape(wt.Address), when))
 		}
 	}
-	b.WriteString("\n")
-	b.WriteString(end)
+	mdSection(b, "Waiting (no call yet)", "instance", "instances", lines)
 }
 
 // mdDeferred lists the charges due now that the balance does not cover.
 func mdDeferred(b *strings.Builder, p *Plan) {
-	if len(p.Deferred) == 0 {
-		return
-	}
-	b.WriteString("#### Deferred (no payment request)\n\n")
-	open, end := mdCollapse(len(p.Deferred) > markdownCollapseAfter, plural(len(p.Deferred), "charge", "charges"))
-	b.WriteString(open)
-	for _, d := range p.Deferred {
-		b.WriteString(mdProblem(d))
-	}
-	b.WriteString("\n")
-	b.WriteString(end)
+	mdSection(b, "Deferred (no payment request)", "charge", "charges", mdProblems(p.Deferred))
 }
 
 // mdAwaiting lists the bindings and charges that wait for their customer,
 // with the link the customer confirms at.
 func mdAwaiting(b *strings.Builder, p *Plan) {
-	if len(p.Awaiting) == 0 {
-		return
-	}
-	b.WriteString("#### Awaiting the customer (OTP and PIN at the link)\n\n")
-	open, end := mdCollapse(len(p.Awaiting) > markdownCollapseAfter, plural(len(p.Awaiting), "instance", "instances"))
-	b.WriteString(open)
+	var lines []string
 	for _, a := range p.Awaiting {
-		fmt.Fprintf(b, "- %s: %s\n", mdEscape(a.Address), mdLink(a.Link))
+		lines = append(lines, fmt.Sprintf("- %s: %s\n", mdEscape(a.Address), mdLink(a.Link)))
 	}
-	b.WriteString("\n")
-	b.WriteString(end)
+	mdSection(b, "Awaiting the customer (OTP and PIN at the link)", "instance", "instances", lines)
 }
 
 func mdRemoved(b *strings.Builder, p *Plan) {
-	if len(p.Removed) == 0 {
-		return
-	}
-	b.WriteString("#### No longer in configuration (no call)\n\n")
-	open, end := mdCollapse(len(p.Removed) > markdownCollapseAfter, plural(len(p.Removed), "instance", "instances"))
-	b.WriteString(open)
+	var lines []string
 	for _, addr := range p.Removed {
-		fmt.Fprintf(b, "- %s\n", mdEscape(addr))
+		lines = append(lines, fmt.Sprintf("- %s\n", mdEscape(addr)))
 	}
-	b.WriteString("\n")
-	b.WriteString(end)
+	mdSection(b, "No longer in configuration (no call)", "instance", "instances", lines)
+}
+
+// mdNoted lists the instances that need nothing, with why.
+func mdNoted(b *strings.Builder, p *Plan) {
+	var lines []string
+	for _, n := range p.Noted {
+		lines = append(lines, fmt.Sprintf("- %s: %s\n", mdEscape(n.Address), mdEscape(n.Summary)))
+	}
+	mdSection(b, "Noted (no call)", "instance", "instances", lines)
 }
 
 func mdResolved(b *strings.Builder, p *Plan) {
-	if len(p.Resolved) == 0 {
-		return
-	}
-	b.WriteString("#### Earlier requests\n\n")
-	open, end := mdCollapse(len(p.Resolved) > markdownCollapseAfter, plural(len(p.Resolved), "request", "requests"))
-	b.WriteString(open)
+	var lines []string
 	for _, r := range p.Resolved {
-		fmt.Fprintf(b, "- %s: %s: %s\n", mdEscape(r.Address), mdEscape(string(r.Status)), mdEscape(r.Detail))
+		lines = append(lines, fmt.Sprintf("- %s: %s: %s\n", mdEscape(r.Address), mdEscape(string(r.Status)), mdEscape(r.Detail)))
 	}
-	b.WriteString("\n")
-	b.WriteString(end)
+	mdSection(b, "Earlier requests", "request", "requests", lines)
+}
+
+func mdProblems(ps []Problem) []string {
+	lines := make([]string, len(ps))
+	for i, pr := range ps {
+		lines[i] = mdProblem(pr)
+	}
+	return lines
 }
 
 func mdFooter(b *strings.Builder, p *Plan, loc *time.Location) {

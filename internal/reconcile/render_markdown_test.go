@@ -285,3 +285,13 @@ func TestRenderMarkdownLimitKinds(t *testing.T) {
 		t.Errorf("other sections not named:\n%s", md[len(md)-1500:])
 	}
 }
+
+// An unbind of nobody is noted in the comment as in the text plan.
+func TestRenderMarkdownNoted(t *testing.T) {
+	p := &reconcile.Plan{Actions: []reconcile.Action{}, Converged: 1,
+		Noted: []reconcile.Problem{{Address: "unbind.bob", Summary: `no active binding of customer "cust-2" in the state: nothing to unbind`}}}
+	md := renderMarkdown(t, p)
+	if !strings.Contains(md, "#### Noted (no call)\n\n- unbind.bob: no active binding") {
+		t.Errorf("no noted unbind in:\n%s", md)
+	}
+}
