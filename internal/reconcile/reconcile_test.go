@@ -454,6 +454,35 @@ func TestUnbindDroppedAnswerResolved(t *testing.T) {
 	}
 }
 
+// gymCharge is a daily charge of IDR 150,000.00 to binding.alice at 09:00
+// UTC, an hour before the tests' now, with attempts tries.
+func gymCharge(attempts int) []spec.Charge {
+	return []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
+		Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
+		Retry: spec.Retry{Attempts: attempts}}}
+}
+
+// loseState replaces the state with a new, empty one, into which only
+// binding.alice is imported (its authCode kept), and returns it.
+func (b *bundle) loseState(t *testing.T) *state.Store {
+	t.Helper()
+	ctx := context.Background()
+	bindings, err := b.store.Bindings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := state.OpenWith(filepath.Join(t.TempDir(), "new.db"), state.OpenOptions{AllowPlaintextSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fresh.Close() })
+	if err := fresh.PutBinding(ctx, bindings["binding.alice"], now); err != nil {
+		t.Fatal(err)
+	}
+	b.store, b.engine.Store = fresh, fresh
+	return fresh
+}
+
 // activeBinding binds a customer with balance 1,000,000.00 and confirms:
 // cfg gains binding.alice, active.
 func (b *bundle) activeBinding(t *testing.T, cfg *spec.Config) {
@@ -492,9 +521,7 @@ func TestChargeResend(t *testing.T) {
 			b := setup(t)
 			cfg := config()
 			b.activeBinding(t, cfg)
-			cfg.Charges = []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
-				Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
-				Retry: spec.Retry{Attempts: 1}}}
+			cfg.Charges = gymCharge(1)
 			var bodies, extIDs []string
 			b.engine.DOKU = spyDOKU{DOKU: b.client, onPay: func(r doku.PaymentRequest, opts doku.RequestOptions) {
 				body, _ := doku.Marshal(r)
@@ -538,9 +565,7 @@ func TestRefundOfChargeCarriesCustomerToken(t *testing.T) {
 	ctx := context.Background()
 	cfg := config()
 	b.activeBinding(t, cfg)
-	cfg.Charges = []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
-		Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
-		Retry: spec.Retry{Attempts: 1}}}
+	cfg.Charges = gymCharge(1)
 	res := b.apply(t, b.plan(t, cfg))
 	if res.Count(reconcile.ResultSucceeded) != 1 || res.Results[0].Link == "" {
 		t.Fatalf("charge: %+v", res.Results)
@@ -572,9 +597,7 @@ func TestLostStateAdoptsCharge(t *testing.T) {
 	ctx := context.Background()
 	cfg := config()
 	b.activeBinding(t, cfg)
-	cfg.Charges = []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
-		Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
-		Retry: spec.Retry{Attempts: 3}}}
+	cfg.Charges = gymCharge(3)
 	res := b.apply(t, b.plan(t, cfg))
 	if res.Count(reconcile.ResultSucceeded) != 1 {
 		t.Fatalf("charge: %+v", res.Results)
@@ -582,21 +605,7 @@ func TestLostStateAdoptsCharge(t *testing.T) {
 	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
 		t.Fatal(err)
 	}
-	bindings, err := b.store.Bindings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The state is lost; the binding is imported into a new one.
-	fresh, err := state.OpenWith(filepath.Join(t.TempDir(), "new.db"), state.OpenOptions{AllowPlaintextSecrets: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	if err := fresh.PutBinding(ctx, bindings["binding.alice"], now); err != nil {
-		t.Fatal(err)
-	}
-	b.store, b.engine.Store = fresh, fresh
+	fresh := b.loseState(t)
 	payments := b.sb.Calls(doku.OpPayment)
 	// Two hours on, the occurrence is a missed one (MissedAfter).
 	p, err := b.engine.Plan(ctx, cfg, reconcile.PlanOptions{At: now.Add(2 * time.Hour)})
@@ -623,23 +632,12 @@ func TestLostStateResendIsRefused(t *testing.T) {
 	ctx := context.Background()
 	cfg := config()
 	b.activeBinding(t, cfg)
-	cfg.Charges = []spec.Charge{{Address: "recurring_charge.gym", Name: "gym", Binding: "binding.alice", Amount: 15000000,
-		Schedule: "0 9 * * *", Start: now.Add(-2 * time.Hour), Description: "Gym", CatchUp: spec.CatchUpLatest,
-		Retry: spec.Retry{Attempts: 3}}}
+	cfg.Charges = gymCharge(3)
 	res := b.apply(t, b.plan(t, cfg))
 	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
 		t.Fatal(err)
 	}
-	bindings, _ := b.store.Bindings(ctx)
-	fresh, err := state.OpenWith(filepath.Join(t.TempDir(), "new.db"), state.OpenOptions{AllowPlaintextSecrets: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	if err := fresh.PutBinding(ctx, bindings["binding.alice"], now); err != nil {
-		t.Fatal(err)
-	}
-	b.store, b.engine.Store = fresh, fresh
+	b.loseState(t)
 	res = b.apply(t, b.plan(t, cfg))
 	if res.Count(reconcile.ResultSucceeded) != 0 {
 		t.Fatalf("a second payment request under a used key succeeded: %+v", res.Results)
