@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -54,13 +55,13 @@ func runImport(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 	if isTerminal(s.stdin) {
-		fmt.Fprintf(s.stderr, "Enter the authCode of %s (it is not shown anywhere): ", addr)
+		fmt.Fprintf(s.stderr, "Enter the authCode of %s (kept encrypted in the state, never printed by ddctl): ", addr)
 	}
 	line, err := bufio.NewReader(s.stdin).ReadString('\n')
 	authCode := strings.TrimSpace(line)
 	if authCode == "" {
 		e.close()
-		if err == nil || errors.Is(err, os.ErrClosed) || strings.Contains(err.Error(), "EOF") {
+		if err == nil || errors.Is(err, io.EOF) {
 			err = errors.New("stdin is empty")
 		}
 		fmt.Fprintf(s.stderr, "Error: no authCode: %v. Give the binding's authCode on stdin, as in: ddctl import %s %s < authcode.txt\n", err, addr, customerID)
