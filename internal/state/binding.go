@@ -123,6 +123,10 @@ func (s *Store) Binding(ctx context.Context, address string) (Binding, bool, err
 // second binding of a customer that is not unbound is refused with
 // ErrCustomerBound. Unbinding is PutBinding with BindingUnbound: the row
 // stays, so the unbind is never sent twice.
+//
+// When the status becomes active or unbound, a binding.active or
+// binding.removed event joins the outbox in the same transaction; it
+// holds the address and DOKU's reference, never a secret or the phone.
 func (s *Store) PutBinding(ctx context.Context, b Binding, now time.Time) error {
 	authCode, err := s.sealSecret(b.AuthCode, authCodeAAD(b.Address))
 	if err != nil {
@@ -133,6 +137,10 @@ func (s *Store) PutBinding(ctx context.Context, b Binding, now time.Time) error 
 		return fmt.Errorf("put binding %s: %w", b.Address, err)
 	}
 	return s.write(ctx, func(tx *sqlx.Tx) error {
+		var before string
+		if err := tx.GetContext(ctx, &before, `SELECT status FROM bindings WHERE address = ?`, b.Address); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("put binding %s: %w", b.Address, formatError(err))
+		}
 		if b.Status != BindingUnbound {
 			var other []string
 			if err := tx.SelectContext(ctx, &other, `SELECT address FROM bindings
@@ -155,6 +163,6 @@ func (s *Store) PutBinding(ctx context.Context, b Binding, now time.Time) error 
 		if err != nil {
 			return fmt.Errorf("put binding %s: %w", b.Address, formatError(err))
 		}
-		return nil
+		return recordBindingEvent(ctx, tx, before, b, now)
 	})
 }

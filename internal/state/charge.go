@@ -99,11 +99,32 @@ func (s *Store) Charges(ctx context.Context) ([]Charge, error) {
 	return out, nil
 }
 
+// ChargeByKey returns the charge attempt whose idempotency key is
+// partnerReferenceNo (what a notification names); ok is false if the
+// state has none.
+func (s *Store) ChargeByKey(ctx context.Context, partnerReferenceNo string) (Charge, bool, error) {
+	var r chargeRow
+	err := s.db.GetContext(ctx, &r, `SELECT * FROM charges WHERE partner_reference_no = ?`, partnerReferenceNo)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Charge{}, false, nil
+	}
+	if err != nil {
+		return Charge{}, false, fmt.Errorf("charge %s: %w", partnerReferenceNo, formatError(err))
+	}
+	return r.charge(), true, nil
+}
+
 // PutCharge stores c as the attempt (Address, Occurrence, Attempt),
 // replacing every field but CreatedAt (set to now on insert). It refuses
 // to change an attempt's PartnerReferenceNo (the key a request may already
 // have carried) and, with ErrChargeSucceeded, to move a succeeded attempt
 // to another status.
+//
+// In the same transaction it adds an event to the outbox when the
+// attempt's status changes into one the merchant is told about (new or
+// changed to awaiting_customer, succeeded, failed or expired; see
+// EventType), so that the event and the change are stored together or
+// not at all. Writing a status again adds none.
 func (s *Store) PutCharge(ctx context.Context, c Charge, now time.Time) error {
 	occurrence := timeText(c.Occurrence)
 	return s.write(ctx, func(tx *sqlx.Tx) error {
@@ -132,6 +153,8 @@ func (s *Store) PutCharge(ctx context.Context, c Charge, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("put charge %s at %s attempt %d: %w", c.Address, occurrence, c.Attempt, formatError(err))
 		}
-		return nil
+		return recordChargeEvent(ctx, tx, have.Status, chargeRow{Address: c.Address, Occurrence: occurrence,
+			PartnerReferenceNo: c.PartnerReferenceNo, Amount: int64(c.Amount), Status: string(c.Status),
+			ReferenceNo: c.ReferenceNo, WebRedirectURL: c.WebRedirectURL, SNAPCode: c.SNAPCode, Message: c.Message}, now)
 	})
 }

@@ -30,15 +30,23 @@ type notificationRow struct {
 }
 
 // RecordNotification adds a notification to the inbox. A notification
-// whose dedupKey is already there is not added again: inserted is false
-// and err nil, so a resend is answered as the first one was.
+// whose dedupKey is already there, or whose externalID (X-EXTERNAL-ID,
+// when not empty) is, is not added again (SNAP-ALLO.md §8.3): inserted is
+// false and err nil, so a resend is answered as the first one was.
+//
+// It does not bump the serial: receiving a notification changes no plan's
+// decisions until it is processed, which changes charges under the state
+// lock and bumps it then. So the daemon's inbox does not make a saved
+// plan stale.
 func (s *Store) RecordNotification(ctx context.Context, externalID, dedupKey string, body []byte, now time.Time) (inserted bool, err error) {
 	if body == nil {
 		body = []byte{}
 	}
-	err = s.write(ctx, func(tx *sqlx.Tx) error {
+	err = s.writeCache(ctx, func(tx *sqlx.Tx) error {
+		// With no conflict target, DO NOTHING covers every uniqueness
+		// constraint: dedup_key and the partial index on external_id.
 		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (external_id, dedup_key, body, received_at)
-			VALUES (?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`, externalID, dedupKey, body, timeText(now))
+			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, externalID, dedupKey, body, timeText(now))
 		if err != nil {
 			return fmt.Errorf("record notification %s: %w", dedupKey, formatError(err))
 		}
@@ -62,6 +70,16 @@ func (s *Store) PendingNotifications(ctx context.Context) ([]Notification, error
 			ReceivedAt: parseTime(r.ReceivedAt), ProcessedAt: parseTime(r.ProcessedAt)}
 	}
 	return out, nil
+}
+
+// PendingNotificationCount is the number of notifications not yet
+// processed.
+func (s *Store) PendingNotificationCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM notifications WHERE processed_at = ''`); err != nil {
+		return 0, fmt.Errorf("count pending notifications: %w", formatError(err))
+	}
+	return n, nil
 }
 
 // MarkNotificationProcessed records that the notification id was

@@ -152,7 +152,9 @@ type Outcome struct {
 // transaction. On success the refund also joins the payment's known
 // refunds, so later plans need not ask DOKU. Only an open operation is
 // settled, and a refund that succeeded stays succeeded: a late answer to
-// one request cannot undo what another established.
+// one request cannot undo what another established. When the refund's
+// status becomes succeeded or failed, a refund.succeeded or refund.failed
+// event joins the outbox in the same transaction.
 func (s *Store) RecordRefundOutcome(ctx context.Context, opID int64, o Outcome, now time.Time) error {
 	return s.write(ctx, func(tx *sqlx.Tx) error {
 		var op operationRow
@@ -173,17 +175,29 @@ func (s *Store) RecordRefundOutcome(ctx context.Context, opID int64, o Outcome, 
 		case OpFailed:
 			refundStatus = RefundFailed
 		}
+		before, _, err := refundAt(ctx, tx, op.Address)
+		if err != nil {
+			return fmt.Errorf("record outcome of operation %d: %w", opID, err)
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = ?, refund_no = CASE WHEN ? != '' THEN ? ELSE refund_no END,
 			snap_code = ?, message = ?, updated_at = ? WHERE address = ? AND status != 'succeeded'`,
 			refundStatus, o.RefundNo, o.RefundNo, o.SNAPCode, o.Message, timeText(now), op.Address); err != nil {
 			return formatError(err)
 		}
+		r, ok, err := refundAt(ctx, tx, op.Address)
+		if err != nil {
+			return fmt.Errorf("record outcome of operation %d: %w", opID, err)
+		}
+		if ok {
+			if err := recordRefundEvent(ctx, tx, before.Status, r, now); err != nil {
+				return err
+			}
+		}
 		if o.Status != OpSucceeded {
 			return nil
 		}
-		var r refundRow
-		if err := tx.GetContext(ctx, &r, `SELECT * FROM refunds WHERE address = ?`, op.Address); err != nil {
-			return formatError(err)
+		if !ok {
+			return fmt.Errorf("record outcome of operation %d: %w", opID, sql.ErrNoRows)
 		}
 		return putPaymentRefund(ctx, tx, r.Payment, PaymentRefund{PartnerRefundNo: r.PartnerRefundNo, RefundNo: o.RefundNo, Amount: money.Amount(r.Amount)})
 	})

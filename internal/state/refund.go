@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -87,14 +88,40 @@ func (s *Store) Refund(ctx context.Context, address string) (Refund, bool, error
 
 // AdoptRefund records a refund found at DOKU (by status inquiry) as
 // succeeded, without an operation of ddctl's: a lost state file or a
-// refund made under ddctl's key elsewhere.
+// refund made under ddctl's key elsewhere. If the refund was not already
+// succeeded, a refund.succeeded event joins the outbox in the same
+// transaction.
 func (s *Store) AdoptRefund(ctx context.Context, r Refund, now time.Time) error {
 	return s.write(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO refunds (address, payment, amount, partner_refund_no, status, refund_no, message, created_at, updated_at)
+		before, _, err := refundAt(ctx, tx, r.Address)
+		if err != nil {
+			return fmt.Errorf("adopt refund %s: %w", r.Address, err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO refunds (address, payment, amount, partner_refund_no, status, refund_no, message, created_at, updated_at)
 			VALUES (?, ?, ?, ?, 'succeeded', ?, 'found at DOKU by status inquiry', ?, ?)
 			ON CONFLICT (address) DO UPDATE SET status = 'succeeded', refund_no = excluded.refund_no,
 				message = excluded.message, updated_at = excluded.updated_at`,
 			r.Address, r.Payment, int64(r.Amount), r.PartnerRefundNo, r.RefundNo, timeText(now), timeText(now))
-		return formatError(err)
+		if err != nil {
+			return fmt.Errorf("adopt refund %s: %w", r.Address, formatError(err))
+		}
+		after, _, err := refundAt(ctx, tx, r.Address)
+		if err != nil {
+			return fmt.Errorf("adopt refund %s: %w", r.Address, err)
+		}
+		return recordRefundEvent(ctx, tx, before.Status, after, now)
 	})
+}
+
+// refundAt reads the refund row at address inside tx; ok is false (and
+// the row zero) if there is none.
+func refundAt(ctx context.Context, tx *sqlx.Tx, address string) (r refundRow, ok bool, err error) {
+	err = tx.GetContext(ctx, &r, `SELECT * FROM refunds WHERE address = ?`, address)
+	if errors.Is(err, sql.ErrNoRows) {
+		return refundRow{}, false, nil
+	}
+	if err != nil {
+		return refundRow{}, false, formatError(err)
+	}
+	return r, true, nil
 }

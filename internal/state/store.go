@@ -10,8 +10,10 @@
 //
 // It is the only package with ddctl's SQL. The file is opened in WAL mode
 // with synchronous=FULL, so a commit that returned survives a crash and a
-// power loss; every write transaction is BEGIN IMMEDIATE and bumps the
-// state's serial, which saved plans compare against.
+// power loss. Every write transaction is BEGIN IMMEDIATE; those that
+// change what a plan would decide bump the state's serial, which saved
+// plans compare against (the token cache, the notification inbox, the
+// daemon's lease, applied spec and event outbox do not).
 package state
 
 import (
@@ -245,8 +247,19 @@ func formatError(err error) error {
 	return err
 }
 
-// Times are stored as UTC RFC 3339 text, which sorts as time does.
+// Times are stored as UTC RFC 3339 text. With whole seconds (occurrences,
+// in the charges key) it sorts as time does; with fractions it does not
+// ("10:00:00.5Z" sorts before "10:00:00Z"), so columns compared in SQL use
+// instantText.
 func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// instantFormat is RFC 3339 with nine fraction digits, always: fixed-width
+// UTC text sorts as time does. parseTime reads it.
+const instantFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// instantText stores a time that SQL compares (an event's next_at, a
+// lease's expiry).
+func instantText(t time.Time) string { return t.UTC().Format(instantFormat) }
 
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)
