@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/spec"
+	"github.com/ddctl/ddctl/internal/state"
 )
 
 func runApply(ctx context.Context, args []string, s streams) int {
@@ -99,14 +101,20 @@ func runApply(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
+	var run int64
+	if p.HasChanges() {
+		if run, err = w.store.StartRun(ctx, newRun("apply", e.cfg)); err != nil {
+			fmt.Fprintf(s.stderr, "Error: record run: %v\n", err)
+			return exitError
+		}
+	}
+	if err := recordApplied(ctx, s, w.store, e.cfg, p, run); err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
 	if !p.HasChanges() {
 		fmt.Fprintln(s.stdout, "\nApply complete! Nothing to do.")
 		return code
-	}
-	run, err := w.store.StartRun(ctx, newRun("apply", e.cfg))
-	if err != nil {
-		fmt.Fprintf(s.stderr, "Error: record run: %v\n", err)
-		return exitError
 	}
 	fmt.Fprintln(s.stdout)
 	prog := newProgress(s.stdout, len(p.Actions))
@@ -134,4 +142,27 @@ func confirm(s streams) bool {
 	fmt.Fprint(s.stdout, "\nDo you want to make these calls? Only 'yes' will be accepted: ")
 	line, _ := bufio.NewReader(s.stdin).ReadString('\n')
 	return strings.TrimSpace(line) == "yes"
+}
+
+// recordApplied keeps a snapshot of the configuration this apply carried
+// out, for ddctl daemon to reconcile from now on (DESIGN.md, "The
+// daemon"): what was reviewed and applied, never later edits on disk. A
+// targeted apply carried out only part of it, so it changes nothing there.
+func recordApplied(ctx context.Context, s streams, store *state.Store, cfg *spec.Config, p *reconcile.Plan, run int64) error {
+	if len(p.Targets) > 0 {
+		fmt.Fprintln(s.stdout, "\nNote: a targeted apply leaves the configuration ddctl daemon reconciles as it was.")
+		return nil
+	}
+	body, err := cfg.Snapshot()
+	if err != nil {
+		return fmt.Errorf("snapshot the applied configuration: %w", err)
+	}
+	changed, err := store.PutAppliedSpec(ctx, cfg.Digest, body, run, time.Now())
+	if err != nil {
+		return fmt.Errorf("record the applied configuration: %w", err)
+	}
+	if changed {
+		fmt.Fprintf(s.stdout, "\nApplied configuration recorded for ddctl daemon (spec %.12s).\n", cfg.Digest)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"flag"
 	"fmt"
@@ -172,21 +173,28 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, err
 	}
-	w.client, err = doku.NewClient(doku.Config{
+	w.client, err = newClient(d, key, w.store, logger(s), nil)
+	if err != nil {
+		return w, err
+	}
+	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism}
+	return w, nil
+}
+
+// newClient builds the DOKU client of a doku block; its token cache is the
+// state. now is the client's clock (nil: the wall clock).
+func newClient(d spec.DOKU, key *rsa.PrivateKey, store *state.Store, log *slog.Logger, now func() time.Time) (*doku.Client, error) {
+	return doku.NewClient(doku.Config{
 		BaseURL:           d.BaseURL,
 		ClientID:          d.ClientID,
 		ClientSecret:      d.ClientSecret,
 		PrivateKey:        key,
 		IPAddress:         d.IPAddress,
 		RequestsPerSecond: d.RequestsPerSecond,
-		TokenCache:        w.store,
-		Logger:            logger(s),
+		TokenCache:        store,
+		Logger:            log,
+		NowFunc:           now,
 	})
-	if err != nil {
-		return w, err
-	}
-	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism}
-	return w, nil
 }
 
 // stateOptions reads the state key from DDCTL_STATE_KEY or the file

@@ -45,6 +45,7 @@ Commands:
   force-unlock  remove a dead run's lock record
   import     adopt a binding made outside ddctl (its authCode on stdin)
   history    list the journalled operations, with their runs
+  daemon     reconcile the applied configuration continuously; serve DOKU's notifications
   sandbox    run a local DOKU simulator
   version    print the version
 
@@ -94,6 +95,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runImport(ctx, cmdArgs, s)
 	case "history":
 		return runHistory(ctx, cmdArgs, s)
+	case "daemon":
+		return runDaemon(ctx, cmdArgs, s)
 	case "sandbox":
 		return runSandbox(ctx, cmdArgs, s)
 	case "version":

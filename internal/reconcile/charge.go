@@ -152,7 +152,7 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			if !ok {
 				resp, err := e.DOKU.Balance(ctx, doku.RequestOptions{AuthCode: b.AuthCode})
 				if err != nil {
-					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU for the balance",
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU for the balance", Transient: true,
 						Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
 					continue
 				}
@@ -176,7 +176,7 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 				// is found is recorded, and decided by the next plan.
 				found, ok, err := e.adoptCharge(ctx, c, at, IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, 1))
 				if err != nil {
-					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU about a missed occurrence",
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU about a missed occurrence", Transient: true,
 						Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
 					continue
 				}

@@ -37,6 +37,7 @@ type Store interface {
 	Operations(ctx context.Context, address string) ([]state.Operation, error)
 	RecordIntent(ctx context.Context, op state.Operation, now time.Time) (int64, error)
 	Charges(ctx context.Context) ([]state.Charge, error)
+	ChargeByKey(ctx context.Context, partnerReferenceNo string) (state.Charge, bool, error)
 	PutCharge(ctx context.Context, c state.Charge, now time.Time) error
 	RecordOutcome(ctx context.Context, opID int64, o state.Outcome, now time.Time) error
 	Bindings(ctx context.Context) (map[string]state.Binding, error)

@@ -91,6 +91,9 @@ type Problem struct {
 	Detail  string `json:"detail,omitempty"`
 	// Code is DOKU's responseCode where DOKU's answer is the reason.
 	Code string `json:"snap_code,omitempty"`
+	// Transient: DOKU could not be asked; the same plan later may go
+	// through (the daemon backs off and tries again).
+	Transient bool `json:"-"`
 }
 
 // Plan is the contract between plan and apply: apply makes exactly these
@@ -331,7 +334,7 @@ func paymentProblem(want spec.Refund, err error) Problem {
 		return Problem{Address: want.Address, Code: string(derr.Code), Summary: "payment not found",
 			Detail: fmt.Sprintf("DOKU knows no payment %q (%s %s). Check the block's payment reference.", want.Payment, derr.Code, derr.Message)}
 	}
-	return Problem{Address: want.Address, Summary: "could not ask DOKU about the payment",
+	return Problem{Address: want.Address, Summary: "could not ask DOKU about the payment", Transient: true,
 		Detail: fmt.Sprintf("%v. Nothing was sent for this refund; run plan again later.", err)}
 }
 

@@ -129,6 +129,13 @@ func (c Charge) nextOccurrence(t time.Time, loc *time.Location) (time.Time, bool
 	return next, true
 }
 
+// NextOccurrence returns c's first occurrence at or after t in loc, if
+// there is one within five years and before End: when the daemon next has
+// something to do for c.
+func (c Charge) NextOccurrence(t time.Time, loc *time.Location) (time.Time, bool) {
+	return c.nextOccurrence(t, loc)
+}
+
 // isOccurrence reports whether t is one of c's occurrences in loc.
 func (c Charge) isOccurrence(t time.Time, loc *time.Location) bool {
 	occ := c.Occurrences(t, t.Add(time.Nanosecond), loc)

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ddctl/ddctl/internal/daemon"
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/secret"
+	"github.com/ddctl/ddctl/internal/spec"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// daemonFlags are the daemon's options.
+type daemonFlags struct {
+	vars             listFlag
+	listen           string
+	reconcileEvery   time.Duration
+	lock             lockFlags
+	shutdownTimeout  time.Duration
+	parallelism      int
+	notificationMode string
+	signatureOpt     bool
+	eventURL         string
+	startAt          string
+}
+
+func runDaemon(ctx context.Context, args []string, s streams) int {
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	fs.SetOutput(s.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(s.stderr, `Usage: ddctl daemon [options]
+
+Reconciles the configuration last applied to the state (ddctl apply keeps a
+snapshot of it), never unreviewed edits on disk: fires each charge occurrence
+and not_before refund at its time, re-runs a full reconcile periodically, and
+serves DOKU's notifications. The configuration on disk gives only the doku
+block (how DOKU is reached) and the state's path. SIGHUP re-reads them.
+
+Endpoints: POST `+daemon.NotificationPath+`, POST `+doku.PathTokenB2B+`,
+GET /healthz, GET /readyz, GET /metrics.
+
+Options:`)
+		fs.PrintDefaults()
+	}
+	var f daemonFlags
+	fs.Var(&f.vars, "var", "set a variable: `NAME=VALUE` (repeatable)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "serve notifications, health and metrics on `ADDR`")
+	fs.DurationVar(&f.reconcileEvery, "reconcile-every", daemon.DefaultReconcileEvery, "run a full reconcile every `DURATION` (±10% jitter)")
+	f.lock.register(fs)
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, wait up to `DURATION` for calls in flight")
+	fs.IntVar(&f.parallelism, "parallelism", reconcile.DefaultParallelism, "at most `N` calls at once")
+	fs.StringVar(&f.notificationMode, "notification-mode", string(doku.DefaultNotificationMode), "how DOKU signs its notifications: `asymmetric|symmetric|token-only`")
+	fs.BoolVar(&f.signatureOpt, "notification-signature-optional", false, "accept a notification without X-SIGNATURE on its bearer token alone (one that has it must still verify)")
+	fs.StringVar(&f.eventURL, "event-url", "", "post every status change to `URL`, HMAC-signed with the secret in DDCTL_EVENT_SECRET")
+	fs.StringVar(&f.startAt, "start-at", "", "sandbox only: run the daemon's clock from `TIME` (RFC 3339), for rehearsals and tests")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(s, "daemon", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if f.parallelism < 1 {
+		return usageError(s, "daemon", "-parallelism must be at least 1")
+	}
+	if f.reconcileEvery < time.Second {
+		return usageError(s, "daemon", "-reconcile-every must be at least 1s")
+	}
+	var eventSecret secret.Value
+	if f.eventURL != "" {
+		eventSecret = secret.New(os.Getenv("DDCTL_EVENT_SECRET"))
+		if eventSecret.IsZero() {
+			return usageError(s, "daemon", "-event-url needs the signing secret in DDCTL_EVENT_SECRET")
+		}
+	}
+	log := daemonLogger(s)
+
+	e := loadConfig(ctx, s, configFlags{vars: f.vars})
+	if e == nil {
+		return exitError
+	}
+	cfg := e.cfg
+	now := time.Now
+	if f.startAt != "" {
+		t, err := time.Parse(time.RFC3339, f.startAt)
+		if err != nil {
+			return usageError(s, "daemon", "-start-at wants an RFC 3339 time such as 2026-12-01T08:59:00+07:00")
+		}
+		if cfg.DOKU.Environment != "sandbox" {
+			fmt.Fprintf(s.stderr, "Error: -start-at moves the clock that decides when customers are charged; it is allowed only with environment = \"sandbox\" (%s is %q)\n", cfg.DOKU.DeclRange, cfg.DOKU.Environment)
+			return exitError
+		}
+		offset := time.Until(t)
+		now = func() time.Time { return time.Now().Add(offset) }
+	}
+
+	run := newRun("daemon", cfg)
+	run.GitCommit = "" // the applied snapshot's run has the reviewed commit
+	info := state.LockInfo{Operation: "daemon", PID: run.PID, Host: run.Host, Who: run.User}
+	path := cfg.Settings.State
+	store, err := openDaemonState(ctx, path, info, f.lock.timeout, cfg.DOKU.Environment)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer store.Close()
+
+	parts, err := daemonParts(cfg, store, log, now, f)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: -listen: %v\n", err)
+		return exitError
+	}
+	holder := state.LeaseInfo{ID: randomID(), PID: run.PID, Host: run.Host, Who: run.User}
+	d, err := daemon.New(daemon.Config{
+		Store: store,
+		Parts: parts,
+		LockFunc: func(ctx context.Context) (func(), error) {
+			info.Created = time.Now()
+			l, err := state.AcquireLock(ctx, path, info, f.lock.timeout)
+			if err != nil {
+				return nil, err
+			}
+			return func() { l.Unlock() }, nil
+		},
+		Listener:        ln,
+		Holder:          holder,
+		Run:             run,
+		ReconcileEvery:  f.reconcileEvery,
+		ShutdownTimeout: f.shutdownTimeout,
+		EventURL:        f.eventURL,
+		EventSecret:     eventSecret,
+		NowFunc:         now,
+		Logger:          log,
+		StartFunc: func() {
+			fmt.Fprintf(s.stdout, "ddctl daemon: state %s; listening on http://%s (DOKU notifications at %s)\n", path, ln.Addr(), daemon.NotificationPath)
+		},
+	})
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Info("SIGHUP: reloading the doku block")
+			ne, diags, err := load(ctx, configFlags{vars: f.vars})
+			if err != nil || ne == nil {
+				log.Error("reload failed; keeping the running configuration", "error", errors.Join(err, diagsError(diags)))
+				continue
+			}
+			p, err := daemonParts(ne.cfg, store, log, now, f)
+			if err != nil {
+				log.Error("reload failed; keeping the running configuration", "error", err)
+				continue
+			}
+			d.Reload(p)
+		}
+	}()
+
+	err = d.Run(ctx)
+	var held *state.LeaseHeldError
+	switch {
+	case errors.As(err, &held):
+		fmt.Fprintf(s.stderr, "Error: another ddctl daemon runs on %s: %v\n", path, err)
+		return exitError
+	case err != nil:
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintln(s.stdout, "ddctl daemon stopped.")
+	return exitOK
+}
+
+// randomID names this daemon's lease.
+func randomID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// openDaemonState opens the state under its lock, so that a first open's
+// migrations never race an apply; the daemon then takes the lock only for
+// each cycle.
+func openDaemonState(ctx context.Context, path string, info state.LockInfo, timeout time.Duration, environment string) (*state.Store, error) {
+	info.Created = time.Now()
+	l, err := state.AcquireLock(ctx, path, info, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+	opts, err := stateOptions(environment)
+	if err != nil {
+		return nil, err
+	}
+	return state.OpenWith(path, opts)
+}
+
+// daemonParts builds what SIGHUP rebuilds: the DOKU client, the engine,
+// the notification receiver and the snapshot loader, from the doku block.
+func daemonParts(cfg *spec.Config, store *state.Store, log *slog.Logger, now func() time.Time, f daemonFlags) (daemon.Parts, error) {
+	d := cfg.DOKU
+	key, err := doku.LoadPrivateKey(d.PrivateKeyFile)
+	if err != nil {
+		return daemon.Parts{}, fmt.Errorf("doku block: %w; private_key_file must name the merchant's RSA private key (PEM)", err)
+	}
+	if d.DOKUPublicKeyFile == "" {
+		return daemon.Parts{}, fmt.Errorf("%s: the daemon needs doku_public_key_file, DOKU's public key, to verify DOKU's token requests and notifications", d.DeclRange)
+	}
+	pub, err := doku.LoadPublicKey(d.DOKUPublicKeyFile)
+	if err != nil {
+		return daemon.Parts{}, fmt.Errorf("doku block: doku_public_key_file: %w", err)
+	}
+	client, err := newClient(d, key, store, log, now)
+	if err != nil {
+		return daemon.Parts{}, err
+	}
+	recv, err := doku.NewReceiver(doku.ReceiverConfig{
+		ClientID:          d.ClientID,
+		ClientSecret:      d.ClientSecret,
+		DOKUPublicKey:     pub,
+		SigningKey:        key,
+		Mode:              doku.NotificationMode(f.notificationMode),
+		SignatureOptional: f.signatureOpt,
+		NowFunc:           now,
+	})
+	if err != nil {
+		return daemon.Parts{}, err
+	}
+	return daemon.Parts{
+		Engine:   &reconcile.Engine{DOKU: client, Store: store, Logger: log, Parallelism: f.parallelism, NowFunc: now},
+		Receiver: recv,
+		LoadSpecFunc: func(snapshot []byte) (*spec.Config, error) {
+			return spec.FromSnapshot(snapshot, d, cfg.Dir)
+		},
+	}, nil
+}
+
+// daemonLogger logs to stderr: text on a terminal, JSON otherwise (for a
+// log collector), at the level DDCTL_LOG names (default info).
+func daemonLogger(s streams) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(os.Getenv("DDCTL_LOG")) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if isTerminal(s.stderr) {
+		return slog.New(slog.NewTextHandler(s.stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(s.stderr, opts))
+}
+
+// diagsError is the configuration's errors as one error, for a log line.
+func diagsError(diags interface{ HasErrors() bool }) error {
+	if diags == nil || !diags.HasErrors() {
+		return nil
+	}
+	return fmt.Errorf("%v", diags)
+}
