@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/secret"
 )
 
 // DOKU notifies the merchant of a payment's success or failure (§8): it
@@ -117,64 +119,80 @@ func (s *Server) deliverNotifications(ctx context.Context) error {
 func (s *Server) notify(ctx context.Context, externalID string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	token, err := s.merchantToken(ctx)
+	n := Notifier{URL: s.cfg.NotifyURL, TokenURL: s.merchantTokenURL(), ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret,
+		DOKUKey: s.cfg.DOKUPrivateKey, Mode: s.cfg.NotifyMode, Client: s.httpClient, NowFunc: s.now}
+	token, err := n.Token(ctx)
 	if err != nil {
 		return err
 	}
-	u, err := url.Parse(s.cfg.NotifyURL)
+	status, err := n.Post(ctx, token, externalID, body)
 	if err != nil {
 		return err
 	}
-	ts := s.stamp(s.now())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.NotifyURL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-TIMESTAMP", ts)
-	req.Header.Set("X-PARTNER-ID", s.cfg.ClientID)
-	req.Header.Set("X-EXTERNAL-ID", externalID)
-	req.Header.Set("Authorization", "Bearer "+token)
-	switch s.cfg.NotifyMode {
-	case doku.ModeSymmetric:
-		req.Header.Set("X-SIGNATURE", doku.SignSymmetric(s.cfg.ClientSecret.Reveal(), http.MethodPost, u.RequestURI(), token, body, ts))
-	case doku.ModeTokenOnly:
-	default:
-		sig, err := doku.SignAsymmetricTransaction(s.cfg.DOKUPrivateKey, http.MethodPost, u.RequestURI(), body, ts)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("X-SIGNATURE", sig)
-	}
-	resp, err := s.httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("merchant answered HTTP %d", resp.StatusCode)
+	if status/100 != 2 {
+		return fmt.Errorf("merchant answered HTTP %d", status)
 	}
 	return nil
 }
 
-// merchantToken asks the merchant's token endpoint for a token, as DOKU
-// does before notifying (§8.1).
-func (s *Server) merchantToken(ctx context.Context) (string, error) {
-	ts := s.stamp(s.now())
-	sig, err := doku.SignAsymmetric(s.cfg.DOKUPrivateKey, s.cfg.ClientID, ts)
+// Notifier sends notifications to a merchant as DOKU does (SNAP-ALLO.md
+// §8): a token from the merchant's token endpoint, asked with DOKU's
+// signature, then the notification with that token and X-SIGNATURE in
+// Mode. The sandbox delivers with it; tests use it to play DOKU, forged
+// requests included. Its zero value is not usable: URL, ClientID and
+// DOKUKey are required.
+type Notifier struct {
+	URL          string // the merchant's notification URL
+	TokenURL     string // default: URL's scheme and host with doku.PathTokenB2B
+	ClientID     string
+	ClientSecret secret.Value          // signs in doku.ModeSymmetric
+	DOKUKey      *rsa.PrivateKey       // DOKU's key: signs the token request and, in the default mode, the notification
+	Mode         doku.NotificationMode // default doku.ModeAsymmetric
+	Client       *http.Client          // default http.DefaultClient
+	NowFunc      func() time.Time      // default time.Now
+}
+
+func (n *Notifier) now() time.Time {
+	if n.NowFunc != nil {
+		return n.NowFunc()
+	}
+	return time.Now()
+}
+
+func (n *Notifier) client() *http.Client {
+	if n.Client != nil {
+		return n.Client
+	}
+	return http.DefaultClient
+}
+
+func stamp(t time.Time) string { return t.In(doku.ExternalIDZone).Format(doku.TimestampLayout) }
+
+// Token asks the merchant's token endpoint for a token, as DOKU does
+// before notifying (§8.1).
+func (n *Notifier) Token(ctx context.Context) (string, error) {
+	tokenURL := n.TokenURL
+	if tokenURL == "" {
+		u, err := url.Parse(n.URL)
+		if err != nil {
+			return "", err
+		}
+		tokenURL = u.Scheme + "://" + u.Host + doku.PathTokenB2B
+	}
+	ts := stamp(n.now())
+	sig, err := doku.SignAsymmetric(n.DOKUKey, n.ClientID, ts)
 	if err != nil {
 		return "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.merchantTokenURL(), bytes.NewReader([]byte(`{"grantType":"client_credentials"}`)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, bytes.NewReader([]byte(`{"grantType":"client_credentials"}`)))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-CLIENT-KEY", s.cfg.ClientID)
+	req.Header.Set("X-CLIENT-KEY", n.ClientID)
 	req.Header.Set("X-TIMESTAMP", ts)
 	req.Header.Set("X-SIGNATURE", sig)
-	resp, err := s.httpClient.Do(req)
+	resp, err := n.client().Do(req)
 	if err != nil {
 		return "", fmt.Errorf("merchant token: %w", err)
 	}
@@ -184,6 +202,53 @@ func (s *Server) merchantToken(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("merchant token: HTTP %d %s", resp.StatusCode, tr.ResponseCode)
 	}
 	return tr.AccessToken, nil
+}
+
+// Post sends one notification with token and returns the merchant's HTTP
+// status.
+func (n *Notifier) Post(ctx context.Context, token, externalID string, body []byte) (int, error) {
+	req, err := n.Request(ctx, token, externalID, body)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := n.client().Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, nil
+}
+
+// Request builds a signed notification request, for a caller that wants
+// to change it (a test forging one) before sending it.
+func (n *Notifier) Request(ctx context.Context, token, externalID string, body []byte) (*http.Request, error) {
+	u, err := url.Parse(n.URL)
+	if err != nil {
+		return nil, err
+	}
+	ts := stamp(n.now())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-TIMESTAMP", ts)
+	req.Header.Set("X-PARTNER-ID", n.ClientID)
+	req.Header.Set("X-EXTERNAL-ID", externalID)
+	req.Header.Set("Authorization", "Bearer "+token)
+	switch n.Mode {
+	case doku.ModeSymmetric:
+		req.Header.Set("X-SIGNATURE", doku.SignSymmetric(n.ClientSecret.Reveal(), http.MethodPost, u.RequestURI(), token, body, ts))
+	case doku.ModeTokenOnly:
+	default:
+		sig, err := doku.SignAsymmetricTransaction(n.DOKUKey, http.MethodPost, u.RequestURI(), body, ts)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("X-SIGNATURE", sig)
+	}
+	return req, nil
 }
 
 func (s *Server) merchantTokenURL() string {
