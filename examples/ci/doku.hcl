@@ -8,6 +8,10 @@ doku {
   client_id        = var.client_id
   client_secret    = var.client_secret
   private_key_file = var.private_key_file
+  # DOKU's public key, from the DOKU Back Office (not a secret). ddctl
+  # daemon verifies DOKU's notifications with it. The file here is a
+  # placeholder: replace it with DOKU's.
+  doku_public_key_file = "doku-public.pem"
 }
 
 variable "client_id" {
