@@ -661,7 +661,9 @@ func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.Ap
 	}
 	loc := cfg.Settings.Location
 	for _, c := range cfg.Charges {
-		if at, ok := c.NextOccurrence(now.Add(time.Second), loc); ok {
+		// Strictly after now: an occurrence at now was just planned; one a
+		// moment later (a timer that fired early) is still to come.
+		if at, ok := c.NextOccurrence(now.Add(time.Nanosecond), loc); ok {
 			d.due[spec.OccurrenceAddress(c.Address, at, loc)] = at
 		}
 	}
