@@ -16,6 +16,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,6 +148,7 @@ type Daemon struct {
 	ready    string // why the daemon is not ready; "" when it is
 	applied  int64  // ID of the applied snapshot in use
 	cfgCache *spec.Config
+	loc      *time.Location // the applied configuration's zone, once loaded
 
 	// Loop state, touched only by the loop goroutine.
 	due      map[string]time.Time // targeted wakes, by address
@@ -173,6 +176,9 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.NowFunc == nil {
 		cfg.NowFunc = time.Now
 	}
+	if cfg.Holder.ID == "" {
+		cfg.Holder.ID = randomID()
+	}
 	if cfg.EventClient == nil {
 		cfg.EventClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -191,6 +197,13 @@ func New(cfg Config) (*Daemon, error) {
 	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	return d, nil
+}
+
+// randomID names a lease holder that came without a name.
+func randomID() string {
+	b := make([]byte, 8)
+	crand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // setParts wraps the engine's DOKU so that every call is counted.
@@ -413,7 +426,7 @@ func (d *Daemon) runCycle(ctx context.Context, trigger string, targets []string)
 	rep.Trigger, rep.Next = trigger, d.nextWake()
 	result := "success"
 	switch {
-	case errors.Is(rep.Err, errLocked):
+	case errors.Is(rep.Err, errLocked), errors.Is(rep.Err, errNoConfig):
 		result = "skipped"
 	case rep.Err != nil:
 		result = "error"
@@ -439,7 +452,10 @@ func (d *Daemon) runCycle(ctx context.Context, trigger string, targets []string)
 	}
 }
 
-var errLocked = errors.New("the state is locked by another run")
+var (
+	errLocked   = errors.New("the state is locked by another run")
+	errNoConfig = errors.New("no configuration has been applied to this state yet: run ddctl apply")
+)
 
 func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (rep CycleReport) {
 	full := targets == nil
@@ -482,7 +498,14 @@ func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (r
 		return rep
 	}
 	if cfg == nil {
+		rep.Err = errNoConfig
 		return rep
+	}
+	if full && d.cfg.EventURL == "" {
+		// Nobody receives events: keep them as a record, not as a queue.
+		if _, err := d.cfg.Store.ExpireEvents(ctx, d.now().Add(-eventMaxAge)); err != nil {
+			d.log.Warn("expire old events", "error", err)
+		}
 	}
 	if targets != nil {
 		targets = append(targets, touched...)
@@ -575,7 +598,7 @@ func (d *Daemon) appliedConfig(ctx context.Context, parts *Parts) (cfg *spec.Con
 		return nil, false, fmt.Errorf("read the applied configuration: %w", err)
 	}
 	if !ok {
-		d.setReady("no configuration has been applied to this state yet: run ddctl apply")
+		d.setReady(errNoConfig.Error())
 		return nil, false, nil
 	}
 	d.mu.Lock()
@@ -589,7 +612,7 @@ func (d *Daemon) appliedConfig(ctx context.Context, parts *Parts) (cfg *spec.Con
 		return nil, false, fmt.Errorf("the configuration applied at %s (run %d): %w", a.AppliedAt.Format(time.RFC3339), a.RunID, err)
 	}
 	d.mu.Lock()
-	d.cfgCache, d.applied = cfg, a.ID
+	d.cfgCache, d.applied, d.loc = cfg, a.ID, cfg.Settings.Location
 	d.mu.Unlock()
 	d.log.Info("reconciling the applied configuration", "spec_digest", cfg.Digest, "applied_at", a.AppliedAt.Format(time.RFC3339), "run_id", a.RunID,
 		"refunds", len(cfg.Refunds), "charges", len(cfg.Charges), "bindings", len(cfg.Bindings), "unbinds", len(cfg.Unbinds))

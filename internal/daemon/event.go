@@ -144,14 +144,31 @@ func (d *Daemon) sendEvents(ctx context.Context) {
 }
 
 func (d *Daemon) deliverEvents(ctx context.Context) {
-	loc := time.UTC
 	d.mu.Lock()
-	if d.cfgCache != nil {
-		loc = d.cfgCache.Settings.Location
-	}
+	loc := d.loc
 	d.mu.Unlock()
+	if loc == nil {
+		// An occurrence's address is written in the configured zone. The
+		// first cycle may wait behind an apply's lock; reading the applied
+		// configuration needs no lock.
+		a, ok, err := d.cfg.Store.AppliedSpec(ctx)
+		if err != nil || !ok {
+			return
+		}
+		cfg, err := d.parts.Load().LoadSpecFunc(a.Body)
+		if err != nil {
+			return // the cycle reports why
+		}
+		loc = cfg.Settings.Location
+		d.mu.Lock()
+		d.loc = loc
+		d.mu.Unlock()
+	}
 	for ctx.Err() == nil {
-		events, err := d.cfg.Store.PendingEvents(ctx, d.now(), 50)
+		// All pending events, due or not, so that one waiting for its
+		// retry holds back the ones after it: the receiver sees them in
+		// order.
+		events, err := d.cfg.Store.PendingEvents(ctx, time.Unix(1<<40, 0), 50)
 		if err != nil {
 			d.log.Warn("read pending events", "error", err)
 			return
@@ -160,6 +177,9 @@ func (d *Daemon) deliverEvents(ctx context.Context) {
 			return
 		}
 		for _, e := range events {
+			if e.NextAt.After(d.now()) {
+				return
+			}
 			if err := d.postEvent(ctx, eventOf(e, loc)); err != nil {
 				wait := min(10*time.Second<<min(e.Attempts, 12), eventRetryMax)
 				d.metrics.events.WithLabelValues(string(e.Type), "failed").Inc()

@@ -1,0 +1,1045 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
+	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/secret"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// stateView is everything a notification could change in the state.
+type stateView struct {
+	Serial  int64
+	Pending map[string]int
+	Inbox   []state.Notification
+	Charges []state.Charge
+	Events  []state.Event
+}
+
+func (e *env) view() stateView {
+	e.tb.Helper()
+	ctx := context.Background()
+	var v stateView
+	var err error
+	if v.Serial, err = e.store.Serial(ctx); err != nil {
+		e.tb.Fatal(err)
+	}
+	if v.Pending, err = e.store.PendingCounts(ctx); err != nil {
+		e.tb.Fatal(err)
+	}
+	if v.Inbox, err = e.store.PendingNotifications(ctx); err != nil {
+		e.tb.Fatal(err)
+	}
+	if v.Charges, err = e.store.Charges(ctx); err != nil {
+		e.tb.Fatal(err)
+	}
+	v.Events = e.events()
+	return v
+}
+
+// notifying is a daemon with a charge awaiting its customer, ready for
+// DOKU's notification about it.
+type notifying struct {
+	*env
+	r       *running
+	attempt state.Charge // as the daemon started
+	n       *sandbox.Notifier
+	token   string // issued by the daemon's token endpoint
+	body    []byte // the genuine notification: the customer paid
+}
+
+func newNotifying(t *testing.T) *notifying {
+	t.Helper()
+	e := newEnv(t, envOptions{hcl: bindingHCL + gymHCL, at: gymFirst.Add(time.Minute)})
+	e.bindAlice()
+	c := e.chargeGym()
+	if c.Status != state.ChargeAwaitingCustomer {
+		t.Fatalf("charge Status=%s, want %s", c.Status, state.ChargeAwaitingCustomer)
+	}
+	r := e.start(daemonOptions{})
+	r.cycles.wait(t, 0, "at start", func(CycleReport) bool { return true })
+	n := e.notifier(r.url)
+	token, err := n.Token(context.Background())
+	if err != nil {
+		t.Fatalf("token from the daemon: %v", err)
+	}
+	return &notifying{env: e, r: r, attempt: c, n: n, token: token, body: e.notification(c, doku.TxSuccess)}
+}
+
+// request is a genuine notification request: signed by DOKU's key, with
+// the daemon's token.
+func (s *notifying) request(externalID string, body []byte) *http.Request {
+	s.tb.Helper()
+	req, err := s.n.Request(context.Background(), s.token, externalID, body)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return req
+}
+
+// forgery is one way a notification can be wrong, and the HTTP status the
+// daemon must refuse it with.
+type forgery struct {
+	name   string
+	status int
+	req    func(i int) *http.Request
+}
+
+// clone copies a signed request with another body and X-EXTERNAL-ID, so
+// that one signature serves many requests.
+func clone(tmpl *http.Request, body []byte, externalID string) *http.Request {
+	req := tmpl.Clone(context.Background())
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.Header.Set("X-EXTERNAL-ID", externalID)
+	return req
+}
+
+// jwt is an RS256 token of claims signed by key, in the form the
+// daemon's receiver issues.
+func jwt(tb testing.TB, key *rsa.PrivateKey, claims string) string {
+	tb.Helper()
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(claims))
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return signing + "." + enc.EncodeToString(sig)
+}
+
+// forgeries are the representative mix of §8.3's checks, each about the
+// charge awaiting its customer, so that one let through would show.
+func (s *notifying) forgeries(t *testing.T) []forgery {
+	t.Helper()
+	ctx := context.Background()
+	now := s.clock.Now()
+	good := s.request("template", s.body)
+	ts := good.Header.Get("X-TIMESTAMP")
+	dokuKey, merchantKey := s.sb.Config.DOKUPrivateKey, s.merchantKey()
+	clientID := s.sb.Config.ClientID
+	extID := func(kind string, i int) string { return fmt.Sprintf("forged-%s-%d", kind, i) }
+	// edited is the genuine template with one header changed.
+	edited := func(name, value string) *http.Request {
+		req := good.Clone(ctx)
+		if value == "" {
+			req.Header.Del(name)
+		} else {
+			req.Header.Set(name, value)
+		}
+		return req
+	}
+	// resigned is body signed genuinely, by DOKU's key.
+	resigned := func(body []byte) *http.Request { return s.request("template", body) }
+	// signedAt is the notification signed genuinely at another time.
+	signedAt := func(d time.Duration) *http.Request {
+		n := *s.n
+		n.NowFunc = func() time.Time { return now.Add(d) }
+		req, err := n.Request(ctx, s.token, "template", s.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	// expired is a token the daemon's key issued an hour ago: long
+	// expired (tokens live 15 minutes).
+	expired := func() string {
+		hourAgo := func() time.Time { return s.clock.Now().Add(-time.Hour) }
+		srv := httptest.NewServer(http.HandlerFunc(s.receiver(hourAgo).ServeToken))
+		defer srv.Close()
+		n := *s.n
+		n.TokenURL, n.NowFunc = srv.URL+doku.PathTokenB2B, hourAgo
+		tok, err := n.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}()
+	claims := func(client string) string {
+		return fmt.Sprintf(`{"exp":%d,"iss":"ddctl","clientId":%q}`, now.Add(10*time.Minute).Unix(), client)
+	}
+	var m map[string]any
+	json.Unmarshal(s.body, &m)
+	delete(m, "amount")
+	noAmount, _ := json.Marshal(m)
+	m["amount"], m["padding"] = map[string]string{"value": "150000.00", "currency": "IDR"}, strings.Repeat("x", maxNotificationBody)
+	oversized, _ := json.Marshal(m)
+
+	other := *s.n
+	other.DOKUKey = merchantKey // not DOKU's
+	wrongKey, err := other.Request(ctx, s.token, "template", s.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPath, err := doku.SignAsymmetricTransaction(dokuKey, http.MethodPost, NotificationPath+"/other", s.body, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, _ := time.Parse(time.RFC3339, ts)
+	otherTS := later.Add(time.Second).In(doku.ExternalIDZone).Format(doku.TimestampLayout)
+	symmetric := doku.SignSymmetric(s.sb.Config.ClientSecret.Reveal(), http.MethodPost, NotificationPath, s.token, s.body, ts)
+
+	// A control: a token made by jwt with the daemon's key and client is
+	// accepted, so the forged tokens below fail for what they forge.
+	control := edited("Authorization", "Bearer "+jwt(t, merchantKey, claims(clientID)))
+	if _, err := s.receiver(s.clock.Now).Verify(clone(control, s.body, "control"), s.body); err != nil {
+		t.Fatalf("control token refused: %v", err)
+	}
+
+	same := func(name string, status int, tmpl *http.Request, body []byte) forgery {
+		return forgery{name, status, func(i int) *http.Request { return clone(tmpl, body, extID(name, i)) }}
+	}
+	return []forgery{
+		{"BitFlippedBody", 401, func(i int) *http.Request {
+			body := bytes.Clone(s.body)
+			bit := (i * 7919) % (len(body) * 8)
+			body[bit/8] ^= 1 << (bit % 8)
+			return clone(good, body, extID("BitFlippedBody", i))
+		}},
+		same("WrongRSAKey", 401, wrongKey, s.body),
+		same("SignatureOfOtherPath", 401, edited("X-SIGNATURE", otherPath), s.body),
+		same("SignatureOfOtherTimestamp", 401, edited("X-TIMESTAMP", otherTS), s.body),
+		same("SymmetricSignature", 401, edited("X-SIGNATURE", symmetric), s.body),
+		same("TokenNotIssuedByDaemon", 401, edited("Authorization", "Bearer "+jwt(t, dokuKey, claims(clientID))), s.body),
+		same("TokenOfOtherClient", 401, edited("Authorization", "Bearer "+jwt(t, merchantKey, claims("other-client"))), s.body),
+		same("ExpiredToken", 401, edited("Authorization", "Bearer "+expired), s.body),
+		same("TamperedToken", 401, edited("Authorization", "Bearer "+s.token[:len(s.token)-4]+"AAAA"), s.body),
+		same("GarbageToken", 401, edited("Authorization", "Bearer garbage"), s.body),
+		same("NoToken", 401, edited("Authorization", ""), s.body),
+		same("NoSignature", 400, edited("X-SIGNATURE", ""), s.body),
+		{"NoExternalID", 400, func(i int) *http.Request {
+			req := clone(good, s.body, "x")
+			req.Header.Del("X-EXTERNAL-ID")
+			return req
+		}},
+		same("TimestampTooOld", 401, signedAt(-6*time.Minute), s.body),
+		same("TimestampInFuture", 401, signedAt(6*time.Minute), s.body),
+		same("TimestampNotRFC3339", 400, edited("X-TIMESTAMP", "yesterday"), s.body),
+		same("WrongPartnerID", 401, edited("X-PARTNER-ID", "other-client"), s.body),
+		same("TruncatedJSON", 400, resigned(s.body[:len(s.body)/2]), s.body[:len(s.body)/2]),
+		same("AmountMissing", 400, resigned(noAmount), noAmount),
+		same("BodyOver64KiB", 413, resigned(oversized), oversized),
+	}
+}
+
+// 1,000 forged notifications, a mix of every check DOKU's signature,
+// token, headers and body must pass, are each refused with 401, 400 or
+// 413 and counted as refused; the state (serial, inbox, charges, events)
+// is exactly as before and no cycle processed anything. The genuine
+// notification, sent the same way, then goes through.
+func TestNotificationForgeriesChangeNothing(t *testing.T) {
+	s := newNotifying(t)
+	forgeries := s.forgeries(t)
+	before, cycles := s.view(), s.r.cycles.len()
+	client := &http.Client{}
+	const total = 1000
+	for i := range total {
+		f := forgeries[i%len(forgeries)]
+		if status, code := send(t, client, f.req(i)); status != f.status {
+			t.Fatalf("%s #%d: HTTP %d (%s), want %d", f.name, i, status, code, f.status)
+		}
+	}
+	if diff := cmp.Diff(before, s.view()); diff != "" {
+		t.Fatalf("forged notifications changed the state (-before +after):\n%s", diff)
+	}
+	for _, c := range s.r.cycles.all()[cycles:] {
+		if c.Notifications != 0 {
+			t.Fatalf("a cycle processed %d notifications after forgeries only", c.Notifications)
+		}
+	}
+	text := s.r.scrape(t)
+	if got, _ := metric(text, "ddctl_notifications_total", "result", "refused"); got != total {
+		t.Fatalf(`ddctl_notifications_total{result="refused"}=%v, want %d`, got, total)
+	}
+	if got, _ := metric(text, "ddctl_notifications_total", "result", "accepted"); got != 0 {
+		t.Fatalf(`ddctl_notifications_total{result="accepted"}=%v, want 0`, got)
+	}
+
+	from := s.r.cycles.len()
+	if status, code := send(t, client, s.request("genuine-1", s.body)); status != http.StatusOK || code != string(doku.CodeNotifyAck) {
+		t.Fatalf("genuine notification: HTTP %d %s, want 200 %s", status, code, doku.CodeNotifyAck)
+	}
+	s.r.cycles.wait(t, from, "processing the genuine notification", func(c CycleReport) bool { return c.Notifications > 0 })
+	if c := s.charge(); c.Status != state.ChargeSucceeded {
+		t.Fatalf("charge Status=%s after the genuine notification, want %s", c.Status, state.ChargeSucceeded)
+	}
+}
+
+// DOKU sends one event more than once (§8.5), under the same
+// X-EXTERNAL-ID or not: each is answered 200 2005600, the inbox has it
+// once, and the charge awaiting its customer succeeds with one
+// charge.succeeded event.
+func TestNotificationResentIsRecordedOnce(t *testing.T) {
+	s := newNotifying(t)
+	ctx := context.Background()
+	client := &http.Client{}
+	// While cycles are held, only the HTTP side acts: what it recorded
+	// can be counted before anything is processed.
+	s.r.hold()
+	held := true
+	defer func() {
+		if held {
+			s.r.release()
+		}
+	}()
+	var externalIDs []string
+	for i := range 5 {
+		externalIDs = append(externalIDs, "same-id", fmt.Sprintf("other-id-%d", i))
+	}
+	for _, id := range externalIDs {
+		if status, code := send(t, client, s.request(id, s.body)); status != http.StatusOK || code != string(doku.CodeNotifyAck) {
+			t.Fatalf("notification %s: HTTP %d %s, want 200 %s", id, status, code, doku.CodeNotifyAck)
+		}
+	}
+	if n, err := s.store.PendingNotificationCount(ctx); err != nil || n != 1 {
+		t.Fatalf("inbox=%d (%v) after %d sends of one event, want 1", n, err, len(externalIDs))
+	}
+	text := s.r.scrape(t)
+	for _, m := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"ddctl_notifications_total", []string{"result", "accepted"}, 1},
+		{"ddctl_notifications_total", []string{"result", "duplicate"}, float64(len(externalIDs) - 1)},
+		{"ddctl_notification_queue_depth", nil, 1},
+		{"ddctl_pending_items", []string{"kind", "notification"}, 1},
+	} {
+		if got, _ := metric(text, m.name, m.labels...); got != m.want {
+			t.Fatalf("%s%v=%v, want %v", m.name, m.labels, got, m.want)
+		}
+	}
+
+	from := s.r.cycles.len()
+	s.r.release()
+	held = false
+	s.r.cycles.wait(t, from, "processing the notification", func(c CycleReport) bool { return c.Notifications > 0 })
+	if c := s.charge(); c.Status != state.ChargeSucceeded || c.ReferenceNo != s.attempt.ReferenceNo {
+		t.Fatalf("charge %+v, want succeeded", c)
+	}
+	// Once processed, a resend is still answered 200 and still not
+	// recorded again.
+	if status, _ := send(t, client, s.request("same-id", s.body)); status != http.StatusOK {
+		t.Fatalf("resend after processing: HTTP %d", status)
+	}
+	if status, _ := send(t, client, s.request("late-id", s.body)); status != http.StatusOK {
+		t.Fatalf("resend after processing: HTTP %d", status)
+	}
+	processed := 0
+	for _, c := range s.r.cycles.all() {
+		processed += c.Notifications
+	}
+	if processed != 1 {
+		t.Fatalf("cycles processed %d notifications, want 1", processed)
+	}
+	if got, _ := metric(s.r.scrape(t), "ddctl_notifications_total", "result", "accepted"); got != 1 {
+		t.Fatalf(`ddctl_notifications_total{result="accepted"}=%v after resends, want 1`, got)
+	}
+	if n := s.countEvents(state.EventChargeSucceeded); n != 1 {
+		t.Fatalf("charge.succeeded events=%d, want 1", n)
+	}
+}
+
+// /healthz answers while the process serves; /readyz says why the daemon
+// is not ready until a configuration is applied, and 200 once a cycle
+// reconciles it; /metrics has every family DESIGN.md promises.
+func TestHealthReadyMetrics(t *testing.T) {
+	e := newEnv(t, envOptions{noApply: true, hcl: `
+refund "a" {
+  payment = "INV-1"
+  reason  = "test"
+}
+`})
+	e.sb.Pay(t, "INV-1", 5000000)
+	r := e.start(daemonOptions{configure: func(c *Config) { c.ReconcileEvery = 200 * time.Millisecond }})
+	r.cycles.wait(t, 0, "at start", func(CycleReport) bool { return true })
+
+	if status, body := get(t, r.url+"/healthz"); status != http.StatusOK {
+		t.Fatalf("/healthz: HTTP %d %s", status, body)
+	}
+	status, body := get(t, r.url+"/readyz")
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "no configuration has been applied") {
+		t.Fatalf("/readyz before any apply: HTTP %d %q, want 503 saying no configuration was applied", status, body)
+	}
+	if got := e.sb.Calls(doku.OpRefund); got != 0 {
+		t.Fatalf("refund calls=%d before any apply, want 0", got)
+	}
+
+	e.apply(e.cfg)
+	from := r.cycles.len()
+	i, _ := r.cycles.wait(t, from, "after the apply", func(c CycleReport) bool { return c.Trigger == triggerFull })
+	r.cycles.wait(t, i+1, "after the apply", func(c CycleReport) bool { return c.Trigger == triggerFull && c.Err == nil })
+	if status, body := get(t, r.url+"/readyz"); status != http.StatusOK {
+		t.Fatalf("/readyz after the apply: HTTP %d %q, want 200", status, body)
+	}
+	if got := e.sb.Calls(doku.OpRefund); got != 1 {
+		t.Fatalf("refund calls=%d after the apply, want 1", got)
+	}
+
+	text := r.scrape(t)
+	for _, m := range []struct {
+		name   string
+		labels []string
+	}{
+		{"ddctl_reconcile_runs_total", []string{"trigger", "full", "result", "success"}},
+		{"ddctl_api_calls_total", []string{"operation", "refund", "code", "2005800"}},
+		{"ddctl_api_calls_total", []string{"operation", "payment_status", "code", "2005500"}},
+		{"ddctl_pending_items", []string{"kind", "charge"}},
+		{"ddctl_pending_items", []string{"kind", "refund"}},
+		{"ddctl_pending_items", []string{"kind", "binding"}},
+		{"ddctl_pending_items", []string{"kind", "operation"}},
+		{"ddctl_pending_items", []string{"kind", "notification"}},
+		{"ddctl_pending_items", []string{"kind", "event"}},
+		{"ddctl_notification_queue_depth", nil},
+		{"ddctl_last_successful_reconcile_timestamp_seconds", nil},
+		{"ddctl_reconcile_duration_seconds_count", []string{"trigger", "full"}},
+		{"ddctl_reconcile_duration_seconds_bucket", []string{"trigger", "full", "le", "+Inf"}},
+		{"ddctl_actions_total", []string{"kind", "refund", "status", "succeeded"}},
+	} {
+		if _, ok := metric(text, m.name, m.labels...); !ok {
+			t.Errorf("/metrics has no %s%v", m.name, m.labels)
+		}
+	}
+	if v, _ := metric(text, "ddctl_api_calls_total", "operation", "refund"); v != 1 {
+		t.Errorf(`ddctl_api_calls_total{operation="refund"}=%v, want 1`, v)
+	}
+	if v, _ := metric(text, "ddctl_last_successful_reconcile_timestamp_seconds"); v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("ddctl_last_successful_reconcile_timestamp_seconds=%v, want about now", v)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", text)
+	}
+}
+
+// A charge occurrence fires at its time in a cycle of its own (due,
+// targeting the occurrence), not before; a refund with not_before fires at
+// that time the same way.
+func TestScheduleFiresAtItsTime(t *testing.T) {
+	notBefore := gymFirst.Add(time.Second)
+	e := newEnv(t, envOptions{at: gymFirst.Add(-time.Hour), hcl: bindingHCL + gymHCL + fmt.Sprintf(`
+refund "later" {
+  payment    = "INV-1"
+  reason     = "scheduled"
+  not_before = %q
+}
+`, notBefore.Format(time.RFC3339))})
+	e.bindAlice()
+	e.sb.Pay(t, "INV-1", 5000000)
+	var mu sync.Mutex
+	var paidAt, refundedAt []time.Time
+	e.clock.Set(gymFirst.Add(-1500 * time.Millisecond))
+	r := e.start(daemonOptions{wrapDOKU: func(d reconcile.DOKU) reconcile.DOKU {
+		return spyDOKU{DOKU: d,
+			onPay: func() {
+				mu.Lock()
+				paidAt = append(paidAt, e.clock.Now())
+				mu.Unlock()
+			},
+			onRefund: func() {
+				mu.Lock()
+				refundedAt = append(refundedAt, e.clock.Now())
+				mu.Unlock()
+			}}
+	}})
+	_, first := r.cycles.wait(t, 0, "at start", func(CycleReport) bool { return true })
+	if first.Trigger != triggerFull || first.Actions != 0 || first.Err != nil {
+		t.Fatalf("first cycle %+v, want a full one with no action (nothing is due yet)", first)
+	}
+
+	i, charged := r.cycles.wait(t, 1, "charging the occurrence", func(c CycleReport) bool { return c.Actions > 0 })
+	if charged.Trigger != triggerDue || !slices.Equal(charged.Targets, []string{gymOccurrence}) || charged.Succeeded != 1 {
+		t.Fatalf("cycle that charged: %+v, want a due cycle targeting %s, one action succeeded", charged, gymOccurrence)
+	}
+	_, refunded := r.cycles.wait(t, i+1, "refunding", func(c CycleReport) bool { return c.Actions > 0 })
+	if refunded.Trigger != triggerDue || !slices.Equal(refunded.Targets, []string{"refund.later"}) || refunded.Succeeded != 1 {
+		t.Fatalf("cycle that refunded: %+v, want a due cycle targeting refund.later, one action succeeded", refunded)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paidAt) != 1 || paidAt[0].Before(gymFirst) {
+		t.Fatalf("payment requests at %v, want one, not before %s", paidAt, gymFirst)
+	}
+	if len(refundedAt) != 1 || refundedAt[0].Before(notBefore) {
+		t.Fatalf("refund requests at %v, want one, not before %s", refundedAt, notBefore)
+	}
+	if c := e.charge(); c.Status != state.ChargeAwaitingCustomer || !c.Occurrence.Equal(gymFirst) {
+		t.Fatalf("charge %+v, want the occurrence at %s awaiting its customer", c, gymFirst)
+	}
+}
+
+// A full cycle that runs less than a second before an occurrence still
+// wakes the daemon for it: the occurrence is charged at its time, not at
+// the next full cycle, up to ReconcileEvery later.
+func TestScheduleOccurrenceJustAfterFullCycle(t *testing.T) {
+	e := newEnv(t, envOptions{at: gymFirst.Add(-time.Hour), hcl: bindingHCL + gymHCL})
+	e.bindAlice()
+	e.clock.Set(gymFirst.Add(-900 * time.Millisecond))
+	r := e.start(daemonOptions{})
+	_, first := r.cycles.wait(t, 0, "at start", func(CycleReport) bool { return true })
+	if first.Actions != 0 {
+		t.Skip("the first cycle ran after the occurrence: this machine is too slow for the case")
+	}
+	if !first.Next.Equal(gymFirst) {
+		t.Fatalf("after a full cycle under a second before the occurrence, the next wake is %s, want the occurrence at %s",
+			first.Next.In(jakarta), gymFirst)
+	}
+}
+
+// An apply that stores a new snapshot is taken by the next full cycle,
+// without a restart; the configuration on disk is never read.
+func TestNewAppliedConfigurationWithoutRestart(t *testing.T) {
+	const refundA = `
+refund "a" {
+  payment = "INV-1"
+  reason  = "test"
+}
+`
+	e := newEnv(t, envOptions{hcl: refundA})
+	e.sb.Pay(t, "INV-1", 5000000)
+	e.sb.Pay(t, "INV-2", 2500000)
+	r := e.start(daemonOptions{configure: func(c *Config) { c.ReconcileEvery = 300 * time.Millisecond }})
+	r.cycles.wait(t, 0, "refunding a", func(c CycleReport) bool { return c.Succeeded == 1 })
+
+	// An edit on disk that no apply took: never reconciled.
+	unapplied := e.load(refundA + `
+refund "unreviewed" {
+  payment = "INV-2"
+  reason  = "test"
+}
+`)
+	i, _ := r.cycles.wait(t, r.cycles.len(), "after the edit", func(c CycleReport) bool { return c.Trigger == triggerFull })
+	r.cycles.wait(t, i+1, "after the edit", func(c CycleReport) bool { return c.Trigger == triggerFull })
+	if n := len(e.sb.Ledger(t).Refunds); n != 1 {
+		t.Fatalf("ledger refunds=%d after an edit no apply took, want 1", n)
+	}
+
+	// The apply.
+	e.apply(unapplied)
+	_, c := r.cycles.wait(t, r.cycles.len(), "taking the new configuration", func(c CycleReport) bool { return c.Actions > 0 })
+	if c.Trigger != triggerFull || c.Succeeded != 1 {
+		t.Fatalf("cycle %+v, want a full one refunding refund.unreviewed", c)
+	}
+	refunds := e.sb.Ledger(t).Refunds
+	if len(refunds) != 2 || refunds[0].PartnerReferenceNo == refunds[1].PartnerReferenceNo {
+		t.Fatalf("ledger refunds %+v, want INV-1's and INV-2's", refunds)
+	}
+}
+
+// One daemon per state: a second one on the same state file fails Run
+// with the holder's *state.LeaseHeldError; once the first stops, a new one
+// starts.
+func TestLeaseOneDaemonPerState(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	first := e.start(daemonOptions{})
+	lease, ok, err := e.store.Lease(context.Background(), LeaseName)
+	if err != nil || !ok {
+		t.Fatalf("lease while the first daemon runs: %+v %v %v", lease, ok, err)
+	}
+
+	second := e.start(daemonOptions{store: e.openStore(), noWait: true})
+	err = second.wait(t)
+	var held *state.LeaseHeldError
+	if !errors.As(err, &held) || held.Holder.ID != lease.ID {
+		t.Fatalf("second daemon's Run: %v, want *state.LeaseHeldError naming %s", err, lease.ID)
+	}
+	if status, body := get(t, first.url+"/healthz"); status != http.StatusOK {
+		t.Fatalf("first daemon after the second failed: HTTP %d %s", status, body)
+	}
+
+	if err := first.stop(t); err != nil {
+		t.Fatalf("first daemon's Run: %v", err)
+	}
+	if _, ok, _ := e.store.Lease(context.Background(), LeaseName); ok {
+		t.Fatal("the lease is still held after the daemon stopped")
+	}
+	third := e.start(daemonOptions{store: e.openStore()})
+	third.cycles.wait(t, 0, "on the third daemon", func(c CycleReport) bool { return c.Err == nil })
+}
+
+// A Holder with no ID is the zero value cmd/ddctl happens not to use:
+// state.AcquireLease gives the lease a random ID, which the daemon must
+// then renew and release. It keeps the lease while it runs and lets it go
+// when it stops.
+func TestLeaseWithoutHolderID(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	spy, seen := newStoreSpy()
+	r := e.start(daemonOptions{daemon: spy, configure: func(c *Config) {
+		c.Holder.ID = ""
+		c.LeaseTTL = 300 * time.Millisecond // a heartbeat every 100 ms
+	}})
+	if renew := waitSeen(t, seen, "renew *"); renew != "renew <nil>" {
+		t.Errorf("heartbeat: %s, want the lease renewed", renew)
+	}
+	if err := r.stop(t); err != nil {
+		t.Errorf("Run: %v, want nil: no other daemon took the lease", err)
+	}
+	if l, ok, _ := e.store.Lease(context.Background(), LeaseName); ok {
+		t.Errorf("lease %+v still held after the daemon stopped", l)
+	}
+}
+
+// intentSpy counts refund intents, and those begun after the daemon was
+// told to stop that were committed all the same.
+type intentSpy struct {
+	*state.Store
+	stopped   *atomic.Bool
+	committed atomic.Int64
+	late      atomic.Int64
+}
+
+func (s *intentSpy) RecordRefundIntent(ctx context.Context, op state.Operation, r state.Refund, now time.Time) (int64, error) {
+	after := s.stopped.Load()
+	id, err := s.Store.RecordRefundIntent(ctx, op, r, now)
+	if err == nil {
+		s.committed.Add(1)
+		if after {
+			s.late.Add(1)
+		}
+	}
+	return id, err
+}
+
+// Stopping the daemon while a cycle applies many refunds against a slow
+// DOKU: Run returns within ShutdownTimeout with no error, no refund starts
+// after the stop, everything sent has its outcome recorded, and a daemon
+// started next makes the rest: each refund once at DOKU.
+func TestShutdownDuringApply(t *testing.T) {
+	const n = 30
+	var hcl strings.Builder
+	for i := range n {
+		fmt.Fprintf(&hcl, "refund \"r%02d\" {\n  payment = \"INV-%02d\"\n  reason  = \"test\"\n}\n", i, i)
+	}
+	e := newEnv(t, envOptions{hcl: hcl.String()})
+	for i := range n {
+		e.sb.Pay(t, fmt.Sprintf("INV-%02d", i), money.Amount(100000*(i+1)))
+	}
+	e.sb.Server.SetFaults(sandbox.Faults{Latency: 300 * time.Millisecond, Ops: []string{"refund"}})
+
+	var stopped atomic.Bool
+	spy := &intentSpy{stopped: &stopped}
+	answered := make(chan struct{}, n)
+	const shutdownTimeout = 10 * time.Second
+	r := e.start(daemonOptions{
+		wrapStore: func(st *state.Store) reconcile.Store { spy.Store = st; return spy },
+		wrapDOKU: func(d reconcile.DOKU) reconcile.DOKU {
+			return spyDOKU{DOKU: d, onRefundReply: func() { answered <- struct{}{} }}
+		},
+		configure: func(c *Config) { c.ShutdownTimeout = shutdownTimeout },
+	})
+	select {
+	case <-answered:
+	case <-time.After(waitFor):
+		t.Fatal("no refund was answered")
+	}
+	start := time.Now()
+	r.cancel()
+	stopped.Store(true)
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run after the stop: %v", err)
+	}
+	if took := time.Since(start); took > shutdownTimeout {
+		t.Fatalf("Run returned %s after the stop, over ShutdownTimeout %s", took, shutdownTimeout)
+	}
+	started, calls := spy.committed.Load(), e.sb.Calls(doku.OpRefund)
+	if late := spy.late.Load(); late != 0 {
+		t.Fatalf("%d refunds started after the stop", late)
+	}
+	if calls > started {
+		t.Fatalf("DOKU got %d refund requests; only %d refunds were started", calls, started)
+	}
+	t.Logf("%d of %d refunds started before the stop; DOKU got %d requests", started, n, calls)
+	if started >= n {
+		t.Fatalf("all %d refunds were started before the stop took effect; the test proves nothing (make DOKU slower)", started)
+	}
+	ctx := context.Background()
+	refunds, err := e.store.Refunds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := e.store.OpenOperations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	succeeded := 0
+	for addr, rf := range refunds {
+		switch {
+		case rf.Status == state.RefundSucceeded:
+			succeeded++
+		case slices.ContainsFunc(open, func(op state.Operation) bool { return op.Address == addr }):
+		default:
+			t.Fatalf("%s is %s with no open operation: neither settled nor to be resolved", addr, rf.Status)
+		}
+	}
+	if ledger := len(e.sb.Ledger(t).Refunds); succeeded != ledger {
+		t.Fatalf("state has %d refunds succeeded, DOKU made %d: an outcome was lost", succeeded, ledger)
+	}
+
+	// The next daemon makes the rest.
+	e.sb.Server.SetFaults(sandbox.Faults{})
+	next := e.start(daemonOptions{})
+	next.cycles.wait(t, 0, "making the other refunds", func(c CycleReport) bool { return c.Err == nil })
+	keys := map[string]int{}
+	for _, rf := range e.sb.Ledger(t).Refunds {
+		keys[rf.PartnerRefundNo]++
+	}
+	if len(keys) != n {
+		t.Fatalf("ledger has %d distinct refunds, want %d", len(keys), n)
+	}
+	for k, c := range keys {
+		if c != 1 {
+			t.Fatalf("refund %s made %d times", k, c)
+		}
+	}
+	if got := e.sb.Calls(doku.OpRefund); got != n {
+		t.Fatalf("refund requests=%d in all, want %d: one sent twice", got, n)
+	}
+}
+
+// webhook is the operator's event receiver: a test server, since it is
+// not DOKU. It answers 500 to the first failFirst posts.
+type webhook struct {
+	srv       *httptest.Server
+	mu        sync.Mutex
+	got       []delivery
+	failFirst int
+	arrived   chan struct{} // a post came
+}
+
+type delivery struct {
+	id, signature string
+	body          []byte
+	status        int
+	at            time.Time
+}
+
+func newWebhook(t *testing.T, failFirst int) *webhook {
+	w := &webhook{failFirst: failFirst, arrived: make(chan struct{}, 100)}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.mu.Lock()
+		status := http.StatusOK
+		if w.failFirst > 0 {
+			w.failFirst--
+			status = http.StatusInternalServerError
+		}
+		w.got = append(w.got, delivery{r.Header.Get(EventIDHeader), r.Header.Get(EventSignatureHeader), body, status, time.Now()})
+		w.mu.Unlock()
+		rw.WriteHeader(status)
+		w.arrived <- struct{}{}
+	}))
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+func (w *webhook) deliveries() []delivery {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.got)
+}
+
+// waitEvent waits until an event of type typ is delivered.
+func (w *webhook) waitEvent(t *testing.T, typ state.EventType) {
+	t.Helper()
+	timeout := time.After(waitFor)
+	for {
+		for _, d := range w.deliveries() {
+			var ev Event
+			if d.status == http.StatusOK && json.Unmarshal(d.body, &ev) == nil && ev.Type == typ {
+				return
+			}
+		}
+		select {
+		case <-w.arrived:
+		case <-timeout:
+			t.Fatalf("no %s event delivered; got %+v", typ, w.deliveries())
+		}
+	}
+}
+
+// storeSpy is the daemon's store, telling the test what the daemon's
+// own goroutines did with it, in the order they did it: "failed" after an
+// event's delivery failed, "delivered ID" after one was delivered,
+// "pending N" after the outbox was read (N events due), "renew <error>"
+// after a heartbeat.
+type storeSpy struct {
+	*state.Store
+	seen chan string
+}
+
+func newStoreSpy() (func(*state.Store) Store, chan string) {
+	seen := make(chan string, 10000)
+	return func(st *state.Store) Store { return storeSpy{st, seen} }, seen
+}
+
+func (s storeSpy) tell(what string) {
+	select {
+	case s.seen <- what:
+	default:
+		panic("storeSpy: the test does not read what it is told")
+	}
+}
+
+func (s storeSpy) MarkEventFailed(ctx context.Context, id int64, errText string, next time.Time) error {
+	err := s.Store.MarkEventFailed(ctx, id, errText, next)
+	s.tell("failed")
+	return err
+}
+
+func (s storeSpy) MarkEventDelivered(ctx context.Context, id int64, now time.Time) error {
+	err := s.Store.MarkEventDelivered(ctx, id, now)
+	s.tell(fmt.Sprintf("delivered %d", id))
+	return err
+}
+
+func (s storeSpy) PendingEvents(ctx context.Context, now time.Time, limit int) ([]state.Event, error) {
+	ev, err := s.Store.PendingEvents(ctx, now, limit)
+	s.tell(fmt.Sprintf("pending %d", len(ev)))
+	return ev, err
+}
+
+func (s storeSpy) RenewLease(ctx context.Context, name, id string, ttl time.Duration, now time.Time) error {
+	err := s.Store.RenewLease(ctx, name, id, ttl, now)
+	s.tell(fmt.Sprintf("renew %v", err))
+	return err
+}
+
+// waitSeen reads seen until what comes, or prefix with any suffix when
+// what ends in "*", and returns it.
+func waitSeen(t *testing.T, seen chan string, what string) string {
+	t.Helper()
+	timeout := time.After(waitFor)
+	for {
+		select {
+		case s := <-seen:
+			if s == what || strings.HasSuffix(what, "*") && strings.HasPrefix(s, strings.TrimSuffix(what, "*")) {
+				return s
+			}
+		case <-timeout:
+			t.Fatalf("the daemon did not get to %q", what)
+		}
+	}
+}
+
+// events decodes the deliveries the receiver acknowledged, checking each
+// one's signature and ID header.
+func (w *webhook) events(t *testing.T, eventSecret string) []Event {
+	t.Helper()
+	var out []Event
+	for _, d := range w.deliveries() {
+		if d.status != http.StatusOK {
+			continue
+		}
+		if err := VerifyEvent([]byte(eventSecret), d.signature, d.body, time.Now(), 5*time.Minute); err != nil {
+			t.Fatalf("event %s: %v", d.id, err)
+		}
+		var ev Event
+		if err := json.Unmarshal(d.body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if strconv.FormatInt(ev.ID, 10) != d.id {
+			t.Fatalf("event %d under %s %q", ev.ID, EventIDHeader, d.id)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// A charge that waits for its customer and then is paid (DOKU's own
+// notification, from the sandbox) gives signed events, in ID order, with
+// the link and the occurrence's address; a receiver can check them.
+func TestEventsWebhook(t *testing.T) {
+	const eventSecret = "whsec-test"
+	hook := newWebhook(t, 0)
+	e := newEnv(t, envOptions{hcl: bindingHCL + gymHCL, at: gymFirst.Add(time.Minute), notify: true})
+	e.bindAlice() // binding.active: the first event
+	spy, seen := newStoreSpy()
+	r := e.start(daemonOptions{ln: e.ln, daemon: spy, configure: func(c *Config) {
+		c.EventURL, c.EventSecret = hook.srv.URL, secret.New(eventSecret)
+	}})
+	r.cycles.wait(t, 0, "charging the occurrence", func(c CycleReport) bool { return c.Succeeded == 1 })
+	c := e.charge()
+	if err := e.sb.Server.Confirm(context.Background(), path.Base(c.WebRedirectURL), true); err != nil {
+		t.Fatal(err)
+	}
+	hook.waitEvent(t, state.EventChargeSucceeded)
+
+	events := hook.events(t, eventSecret)
+	wantTypes := []state.EventType{state.EventBindingActive, state.EventChargeAwaitingCustomer, state.EventChargeSucceeded}
+	if len(events) != len(wantTypes) {
+		t.Fatalf("events %+v, want types %v", events, wantTypes)
+	}
+	for i, ev := range events {
+		if ev.Type != wantTypes[i] || (i > 0 && ev.ID <= events[i-1].ID) {
+			t.Fatalf("events %+v, want types %v in ID order", events, wantTypes)
+		}
+	}
+	paid := e.charge()
+	if paid.Status != state.ChargeSucceeded {
+		t.Fatalf("charge Status=%s, want %s", paid.Status, state.ChargeSucceeded)
+	}
+	awaiting, succeeded := events[1], events[2]
+	if awaiting.Link == "" || awaiting.Link != c.WebRedirectURL {
+		t.Fatalf("charge.awaiting_customer link %q, want %q", awaiting.Link, c.WebRedirectURL)
+	}
+	for _, ev := range []Event{awaiting, succeeded} {
+		if ev.Address != gymOccurrence || ev.Charge != "recurring_charge.gym" || !ev.Occurrence.Equal(gymFirst) ||
+			ev.Amount != "150000.00" || ev.Currency != "IDR" || ev.IdempotencyKey != c.PartnerReferenceNo {
+			t.Fatalf("%s event %+v, want %s of IDR 150000.00 under %s", ev.Type, ev, gymOccurrence, c.PartnerReferenceNo)
+		}
+	}
+	if succeeded.ReferenceNo == "" || succeeded.ReferenceNo != paid.ReferenceNo {
+		t.Fatalf("charge.succeeded reference %q, want the payment's %q", succeeded.ReferenceNo, paid.ReferenceNo)
+	}
+	for _, ev := range events {
+		waitSeen(t, seen, fmt.Sprintf("delivered %d", ev.ID))
+	}
+	if got, _ := metric(r.scrape(t), "ddctl_events_total", "result", "delivered"); got != 3 {
+		t.Fatalf(`ddctl_events_total{result="delivered"}=%v, want 3`, got)
+	}
+
+	// A receiver checks what it gets: a changed body, another secret or
+	// a timestamp out of its window is refused.
+	d := hook.deliveries()[2]
+	tampered := bytes.Replace(d.body, []byte("150000.00"), []byte("1.00"), 1)
+	for name, err := range map[string]error{
+		"tampered body": VerifyEvent([]byte(eventSecret), d.signature, tampered, time.Now(), 5*time.Minute),
+		"wrong secret":  VerifyEvent([]byte("other"), d.signature, d.body, time.Now(), 5*time.Minute),
+		"too late":      VerifyEvent([]byte(eventSecret), d.signature, d.body, time.Now().Add(6*time.Minute), 5*time.Minute),
+		"too early":     VerifyEvent([]byte(eventSecret), d.signature, d.body, time.Now().Add(-6*time.Minute), 5*time.Minute),
+	} {
+		if err == nil {
+			t.Errorf("VerifyEvent accepted a %s", name)
+		}
+	}
+}
+
+// A receiver answering 500 gets the event again later under the same
+// X-DDCTL-Event-ID, and the events after it wait for it: the receiver
+// sees them in ID order (event.go: "a failed one is tried again with
+// backoff, and the ones after it wait for it").
+func TestEventsWebhookRetryKeepsOrder(t *testing.T) {
+	const eventSecret = "whsec-test"
+	hook := newWebhook(t, 1)
+	e := newEnv(t, envOptions{hcl: bindingHCL + gymHCL, at: gymFirst.Add(time.Minute), notify: true})
+	e.bindAlice() // binding.active: the first event, refused
+	spy, seen := newStoreSpy()
+	r := e.start(daemonOptions{ln: e.ln, daemon: spy, configure: func(c *Config) {
+		c.EventURL, c.EventSecret = hook.srv.URL, secret.New(eventSecret)
+		// Cycles, each followed by a look at the outbox, come often.
+		c.ReconcileEvery = 200 * time.Millisecond
+	}})
+	r.cycles.wait(t, 0, "charging the occurrence", func(c CycleReport) bool { return c.Succeeded == 1 })
+	// The refusal, then two more looks at the outbox, which has
+	// charge.awaiting_customer ready: it must not be sent before the
+	// refused event. (Two: whatever the first look found, it was sent
+	// before the second.)
+	waitSeen(t, seen, "failed")
+	waitSeen(t, seen, "pending *")
+	waitSeen(t, seen, "pending *")
+	if ds := hook.deliveries(); len(ds) != 1 {
+		for _, d := range ds[1:] {
+			t.Errorf("event %s delivered (HTTP %d) while event %s, refused, waits for its retry", d.id, d.status, ds[0].id)
+		}
+	}
+
+	// The retry falls due some seconds on; the customer pays meanwhile,
+	// and DOKU (the sandbox) notifies the daemon.
+	e.clock.Advance(time.Minute)
+	c := e.charge()
+	if err := e.sb.Server.Confirm(context.Background(), path.Base(c.WebRedirectURL), true); err != nil {
+		t.Fatal(err)
+	}
+	hook.waitEvent(t, state.EventChargeSucceeded)
+	ds := hook.deliveries()
+	if ds[0].status != http.StatusInternalServerError || !slices.ContainsFunc(ds[1:], func(d delivery) bool { return d.id == ds[0].id && d.status == 200 }) {
+		t.Fatalf("deliveries %+v: want the refused event %s sent again under its ID", ds, ds[0].id)
+	}
+	var ids []int64
+	for _, ev := range hook.events(t, eventSecret) {
+		ids = append(ids, ev.ID)
+	}
+	if !slices.IsSorted(ids) || len(ids) != 3 || ids[0] != 1 {
+		t.Fatalf("events acknowledged in the order %v, want 1, 2, 3", ids)
+	}
+}
+
+func TestVerifyEvent(t *testing.T) {
+	key, body := []byte("whsec-test"), []byte(`{"id":1,"type":"charge.succeeded"}`)
+	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	sig := SignEvent(key, at, body)
+	if err := VerifyEvent(key, sig, body, at.Add(4*time.Minute), 5*time.Minute); err != nil {
+		t.Fatalf("genuine: %v", err)
+	}
+	other := SignEvent(key, at.Add(time.Second), body)
+	_, v1, _ := strings.Cut(other, ",")
+	for name, header := range map[string]string{
+		"no v1":                      "t=" + strconv.FormatInt(at.Unix(), 10),
+		"no t":                       v1,
+		"v1 of another timestamp":    "t=" + strconv.FormatInt(at.Unix(), 10) + "," + v1,
+		"not hex":                    "t=" + strconv.FormatInt(at.Unix(), 10) + ",v1=zz",
+		"empty":                      "",
+		"timestamp not an integer":   strings.Replace(sig, "t=", "t=x", 1),
+		"signature of another body":  SignEvent(key, at, append(body, ' ')),
+		"signature by another party": SignEvent([]byte("other"), at, body),
+	} {
+		if err := VerifyEvent(key, header, body, at, 5*time.Minute); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for name, now := range map[string]time.Time{"late": at.Add(5*time.Minute + time.Second), "early": at.Add(-5*time.Minute - time.Second)} {
+		if err := VerifyEvent(key, sig, body, now, 5*time.Minute); err == nil {
+			t.Errorf("%s: accepted outside the window", name)
+		}
+	}
+}
+
+// Events waiting in the outbox when the daemon starts (an apply from CI
+// charged an occurrence: charge.awaiting_customer, with its link) are
+// sent before the first cycle has read the applied configuration. Their
+// address must still be the occurrence's in the configured time zone, as
+// every other event and the state give it.
+func TestEventsAtStartUseConfiguredZone(t *testing.T) {
+	hook := newWebhook(t, 0)
+	e := newEnv(t, envOptions{hcl: bindingHCL + gymHCL, at: gymFirst.Add(time.Minute)})
+	e.bindAlice()
+	e.chargeGym() // as ddctl apply would
+	// The first cycle waits for the state lock, as it would behind an
+	// apply that holds it.
+	e.start(daemonOptions{held: true, configure: func(c *Config) {
+		c.EventURL, c.EventSecret = hook.srv.URL, secret.New("whsec-test")
+	}})
+	hook.waitEvent(t, state.EventChargeAwaitingCustomer)
+	for _, d := range hook.deliveries() {
+		var ev Event
+		json.Unmarshal(d.body, &ev)
+		if ev.Type == state.EventChargeAwaitingCustomer && ev.Address != gymOccurrence {
+			t.Fatalf("charge.awaiting_customer sent at start with address %q, want %q (the configured zone, Asia/Jakarta)", ev.Address, gymOccurrence)
+		}
+	}
+}

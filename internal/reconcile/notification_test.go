@@ -1,0 +1,212 @@
+package reconcile_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
+	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/state"
+)
+
+// chargeAwaiting charges binding.alice's gym occurrence for real against
+// the sandbox (the customer does not confirm) and returns the attempt,
+// awaiting its customer, with the payment's reference number at DOKU.
+func (b *bundle) chargeAwaiting(t *testing.T) state.Charge {
+	t.Helper()
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = gymCharge(1)
+	if res := b.apply(t, b.plan(t, cfg)); res.Count(reconcile.ResultSucceeded) != 1 {
+		t.Fatalf("charge: %+v", res.Results)
+	}
+	return b.onlyCharge(t)
+}
+
+func (b *bundle) onlyCharge(t *testing.T) state.Charge {
+	t.Helper()
+	rows, err := b.store.Charges(context.Background())
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("charges: %+v, %v; want one", rows, err)
+	}
+	return rows[0]
+}
+
+// notification is what DOKU posts about the payment under c's key, with
+// the reference number the sandbox gave it.
+func (b *bundle) notification(t *testing.T, c state.Charge, status string, amount money.Amount) *doku.Notification {
+	t.Helper()
+	ref := ""
+	for _, p := range b.sb.Ledger(t).Payments {
+		if p.PartnerReferenceNo == c.PartnerReferenceNo {
+			ref = p.ReferenceNo
+		}
+	}
+	if ref == "" {
+		t.Fatalf("the sandbox has no payment %s", c.PartnerReferenceNo)
+	}
+	return &doku.Notification{OriginalPartnerReferenceNo: c.PartnerReferenceNo, OriginalReferenceNo: ref,
+		LatestTransactionStatus: status, TransactionStatusDesc: "from the test", Amount: doku.NewAmount(amount)}
+}
+
+// stateOf is everything ApplyNotification may change, for before/after
+// comparisons.
+type stateOf struct {
+	Serial  int64
+	Charges []state.Charge
+	Events  []state.Event
+}
+
+func (b *bundle) snapshot(t *testing.T) stateOf {
+	t.Helper()
+	ctx := context.Background()
+	serial, err := b.store.Serial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	charges, err := b.store.Charges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := b.store.Events(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stateOf{serial, charges, events}
+}
+
+func (b *bundle) applyNotification(t *testing.T, n *doku.Notification) reconcile.NotificationOutcome {
+	t.Helper()
+	out, err := b.engine.ApplyNotification(context.Background(), n)
+	if err != nil {
+		t.Fatalf("ApplyNotification: %v", err)
+	}
+	return out
+}
+
+// countEvents counts the state's events of type typ for the attempt key.
+func (b *bundle) countEvents(t *testing.T, typ state.EventType, key string) int {
+	t.Helper()
+	n := 0
+	for _, e := range b.snapshot(t).Events {
+		if e.Type == typ && e.Key == key {
+			n++
+		}
+	}
+	return n
+}
+
+// A final status moves an attempt awaiting its customer, with DOKU's
+// reference number, and gives its event once: the same notification
+// again (DOKU retries, §8.5) reports no change and adds nothing.
+func TestApplyNotificationFinal(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		want   state.ChargeStatus
+		event  state.EventType
+	}{
+		{doku.TxSuccess, state.ChargeSucceeded, state.EventChargeSucceeded},
+		{doku.TxFailed, state.ChargeFailed, state.EventChargeFailed},
+	} {
+		t.Run(tc.status, func(t *testing.T) {
+			b := setup(t)
+			c := b.chargeAwaiting(t)
+			if c.Status != state.ChargeAwaitingCustomer {
+				t.Fatalf("Status=%s, want %s", c.Status, state.ChargeAwaitingCustomer)
+			}
+			n := b.notification(t, c, tc.status, c.Amount)
+			n.OriginalReferenceNo += "-N" // the notification's, not the payment answer's, is kept
+
+			out := b.applyNotification(t, n)
+			if !out.Changed || out.Charge.Status != tc.want {
+				t.Fatalf("outcome %+v, want changed to %s", out, tc.want)
+			}
+			got := b.onlyCharge(t)
+			if got.Status != tc.want || got.ReferenceNo != n.OriginalReferenceNo {
+				t.Fatalf("charge Status=%s ReferenceNo=%q, want %s %q", got.Status, got.ReferenceNo, tc.want, n.OriginalReferenceNo)
+			}
+			if n := b.countEvents(t, tc.event, c.PartnerReferenceNo); n != 1 {
+				t.Fatalf("%s events=%d, want 1", tc.event, n)
+			}
+
+			before := b.snapshot(t)
+			again := b.applyNotification(t, n)
+			if again.Changed || again.Reason == "" {
+				t.Fatalf("second identical notification: %+v, want no change and a reason", again)
+			}
+			if diff := cmp.Diff(before, b.snapshot(t)); diff != "" {
+				t.Fatalf("second identical notification changed the state (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// What a notification must not move: an attempt no longer (or not yet)
+// awaiting its customer, a status that is not final, an amount that is
+// not the attempt's, and a partnerReferenceNo ddctl never used. The state
+// (serial, charges, events) is exactly as before.
+func TestApplyNotificationChangesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// prepare returns the notification to apply, after bringing the
+		// state where the case needs it.
+		prepare func(t *testing.T, b *bundle) *doku.Notification
+	}{
+		{"NotFinal", func(t *testing.T, b *bundle) *doku.Notification {
+			c := b.chargeAwaiting(t)
+			return b.notification(t, c, doku.TxPending, c.Amount)
+		}},
+		{"OtherAmount", func(t *testing.T, b *bundle) *doku.Notification {
+			c := b.chargeAwaiting(t)
+			return b.notification(t, c, doku.TxSuccess, c.Amount+1)
+		}},
+		{"UnknownPartnerReferenceNo", func(t *testing.T, b *bundle) *doku.Notification {
+			c := b.chargeAwaiting(t)
+			n := b.notification(t, c, doku.TxSuccess, c.Amount)
+			n.OriginalPartnerReferenceNo = "NOT" + c.PartnerReferenceNo
+			return n
+		}},
+		{"Succeeded", func(t *testing.T, b *bundle) *doku.Notification {
+			c := b.chargeAwaiting(t)
+			b.applyNotification(t, b.notification(t, c, doku.TxSuccess, c.Amount))
+			return b.notification(t, c, doku.TxFailed, c.Amount)
+		}},
+		{"Failed", func(t *testing.T, b *bundle) *doku.Notification {
+			c := b.chargeAwaiting(t)
+			b.applyNotification(t, b.notification(t, c, doku.TxFailed, c.Amount))
+			return b.notification(t, c, doku.TxSuccess, c.Amount)
+		}},
+		{"Pending", func(t *testing.T, b *bundle) *doku.Notification {
+			// The payment request reached DOKU but its answer was lost:
+			// the attempt is pending, for the resolver to settle.
+			cfg := config()
+			b.activeBinding(t, cfg)
+			cfg.Charges = gymCharge(1)
+			b.sb.Server.SetFaults(sandbox.Faults{DropRate: 1, Ops: []string{"payment"}})
+			b.apply(t, b.plan(t, cfg))
+			b.sb.Server.SetFaults(sandbox.Faults{})
+			c := b.onlyCharge(t)
+			if c.Status != state.ChargePending {
+				t.Fatalf("after a dropped answer: Status=%s, want %s", c.Status, state.ChargePending)
+			}
+			return b.notification(t, c, doku.TxSuccess, c.Amount)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := setup(t)
+			n := tc.prepare(t, b)
+			before := b.snapshot(t)
+			out := b.applyNotification(t, n)
+			if out.Changed || out.Reason == "" {
+				t.Fatalf("outcome %+v, want no change and a reason", out)
+			}
+			if diff := cmp.Diff(before, b.snapshot(t)); diff != "" {
+				t.Fatalf("the notification changed the state (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
