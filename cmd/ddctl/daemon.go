@@ -99,7 +99,8 @@ Options:`)
 			return usageError(s, "daemon", "-start-at wants an RFC 3339 time such as 2026-12-01T08:59:00+07:00")
 		}
 		if cfg.DOKU.Environment != "sandbox" {
-			fmt.Fprintf(s.stderr, "Error: -start-at moves the clock that decides when customers are charged; it is allowed only with environment = \"sandbox\" (%s is %q)\n", cfg.DOKU.DeclRange, cfg.DOKU.Environment)
+			fmt.Fprintf(s.stderr, "Error: -start-at moves the clock that decides when customers are charged; it is allowed only with environment = \"sandbox\" (the doku block at %s:%d has environment = %q)\n",
+				cfg.DOKU.DeclRange.Filename, cfg.DOKU.DeclRange.Start.Line, cfg.DOKU.Environment)
 			return exitError
 		}
 		offset := time.Until(t)

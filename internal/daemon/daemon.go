@@ -51,6 +51,9 @@ const (
 	// maxNotificationBody bounds a notification's body; DOKU's are well
 	// under 4 KiB.
 	maxNotificationBody = 64 << 10
+	// appliedPoll is how often the daemon looks for a new apply, so that
+	// it takes effect within seconds, not at the next full cycle.
+	appliedPoll = 2 * time.Second
 	// firstBackoff is the wait after an item's first failure; it doubles
 	// per failure up to the reconcile period.
 	firstBackoff = 5 * time.Second
@@ -60,6 +63,7 @@ const (
 // what the engine does.
 type Store interface {
 	AppliedSpec(ctx context.Context) (state.AppliedSpec, bool, error)
+	AppliedSpecID(ctx context.Context) (int64, bool, error)
 	RecordNotification(ctx context.Context, externalID, dedupKey string, body []byte, now time.Time) (bool, error)
 	PendingNotifications(ctx context.Context) ([]state.Notification, error)
 	MarkNotificationProcessed(ctx context.Context, id int64, now time.Time) error
@@ -359,15 +363,19 @@ const (
 	triggerDue          = "due"
 	triggerNotification = "notification"
 	triggerReload       = "reload"
+	triggerApplied      = "applied"
 )
 
 // loop runs cycles: a full one at start (catch_up and retry after
 // downtime), then whenever a targeted address falls due, a notification
 // arrives, SIGHUP comes or the reconcile period elapses.
 func (d *Daemon) loop(ctx context.Context) {
+	seen, _, _ := d.cfg.Store.AppliedSpecID(ctx) // the first cycle loads it
 	d.runCycle(ctx, triggerFull, nil)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	poll := time.NewTicker(appliedPoll)
+	defer poll.Stop()
 	for ctx.Err() == nil {
 		wake := d.nextWake()
 		timer.Reset(max(wake.Sub(d.now()), 0))
@@ -376,6 +384,15 @@ func (d *Daemon) loop(ctx context.Context) {
 			return
 		case <-d.reload:
 			d.runCycle(ctx, triggerReload, nil)
+		case <-poll.C:
+			// A new apply: a full cycle on the new configuration now. Once
+			// per snapshot, even if that cycle fails (it says why, and the
+			// periodic cycle tries again).
+			id, ok, err := d.cfg.Store.AppliedSpecID(ctx)
+			if err == nil && ok && id != seen {
+				seen = id
+				d.runCycle(ctx, triggerApplied, nil)
+			}
 		case <-d.notified:
 			d.runCycle(ctx, triggerNotification, []string{})
 		case <-timer.C:
@@ -437,7 +454,7 @@ func (d *Daemon) runCycle(ctx context.Context, trigger string, targets []string)
 		d.metrics.lastSuccess.SetToCurrentTime()
 	}
 	log := d.log.With("trigger", trigger, "targets", len(rep.Targets), "notifications", rep.Notifications,
-		"actions", rep.Actions, "succeeded", rep.Succeeded, "next", rep.Next.Format(time.RFC3339))
+		"actions", rep.Actions, "succeeded", rep.Succeeded, "next", rep.Next.UTC().Format(time.RFC3339))
 	switch {
 	case rep.Err != nil && ctx.Err() == nil:
 		log.Warn("cycle ended early", "error", rep.Err)

@@ -409,6 +409,9 @@ func (e *Engine) resolveCharge(ctx context.Context, op state.Operation) Resoluti
 	}
 	if row != nil {
 		row.Status = cs
+		if st != nil && st.OriginalReferenceNo != "" {
+			row.ReferenceNo = st.OriginalReferenceNo
+		}
 		if err := e.Store.PutCharge(context.WithoutCancel(ctx), *row, e.now()); err != nil {
 			res.Status, res.Detail = op.Status, "record charge: "+err.Error()
 			return res

@@ -73,3 +73,15 @@ func (s *Store) AppliedSpec(ctx context.Context) (AppliedSpec, bool, error) {
 	}
 	return AppliedSpec{ID: r.ID, Digest: r.Digest, Body: r.Body, RunID: r.RunID, AppliedAt: parseTime(r.AppliedAt)}, true, nil
 }
+
+// AppliedSpecID is the ID of the latest applied snapshot, without its
+// body: cheap enough for the daemon to ask every few seconds whether an
+// apply stored a new one. ok is false when there is none.
+func (s *Store) AppliedSpecID(ctx context.Context) (id int64, ok bool, err error) {
+	err = s.db.GetContext(ctx, &id, `SELECT COALESCE(MAX(id), 0) FROM applied_specs`)
+	if err != nil {
+		return 0, false, formatError(err)
+	}
+	return id, id != 0, nil
+}
+

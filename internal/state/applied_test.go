@@ -34,8 +34,14 @@ func TestAppliedSpec(t *testing.T) {
 		return got
 	}
 
+	if id, ok, err := s.AppliedSpecID(ctx); ok || id != 0 || err != nil {
+		t.Fatalf("AppliedSpecID before any = %d, %v, %v; want 0, false, nil", id, ok, err)
+	}
 	put("sha256:a", "config A", 1, t0, true)
 	first := latest()
+	if id, ok, err := s.AppliedSpecID(ctx); !ok || id != first.ID || err != nil {
+		t.Fatalf("AppliedSpecID = %d, %v, %v; want %d, true, nil", id, ok, err, first.ID)
+	}
 	if diff := cmp.Diff(state.AppliedSpec{ID: first.ID, Digest: "sha256:a", Body: []byte("config A"), RunID: 1, AppliedAt: t0}, first); diff != "" {
 		t.Fatalf("AppliedSpec (-want +got):\n%s", diff)
 	}

@@ -562,7 +562,8 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 		if cust == "" {
 			return fail(op, 401, "04", "Customer Token Not Found"), false
 		}
-		id, ok := s.activeBinding(r.Context(), cust, c.now)
+		// DOKU does not undo work because its caller hung up.
+		id, ok := s.activeBinding(context.WithoutCancel(r.Context()), cust, c.now)
 		if !ok {
 			return fail(op, 401, "02", "Invalid Customer Token"), false
 		}
