@@ -84,4 +84,3 @@ func (s *Store) AppliedSpecID(ctx context.Context) (id int64, ok bool, err error
 	}
 	return id, id != 0, nil
 }
-
