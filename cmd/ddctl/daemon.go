@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -128,7 +126,7 @@ Options:`)
 		fmt.Fprintf(s.stderr, "Error: -listen: %v\n", err)
 		return exitError
 	}
-	holder := state.LeaseInfo{ID: randomID(), PID: run.PID, Host: run.Host, Who: run.User}
+	holder := state.LeaseInfo{PID: run.PID, Host: run.Host, Who: run.User} // its ID is the daemon's
 	d, err := daemon.New(daemon.Config{
 		Store: store,
 		Parts: parts,
@@ -169,7 +167,15 @@ Options:`)
 				log.Error("reload failed; keeping the running configuration", "error", errors.Join(err, diagsError(diags)))
 				continue
 			}
+			if env := ne.cfg.DOKU.Environment; env != cfg.DOKU.Environment {
+				// The state was opened, and -start-at allowed, for the
+				// environment the daemon started with.
+				ne.close()
+				log.Error("reload refused: the doku block's environment changed; restart the daemon to change it", "was", cfg.DOKU.Environment, "now", env)
+				continue
+			}
 			p, err := daemonParts(ne.cfg, store, log, now, f)
+			ne.close()
 			if err != nil {
 				log.Error("reload failed; keeping the running configuration", "error", err)
 				continue
@@ -190,13 +196,6 @@ Options:`)
 	}
 	fmt.Fprintln(s.stdout, "ddctl daemon stopped.")
 	return exitOK
-}
-
-// randomID names this daemon's lease.
-func randomID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // openDaemonState opens the state under its lock, so that a first open's

@@ -41,9 +41,11 @@ import (
 
 // Defaults.
 const (
-	DefaultReconcileEvery  = 5 * time.Minute
-	DefaultLeaseTTL        = 30 * time.Second
-	DefaultShutdownTimeout = 30 * time.Second
+	DefaultReconcileEvery = 5 * time.Minute
+	DefaultLeaseTTL       = 30 * time.Second
+	// DefaultShutdownTimeout outlasts the DOKU client's timeout (30 s),
+	// so that a call in flight at SIGTERM ends and is recorded.
+	DefaultShutdownTimeout = 40 * time.Second
 	// LeaseName is the lease a daemon holds on its state file.
 	LeaseName = "daemon"
 	// NotificationPath is where DOKU posts its notifications.
@@ -57,6 +59,9 @@ const (
 	// firstBackoff is the wait after an item's first failure; it doubles
 	// per failure up to the reconcile period.
 	firstBackoff = 5 * time.Second
+	// inquiryDelay is the least wait before an outcome left unknown is
+	// asked about again.
+	inquiryDelay = 60 * time.Second
 )
 
 // Store is what the daemon reads from and writes to the state, besides
@@ -152,6 +157,7 @@ type Daemon struct {
 	ready    string // why the daemon is not ready; "" when it is
 	applied  int64  // ID of the applied snapshot in use
 	cfgCache *spec.Config
+	cfgParts *Parts         // the parts cfgCache was checked with
 	loc      *time.Location // the applied configuration's zone, once loaded
 
 	// Loop state, touched only by the loop goroutine.
@@ -223,10 +229,7 @@ func (d *Daemon) setParts(p Parts) {
 // Reload replaces how DOKU is reached (after SIGHUP) and starts a full
 // cycle. The applied configuration is re-read by every cycle anyway.
 func (d *Daemon) Reload(p Parts) {
-	d.setParts(p)
-	d.mu.Lock()
-	d.applied, d.cfgCache = 0, nil // its doku block may have changed
-	d.mu.Unlock()
+	d.setParts(p) // the next cycle checks the snapshot against them
 	poke(d.reload)
 }
 
@@ -297,7 +300,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.setReady("stopping")
 	shut, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ShutdownTimeout)
 	defer cancelShut()
-	d.http.Shutdown(shut) // stop taking notifications: DOKU sends them again
+	// Stop taking notifications (DOKU sends them again), alongside the
+	// wait for the cycle: a slow upload must not eat the cycle's time.
+	go d.http.Shutdown(shut)
 	select {
 	case <-loopDone:
 	case <-shut.Done():
@@ -353,8 +358,9 @@ func deadOnThisHost(l state.LeaseInfo) bool {
 	if err != nil {
 		return false
 	}
-	_, rest, ok := bytes.Cut(b, []byte(") "))
-	return ok && len(rest) > 0 && (rest[0] == 'Z' || rest[0] == 'X')
+	// The command name in parentheses may itself hold ") ".
+	i := bytes.LastIndex(b, []byte(") "))
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }
 
 // Triggers of a cycle.
@@ -431,6 +437,11 @@ func (d *Daemon) nextWake() time.Time {
 func (d *Daemon) runCycle(ctx context.Context, trigger string, targets []string) {
 	start := time.Now()
 	rep := d.cycle(ctx, trigger, targets)
+	for _, t := range targets {
+		if at, ok := d.due[t]; ok && !at.After(d.now()) {
+			delete(d.due, t) // spelled otherwise than the plan's address
+		}
+	}
 	if rep.Err != nil {
 		// Whatever this cycle was to look at is looked at again later,
 		// not at once: a due time already past would wake the loop in a
@@ -481,9 +492,10 @@ func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (r
 	}
 	unlock, err := d.cfg.LockFunc(ctx)
 	if err != nil {
-		if full {
-			// Try again soon rather than a whole period later.
-			d.nextFull = d.now().Add(jitter(firstBackoff, 0.2))
+		// Try again soon rather than a whole period later; a full cycle
+		// also takes in the inbox a notification cycle could not.
+		if soon := d.now().Add(jitter(firstBackoff, 0.2)); soon.Before(d.nextFull) {
+			d.nextFull = soon
 		}
 		var le *state.LockedError
 		if errors.As(err, &le) {
@@ -511,8 +523,9 @@ func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (r
 	touched, n, err := d.processInbox(ctx, parts, cfg)
 	rep.Notifications = n
 	if err != nil {
-		rep.Err = err
-		return rep
+		// The rest of the inbox waits for the next cycle; planning must
+		// not (charges and refunds are due whatever the inbox holds).
+		d.log.Warn("notification inbox: stopped at an entry that failed; trying again next cycle", "error", err)
 	}
 	if cfg == nil {
 		rep.Err = errNoConfig
@@ -610,7 +623,7 @@ func (d *Daemon) validTargets(cfg *spec.Config, targets []string) reconcile.Targ
 // snapshot when a new one was applied (changed). It is nil, with no
 // error, before anything was applied.
 func (d *Daemon) appliedConfig(ctx context.Context, parts *Parts) (cfg *spec.Config, changed bool, err error) {
-	a, ok, err := d.cfg.Store.AppliedSpec(ctx)
+	latest, ok, err := d.cfg.Store.AppliedSpecID(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("read the applied configuration: %w", err)
 	}
@@ -619,17 +632,23 @@ func (d *Daemon) appliedConfig(ctx context.Context, parts *Parts) (cfg *spec.Con
 		return nil, false, nil
 	}
 	d.mu.Lock()
-	cached, id := d.cfgCache, d.applied
+	cached, id, from := d.cfgCache, d.applied, d.cfgParts
 	d.mu.Unlock()
-	if cached != nil && id == a.ID {
+	// Rebuilt for a new snapshot, and for new parts (SIGHUP): the
+	// snapshot is checked against the doku block it runs with.
+	if cached != nil && id == latest && from == parts {
 		return cached, false, nil
+	}
+	a, ok, err := d.cfg.Store.AppliedSpec(ctx)
+	if err != nil || !ok {
+		return nil, false, fmt.Errorf("read the applied configuration: %v", cmp.Or(err, errors.New("gone")))
 	}
 	cfg, err = parts.LoadSpecFunc(a.Body)
 	if err != nil {
 		return nil, false, fmt.Errorf("the configuration applied at %s (run %d): %w", a.AppliedAt.Format(time.RFC3339), a.RunID, err)
 	}
 	d.mu.Lock()
-	d.cfgCache, d.applied, d.loc = cfg, a.ID, cfg.Settings.Location
+	d.cfgCache, d.applied, d.cfgParts, d.loc = cfg, a.ID, parts, cfg.Settings.Location
 	d.mu.Unlock()
 	d.log.Info("reconciling the applied configuration", "spec_digest", cfg.Digest, "applied_at", a.AppliedAt.Format(time.RFC3339), "run_id", a.RunID,
 		"refunds", len(cfg.Refunds), "charges", len(cfg.Charges), "bindings", len(cfg.Bindings), "unbinds", len(cfg.Unbinds))
@@ -655,6 +674,11 @@ func (d *Daemon) processInbox(ctx context.Context, parts *Parts, cfg *spec.Confi
 				return touched, n, err
 			}
 			log := d.log.With("partner_reference_no", note.OriginalPartnerReferenceNo, "status", note.LatestTransactionStatus)
+			if out.Conflict {
+				d.metrics.conflicts.Inc()
+				log.Error("DOKU reports paid an attempt the state had as not paid; recorded as paid. A later attempt may have been charged too: check the occurrence's attempts",
+					"charge", out.Charge.Address, "occurrence", out.Charge.Occurrence.Format(time.RFC3339), "attempt", out.Charge.Attempt)
+			}
 			if out.Changed {
 				log.Info("notification applied", "charge", out.Charge.Address, "charge_status", out.Charge.Status)
 				if cfg != nil {
@@ -713,8 +737,9 @@ func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.Ap
 		}
 	}
 	failed := map[string]bool{}
+	unsettled := map[string]bool{} // outcome unknown: DOKU asks for 60 s before an inquiry
 	for _, u := range p.Unresolved {
-		failed[u.Address] = true
+		failed[u.Address], unsettled[u.Address] = true, true
 	}
 	for _, e := range p.Errors {
 		if e.Transient {
@@ -725,6 +750,8 @@ func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.Ap
 		for _, r := range res.Results {
 			switch r.Status {
 			case reconcile.ResultSucceeded, reconcile.ResultFailed:
+			case reconcile.ResultUnknown:
+				failed[r.Action.Address], unsettled[r.Action.Address] = true, true
 			default:
 				failed[r.Action.Address] = true
 			}
@@ -737,6 +764,13 @@ func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.Ap
 	}
 	for addr := range failed {
 		d.backoff(addr, now)
+		if unsettled[addr] {
+			// SNAP-ALLO.md §7.5: no status inquiry sooner than 60 s after
+			// the request, or "not found" may only mean "not yet".
+			if least := now.Add(jitter(inquiryDelay, 0.1) + inquiryDelay/10); d.due[addr].Before(least) {
+				d.due[addr] = least
+			}
+		}
 	}
 }
 

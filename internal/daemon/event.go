@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -133,6 +135,11 @@ func (d *Daemon) sendEvents(ctx context.Context) {
 	t := time.NewTicker(eventPoll)
 	defer t.Stop()
 	for {
+		// An event the receiver keeps refusing holds back the ones after
+		// it, for at most a day: then it is set aside with them.
+		if _, err := d.cfg.Store.ExpireEvents(ctx, d.now().Add(-eventMaxAge)); err != nil && ctx.Err() == nil {
+			d.log.Warn("expire old events", "error", err)
+		}
 		d.deliverEvents(ctx)
 		select {
 		case <-ctx.Done():
@@ -212,6 +219,11 @@ func (d *Daemon) postEvent(ctx context.Context, e Event) error {
 	req.Header.Set(EventSignatureHeader, SignEvent([]byte(d.cfg.EventSecret.Reveal()), time.Now(), body))
 	resp, err := d.cfg.EventClient.Do(req)
 	if err != nil {
+		// Not the URL: its path or query may hold the receiver's token.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			return fmt.Errorf("post to the event URL's host %s: %w", req.URL.Host, uerr.Err)
+		}
 		return err
 	}
 	defer resp.Body.Close()

@@ -20,6 +20,7 @@ type metrics struct {
 	actions       *prometheus.CounterVec   // kind, status
 	notifications *prometheus.CounterVec   // result
 	events        *prometheus.CounterVec   // type, result
+	conflicts     prometheus.Counter
 	lastSuccess   prometheus.Gauge
 	leaseHeld     prometheus.Gauge
 }
@@ -57,6 +58,10 @@ func newMetrics(counts Counts) *metrics {
 			Name: "ddctl_events_total",
 			Help: "Outgoing webhook events, by type and delivery result.",
 		}, []string{"type", "result"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ddctl_notification_conflicts_total",
+			Help: "Notifications, confirmed by status inquiry, that an attempt the state had as not paid was paid: look at that occurrence.",
+		}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ddctl_last_successful_reconcile_timestamp_seconds",
 			Help: "Unix time at which the last reconcile cycle succeeded.",
@@ -66,7 +71,7 @@ func newMetrics(counts Counts) *metrics {
 			Help: "1 while this daemon holds the state's lease.",
 		}),
 	}
-	m.registry.MustRegister(m.runs, m.duration, m.apiCalls, m.actions, m.notifications, m.events, m.lastSuccess, m.leaseHeld,
+	m.registry.MustRegister(m.runs, m.duration, m.apiCalls, m.actions, m.notifications, m.events, m.conflicts, m.lastSuccess, m.leaseHeld,
 		&pendingCollector{counts: counts},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m

@@ -12,16 +12,27 @@ import (
 type NotificationOutcome struct {
 	Charge  state.Charge // the attempt it reported on, when ddctl made it
 	Changed bool         // the attempt's status changed
-	Reason  string       // why nothing changed, when nothing did
+	// Conflict: DOKU says the attempt was paid, and the state had it as
+	// not paid (failed, or not sent). The status inquiry confirmed it and
+	// the state now says paid, but a later attempt may have been charged
+	// too: the operator must look.
+	Conflict bool
+	Reason   string // why nothing changed, when nothing did
 }
 
 // ApplyNotification records what a verified DOKU notification reports on a
 // charge attempt ddctl made. A notification is a hint that saves a status
-// inquiry, never the only signal (the periodic reconcile asks DOKU anyway),
-// so it moves an attempt only forward and only out of awaiting_customer: an
-// attempt whose request has no recorded answer is left to the resolver, a
-// final one is never changed, and one whose amount differs from the
-// notification's is left to the status inquiry.
+// inquiry, never the only signal (the periodic reconcile asks DOKU anyway):
+//
+//   - "paid" for an attempt awaiting its customer, of the attempt's
+//     amount, is recorded as it is;
+//   - anything else that would change the state (a failure, which frees
+//     the next attempt; "paid" for an attempt the state has as failed or
+//     not sent) is first confirmed by a status inquiry, and what DOKU
+//     answers is recorded (research/reliability.md §3.4: where money is
+//     concerned, confirm with Check Status before acting);
+//   - an attempt whose request has no recorded answer is left to the
+//     resolver, and a paid one is never changed.
 func (e *Engine) ApplyNotification(ctx context.Context, n *doku.Notification) (NotificationOutcome, error) {
 	row, ok, err := e.Store.ChargeByKey(ctx, n.OriginalPartnerReferenceNo)
 	if err != nil {
@@ -32,23 +43,54 @@ func (e *Engine) ApplyNotification(ctx context.Context, n *doku.Notification) (N
 	}
 	out := NotificationOutcome{Charge: row}
 	next := chargeStatusOf(n.LatestTransactionStatus)
-	amount, err := n.Amount.Money()
+	amount, amountErr := n.Amount.Money()
 	switch {
-	case row.Status != state.ChargeAwaitingCustomer:
-		out.Reason = fmt.Sprintf("the attempt is %s; only one awaiting its customer is moved by a notification", row.Status)
-		return out, nil
 	case next == state.ChargeAwaitingCustomer:
 		out.Reason = fmt.Sprintf("status %s is not final", n.LatestTransactionStatus)
 		return out, nil
-	case err != nil || amount != row.Amount:
-		out.Reason = fmt.Sprintf("the notification's amount %s is not the attempt's %s; left to the status inquiry", n.Amount.Value, row.Amount)
+	case row.Status == state.ChargeSucceeded:
+		out.Reason = "the attempt is already paid"
+		return out, nil
+	case row.Status == state.ChargePending:
+		out.Reason = "the attempt's request has no recorded answer; the resolver asks DOKU about it"
+		return out, nil
+	case next == state.ChargeFailed && row.Status != state.ChargeAwaitingCustomer:
+		out.Reason = fmt.Sprintf("the attempt is already %s", row.Status)
+		return out, nil
+	case row.Status == state.ChargeAwaitingCustomer && next == state.ChargeSucceeded:
+		if amountErr != nil || amount != row.Amount {
+			out.Reason = fmt.Sprintf("the notification's amount %s is not the attempt's %s; left to the status inquiry", n.Amount.Value, row.Amount)
+			return out, nil
+		}
+		row.Status = state.ChargeSucceeded
+		if n.OriginalReferenceNo != "" {
+			row.ReferenceNo = n.OriginalReferenceNo
+		}
+		row.Message = "notification: " + n.LatestTransactionStatus + " " + n.TransactionStatusDesc
+		return e.recordNotified(ctx, out, row)
+	}
+	// A failure, or "paid" for an attempt the state has as failed or not
+	// sent: ask DOKU before acting on it.
+	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: row.PartnerReferenceNo}, doku.RequestOptions{})
+	if err != nil {
+		out.Reason = fmt.Sprintf("could not confirm it by status inquiry (%v); the periodic reconcile asks again", err)
 		return out, nil
 	}
-	row.Status = next
-	if n.OriginalReferenceNo != "" {
-		row.ReferenceNo = n.OriginalReferenceNo
+	truth := chargeStatusOf(st.LatestTransactionStatus)
+	if truth == row.Status || truth == state.ChargeAwaitingCustomer {
+		out.Reason = fmt.Sprintf("the status inquiry says %s (%s); nothing to change", st.LatestTransactionStatus, truth)
+		return out, nil
 	}
-	row.Message = "notification: " + n.LatestTransactionStatus + " " + n.TransactionStatusDesc
+	out.Conflict = truth == state.ChargeSucceeded && row.Status != state.ChargeAwaitingCustomer
+	row.Status = truth
+	if st.OriginalReferenceNo != "" {
+		row.ReferenceNo = st.OriginalReferenceNo
+	}
+	row.Message = "notification " + n.LatestTransactionStatus + ", confirmed by status inquiry " + st.LatestTransactionStatus
+	return e.recordNotified(ctx, out, row)
+}
+
+func (e *Engine) recordNotified(ctx context.Context, out NotificationOutcome, row state.Charge) (NotificationOutcome, error) {
 	if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
 		return out, fmt.Errorf("record %s: %w", row.PartnerReferenceNo, err)
 	}

@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"path"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -34,6 +35,15 @@ func (b *bundle) onlyCharge(t *testing.T) state.Charge {
 		t.Fatalf("charges: %+v, %v; want one", rows, err)
 	}
 	return rows[0]
+}
+
+// decline makes the customer decline c's payment at the sandbox: DOKU's
+// truth becomes failed (06).
+func (b *bundle) decline(t *testing.T, c state.Charge) {
+	t.Helper()
+	if err := b.sb.Server.Confirm(context.Background(), path.Base(c.WebRedirectURL), false); err != nil {
+		t.Fatalf("decline %s: %v", c.PartnerReferenceNo, err)
+	}
 }
 
 // notification is what DOKU posts about the payment under c's key, with
@@ -100,9 +110,11 @@ func (b *bundle) countEvents(t *testing.T, typ state.EventType, key string) int 
 	return n
 }
 
-// A final status moves an attempt awaiting its customer, with DOKU's
-// reference number, and gives its event once: the same notification
-// again (DOKU retries, §8.5) reports no change and adds nothing.
+// A final status moves an attempt awaiting its customer and gives its
+// event once: the same notification again (DOKU retries, §8.5) reports no
+// change and adds nothing. "Paid" is taken as it comes, with the
+// notification's reference number; a failure, which frees the next
+// attempt, is what the status inquiry confirms (DOKU's reference number).
 func TestApplyNotificationFinal(t *testing.T) {
 	for _, tc := range []struct {
 		status string
@@ -119,15 +131,21 @@ func TestApplyNotificationFinal(t *testing.T) {
 				t.Fatalf("Status=%s, want %s", c.Status, state.ChargeAwaitingCustomer)
 			}
 			n := b.notification(t, c, tc.status, c.Amount)
-			n.OriginalReferenceNo += "-N" // the notification's, not the payment answer's, is kept
+			wantRef := n.OriginalReferenceNo
+			if tc.status == doku.TxSuccess {
+				n.OriginalReferenceNo += "-N" // the notification's, not the payment answer's, is kept
+				wantRef = n.OriginalReferenceNo
+			} else {
+				b.decline(t, c)
+			}
 
 			out := b.applyNotification(t, n)
 			if !out.Changed || out.Charge.Status != tc.want {
 				t.Fatalf("outcome %+v, want changed to %s", out, tc.want)
 			}
 			got := b.onlyCharge(t)
-			if got.Status != tc.want || got.ReferenceNo != n.OriginalReferenceNo {
-				t.Fatalf("charge Status=%s ReferenceNo=%q, want %s %q", got.Status, got.ReferenceNo, tc.want, n.OriginalReferenceNo)
+			if got.Status != tc.want || got.ReferenceNo != wantRef {
+				t.Fatalf("charge Status=%s ReferenceNo=%q, want %s %q", got.Status, got.ReferenceNo, tc.want, wantRef)
 			}
 			if n := b.countEvents(t, tc.event, c.PartnerReferenceNo); n != 1 {
 				t.Fatalf("%s events=%d, want 1", tc.event, n)
@@ -176,9 +194,17 @@ func TestApplyNotificationChangesNothing(t *testing.T) {
 			return b.notification(t, c, doku.TxFailed, c.Amount)
 		}},
 		{"Failed", func(t *testing.T, b *bundle) *doku.Notification {
+			// A "paid" that DOKU's own status inquiry does not confirm.
 			c := b.chargeAwaiting(t)
+			b.decline(t, c)
 			b.applyNotification(t, b.notification(t, c, doku.TxFailed, c.Amount))
 			return b.notification(t, c, doku.TxSuccess, c.Amount)
+		}},
+		{"FailureNotConfirmed", func(t *testing.T, b *bundle) *doku.Notification {
+			// "Failed" while DOKU still waits for the customer: a failure
+			// frees the next attempt, so it must be confirmed first.
+			c := b.chargeAwaiting(t)
+			return b.notification(t, c, doku.TxFailed, c.Amount)
 		}},
 		{"Pending", func(t *testing.T, b *bundle) *doku.Notification {
 			// The payment request reached DOKU but its answer was lost:
@@ -208,5 +234,32 @@ func TestApplyNotificationChangesNothing(t *testing.T) {
 				t.Fatalf("the notification changed the state (-before +after):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A notification that DOKU paid an attempt the state has as failed (an
+// answer lost or misread) is confirmed by status inquiry, recorded as
+// paid, and reported as a conflict for the operator: a later attempt may
+// have been charged too.
+func TestApplyNotificationConflict(t *testing.T) {
+	b := setup(t)
+	c := b.chargeAwaiting(t)
+	c.Status, c.Message = state.ChargeFailed, "as if the answer had been misread"
+	if err := b.store.PutCharge(context.Background(), c, c.UpdatedAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sb.Server.Confirm(context.Background(), path.Base(c.WebRedirectURL), true); err != nil {
+		t.Fatal(err)
+	}
+	statusBefore := b.sb.Calls(doku.OpStatus)
+	out := b.applyNotification(t, b.notification(t, c, doku.TxSuccess, c.Amount))
+	if !out.Changed || !out.Conflict || out.Charge.Status != state.ChargeSucceeded {
+		t.Fatalf("outcome %+v, want changed to succeeded, with a conflict", out)
+	}
+	if n := b.sb.Calls(doku.OpStatus) - statusBefore; n != 1 {
+		t.Fatalf("%d status inquiries, want 1 to confirm", n)
+	}
+	if got := b.onlyCharge(t); got.Status != state.ChargeSucceeded {
+		t.Fatalf("charge Status=%s, want succeeded", got.Status)
 	}
 }

@@ -86,7 +86,7 @@ func (s *Store) PendingNotificationCount(ctx context.Context) (int, error) {
 // processed. Marking one already processed changes nothing; an unknown id
 // is an error.
 func (s *Store) MarkNotificationProcessed(ctx context.Context, id int64, now time.Time) error {
-	return s.write(ctx, func(tx *sqlx.Tx) error {
+	return s.writeCache(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE notifications SET processed_at = CASE WHEN processed_at = '' THEN ? ELSE processed_at END
 			WHERE id = ?`, timeText(now), id)
 		if err != nil {
