@@ -740,6 +740,12 @@ func TestDaemonMonthlyCharge(t *testing.T) {
 	if d.exited() {
 		t.Fatal("the daemon exited during the apply")
 	}
+	// Nothing secret in the daemon's output, and DOKU's notification
+	// quoted only at debug level; the client secret is not in the state.
+	secrets := canaries(t, sb, dir, "the customer's phone number", "6281234567890")
+	checkNoLeaks(t, d.ddctlProc, secrets, map[string]string{"the notification's originalReferenceNo": c.ReferenceNo})
+	checkStateHasNo(t, dir, map[string]string{"the client secret": sb.creds.ClientSecret})
+
 	t.Logf("charge %s recorded at %s (daemon clock); sandbox calls %v; apply during the daemon: %q",
 		c.PartnerReferenceNo, c.CreatedAt.In(wib).Format(time.RFC3339Nano), calls, lastLine(out))
 }
@@ -921,6 +927,13 @@ func TestDaemonNotificationAbuse(t *testing.T) {
 			reasons[m.str("reason")]++
 		}
 	}
+	// Nothing secret in the daemon's output, genuine or forged, and the
+	// notification quoted only at debug level; the client secret is not
+	// in the state.
+	secrets := canaries(t, sb, dir, "the customer's phone number", "6281234567890", "the token the daemon issued to DOKU", token)
+	checkNoLeaks(t, d.ddctlProc, secrets, map[string]string{"the notification's originalReferenceNo": paid.ReferenceNo})
+	checkStateHasNo(t, dir, map[string]string{"the client secret": sb.creds.ClientSecret})
+
 	t.Logf("genuine: 5 sent, 1 recorded; forgeries by kind %v; answers by HTTP status %v; refusals the daemon logged, by reason: %v", counts, byStatus, reasons)
 }
 
@@ -1508,4 +1521,143 @@ func TestDaemonStartAtRefusedInProduction(t *testing.T) {
 		t.Errorf("it created the state file")
 	}
 	t.Logf("%s", strings.TrimSpace(errOut))
+}
+
+// jwtRe matches a JSON Web Token: DOKU's access tokens (B2B and customer)
+// and the tokens the daemon issues to DOKU are all RS256 JWTs, so any
+// bearer token of either side in a log has this shape.
+var jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{20,}`)
+
+// canaries are the secrets of a test's daemon by what they are: the
+// sandbox's client secret, each binding's authCode (and customer token,
+// if the binding row has one), and the access tokens DOKU issued that the
+// state caches (the B2B token and the customer tokens). extra adds others
+// (name, value, name, …).
+func canaries(tb testing.TB, sb *sandboxProc, dir string, extra ...string) map[string]string {
+	tb.Helper()
+	out := map[string]string{"the client secret": sb.creds.ClientSecret}
+	path := filepath.Join(dir, "ddctl.db")
+	st, err := state.OpenWith(path, state.OpenOptions{AllowPlaintextSecrets: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	bindings, err := st.Bindings(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The state lists no cached tokens; their names are read with SQL,
+	// read only, and the tokens through the state.
+	db, err := sql.Open("sqlite3", "file:"+state.EscapePath(path)+"?mode=ro&_busy_timeout=10000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM tokens`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			tb.Fatal(err)
+		}
+		tok, _, ok, err := st.Token(ctx, name)
+		if err != nil || !ok {
+			tb.Fatalf("cached token %q: %v %v", name, ok, err)
+		}
+		kind, _, _ := strings.Cut(name, " ")
+		out[fmt.Sprintf("DOKU's %s token cached in the state (%.12s…)", kind, name)] = tok.Reveal()
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	for addr, b := range bindings {
+		if b.AuthCode.IsZero() {
+			tb.Fatalf("%s has no authCode in the state: nothing to look for", addr)
+		}
+		out[addr+"'s authCode"] = b.AuthCode.Reveal()
+		if !b.CustomerToken.IsZero() {
+			out[addr+"'s customer token"] = b.CustomerToken.Reveal()
+		}
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		out[extra[i]] = extra[i+1]
+	}
+	for name, v := range out {
+		if len(v) < 8 {
+			tb.Fatalf("canary %s is %q: too short to look for", name, v)
+		}
+	}
+	return out
+}
+
+// checkNoLeaks fails tb if the daemon's stdout or stderr holds any of
+// secrets or any JWT, or if a line above debug level holds any of quiet:
+// what a notification's body says that only a debug line may repeat
+// (DESIGN.md: secrets redact themselves; bodies are never logged). Each
+// leak is reported once per stream, with its first line, redacted.
+func checkNoLeaks(tb testing.TB, p *ddctlProc, secrets, quiet map[string]string) {
+	tb.Helper()
+	redact := func(line string) string {
+		for name, v := range secrets {
+			line = strings.ReplaceAll(line, v, "<"+name+">")
+		}
+		return jwtRe.ReplaceAllString(line, "<JWT>")
+	}
+	for _, l := range []*lineLog{p.stdout, p.stderr} {
+		leaks := map[string]int{} // what leaked: lines
+		first := map[string]int{} // and its first line
+		found := func(what string, n int) {
+			if leaks[what]++; leaks[what] == 1 {
+				first[what] = n
+			}
+		}
+		lines, _, _ := l.snapshot()
+		for n, line := range lines {
+			for name, v := range secrets {
+				if strings.Contains(line, v) {
+					found(name, n)
+				}
+			}
+			if jwtRe.MatchString(line) {
+				found("a bearer token (a JWT)", n)
+			}
+			var m logLine
+			if json.Unmarshal([]byte(line), &m) == nil && m.str("level") == "DEBUG" {
+				continue
+			}
+			for name, v := range quiet {
+				if strings.Contains(line, v) {
+					found(name+" above debug level", n)
+				}
+			}
+		}
+		for what, count := range leaks {
+			n := first[what]
+			tb.Errorf("%s: %d lines hold %s; the first, line %d, redacted: %.300s", l.name, count, what, n+1, redact(lines[n]))
+		}
+	}
+}
+
+// checkStateHasNo fails tb if the state file, or its write-ahead log,
+// holds any of secrets in clear.
+func checkStateHasNo(tb testing.TB, dir string, secrets map[string]string) {
+	tb.Helper()
+	for _, name := range []string{"ddctl.db", "ddctl.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for what, v := range secrets {
+			if bytes.Contains(b, []byte(v)) {
+				tb.Errorf("%s holds %s", name, what)
+			}
+		}
+	}
 }

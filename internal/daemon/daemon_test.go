@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -29,6 +30,7 @@ import (
 	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/reconcile"
 	"github.com/ddctl/ddctl/internal/secret"
+	"github.com/ddctl/ddctl/internal/spec"
 	"github.com/ddctl/ddctl/internal/state"
 )
 
@@ -1042,4 +1044,367 @@ func TestEventsAtStartUseConfiguredZone(t *testing.T) {
 			t.Fatalf("charge.awaiting_customer sent at start with address %q, want %q (the configured zone, Asia/Jakarta)", ev.Address, gymOccurrence)
 		}
 	}
+}
+
+// monthlyGymHCL is a gym charge on the 1st of each month at 09:00 in
+// Jakarta from start, with extra attributes and blocks (catch_up, retry).
+func monthlyGymHCL(start, extra string) string {
+	return fmt.Sprintf(`
+recurring_charge "gym" {
+  binding     = binding.alice
+  amount      = 150000
+  schedule    = "0 9 1 * *"
+  start       = %q
+  description = "Gym"
+%s
+}
+`, start, extra)
+}
+
+// gymKey is the idempotency key of attempt n of the gym charge's
+// occurrence at, as DOKU gets it: the ledger is checked against it rather
+// than against what the state says it sent.
+func (e *env) gymKey(at time.Time, n int) string {
+	occ := spec.OccurrenceAddress("recurring_charge.gym", at, jakarta)
+	return reconcile.IdempotencyKey(e.cfg.Settings.ReferencePrefix, "recurring_charge.gym", occ, n)
+}
+
+// ledgerPayments are the sandbox's payments by partnerReferenceNo.
+func (e *env) ledgerPayments() map[string]sandbox.Payment {
+	e.tb.Helper()
+	out := map[string]sandbox.Payment{}
+	for _, p := range e.sb.Ledger(e.tb).Payments {
+		out[p.PartnerReferenceNo] = p
+	}
+	return out
+}
+
+// A daemon that starts long after several occurrences of a monthly charge
+// were missed, with no attempt in the state, charges in its first (full)
+// cycle what catch_up says: the latest missed occurrence (the default),
+// every one ("all") or none ("none"); in each case the next wake is the
+// coming occurrence, which a due cycle then charges. DOKU's ledger holds
+// exactly those payments, under their first keys.
+//
+// After a failed attempt (the customer declined) of a charge with retry {
+// attempts = 2, every = "1h" }, a daemon that was down past UpdatedAt+1h
+// makes attempt 2 in its first cycle; one that starts before that makes
+// nothing then, and wakes for it at UpdatedAt+1h exactly.
+func TestCatchUpAfterDowntime(t *testing.T) {
+	// Long enough that no periodic cycle comes before the next
+	// occurrence: every wake is one the schedule asked for.
+	const every = 60 * 24 * time.Hour
+	monthly := func(y int, m time.Month) time.Time { return time.Date(y, m, 1, 9, 0, 0, 0, jakarta) }
+	missed := []time.Time{monthly(2026, 9), monthly(2026, 10), monthly(2026, 11), monthly(2026, 12)}
+	coming := monthly(2027, 1)
+	up := time.Date(2026, 12, 15, 12, 0, 0, 0, jakarta) // the daemon starts
+
+	for _, tc := range []struct {
+		name, catchUp string
+		want          []time.Time // the occurrences charged at start
+	}{
+		{"LatestByDefault", "", missed[len(missed)-1:]},
+		{"Latest", `  catch_up = "latest"`, missed[len(missed)-1:]},
+		{"All", `  catch_up = "all"`, missed},
+		{"None", `  catch_up = "none"`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{at: up, hcl: bindingHCL + monthlyGymHCL("2026-09-01", tc.catchUp)})
+			e.bindAlice()
+			step := newStepper()
+			e.start(daemonOptions{step: step, configure: func(c *Config) { c.ReconcileEvery = every }})
+			first := step.next(t, "at start")
+			if first.Trigger != triggerFull || first.Err != nil || first.Actions != len(tc.want) || first.Succeeded != len(tc.want) {
+				t.Fatalf("first cycle %+v, want a full one charging %d occurrences", first, len(tc.want))
+			}
+			if !first.Next.Equal(coming) {
+				t.Errorf("next wake after the first cycle %s, want the coming occurrence %s", first.Next.In(jakarta), coming)
+			}
+			ledger := e.ledgerPayments()
+			if len(ledger) != len(tc.want) {
+				t.Errorf("ledger has %d payments, want %d: %+v", len(ledger), len(tc.want), ledger)
+			}
+			for _, at := range tc.want {
+				p, ok := ledger[e.gymKey(at, 1)]
+				if !ok || p.Amount != int64(gymAmount) || p.Status != doku.TxPending {
+					t.Errorf("occurrence %s: ledger payment %+v (found %v), want one of %s awaiting the customer", at, p, ok, gymAmount)
+				}
+			}
+			if got := e.sb.Calls(doku.OpPayment); got != int64(len(tc.want)) {
+				t.Errorf("payment requests=%d, want %d", got, len(tc.want))
+			}
+			rows, err := e.store.Charges(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var charged []time.Time
+			for _, r := range rows {
+				if r.Attempt != 1 || r.Status != state.ChargeAwaitingCustomer {
+					t.Errorf("state charge %+v, want attempt 1 awaiting the customer", r)
+				}
+				charged = append(charged, r.Occurrence)
+			}
+			slices.SortFunc(charged, time.Time.Compare)
+			if !slices.EqualFunc(charged, tc.want, time.Time.Equal) {
+				t.Errorf("state has attempts for %v, want %v", charged, tc.want)
+			}
+
+			// The coming occurrence, at its time, in a cycle of its own.
+			step.advance(t, e.clock, first.Next)
+			due := step.next(t, "at the coming occurrence")
+			occ := spec.OccurrenceAddress("recurring_charge.gym", coming, jakarta)
+			if due.Trigger != triggerDue || !slices.Equal(due.Targets, []string{occ}) || due.Actions != 1 || due.Succeeded != 1 {
+				t.Fatalf("cycle at %s: %+v, want a due one charging %s", coming, due, occ)
+			}
+			if _, ok := e.ledgerPayments()[e.gymKey(coming, 1)]; !ok || e.sb.Calls(doku.OpPayment) != int64(len(tc.want)+1) {
+				t.Errorf("after the coming occurrence: %d payment requests, its payment in the ledger: %v; want %d and true",
+					e.sb.Calls(doku.OpPayment), ok, len(tc.want)+1)
+			}
+		})
+	}
+
+	// retried sets up a charge whose first attempt the customer declined,
+	// which a plan (ddctl plan, or the daemon before it stopped) saw five
+	// minutes after the occurrence; it returns when attempt 2 is allowed.
+	retried := func(t *testing.T) (*env, time.Time) {
+		t.Helper()
+		e := newEnv(t, envOptions{at: gymFirst.Add(time.Minute), hcl: bindingHCL + monthlyGymHCL("2026-12-01", `
+  retry {
+    attempts = 2
+    every    = "1h"
+  }`)})
+		e.bindAlice()
+		c := e.chargeGym()
+		if err := e.sb.Server.Confirm(context.Background(), path.Base(c.WebRedirectURL), false); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Set(gymFirst.Add(5 * time.Minute))
+		e.plan(gymOccurrence)
+		failed := e.charge()
+		if failed.Status != state.ChargeFailed || failed.Attempt != 1 {
+			t.Fatalf("charge %+v after the customer declined, want attempt 1 failed", failed)
+		}
+		if got := e.sb.Calls(doku.OpPayment); got != 1 {
+			t.Fatalf("payment requests=%d before the daemon, want 1", got)
+		}
+		return e, failed.UpdatedAt.Add(time.Hour)
+	}
+	// attempted2 checks that attempt 2 was made, once, not before retryAt.
+	attempted2 := func(t *testing.T, e *env, retryAt time.Time) {
+		t.Helper()
+		if got := e.sb.Calls(doku.OpPayment); got != 2 {
+			t.Errorf("payment requests=%d, want 2", got)
+		}
+		ledger := e.ledgerPayments()
+		if p := ledger[e.gymKey(gymFirst, 1)]; p.Status != doku.TxFailed {
+			t.Errorf("ledger: attempt 1 %+v, want failed", p)
+		}
+		if p, ok := ledger[e.gymKey(gymFirst, 2)]; !ok || p.Status != doku.TxPending {
+			t.Errorf("ledger: attempt 2 %+v (found %v), want it awaiting the customer", p, ok)
+		}
+		rows, err := e.store.Charges(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 || rows[1].Attempt != 2 || rows[1].Status != state.ChargeAwaitingCustomer || rows[1].CreatedAt.Before(retryAt) {
+			t.Errorf("state charges %+v, want attempt 2 awaiting the customer, made at %s or later", rows, retryAt)
+		}
+	}
+
+	t.Run("RetryDownPastTheWait", func(t *testing.T) {
+		e, retryAt := retried(t)
+		e.clock.Set(retryAt.Add(2 * time.Hour)) // the daemon was down meanwhile
+		step := newStepper()
+		e.start(daemonOptions{step: step, configure: func(c *Config) { c.ReconcileEvery = every }})
+		first := step.next(t, "at start")
+		if first.Trigger != triggerFull || first.Actions != 1 || first.Succeeded != 1 {
+			t.Fatalf("first cycle %+v, want a full one making attempt 2", first)
+		}
+		attempted2(t, e, retryAt)
+	})
+
+	t.Run("RetryUpBeforeTheWait", func(t *testing.T) {
+		e, retryAt := retried(t)
+		e.clock.Set(retryAt.Add(-30 * time.Minute))
+		step := newStepper()
+		e.start(daemonOptions{step: step, configure: func(c *Config) { c.ReconcileEvery = every }})
+		first := step.next(t, "at start")
+		if first.Trigger != triggerFull || first.Actions != 0 || first.Err != nil {
+			t.Fatalf("first cycle %+v, want a full one making nothing: attempt 2 is not due yet", first)
+		}
+		if got := e.sb.Calls(doku.OpPayment); got != 1 {
+			t.Fatalf("payment requests=%d before attempt 2 is due, want 1", got)
+		}
+		if !first.Next.Equal(retryAt) {
+			t.Fatalf("next wake %s, want %s (the declined attempt's UpdatedAt + retry.every)", first.Next.In(jakarta), retryAt.In(jakarta))
+		}
+		step.advance(t, e.clock, first.Next)
+		due := step.next(t, "at the retry")
+		if due.Trigger != triggerDue || !slices.Equal(due.Targets, []string{gymOccurrence}) || due.Actions != 1 || due.Succeeded != 1 {
+			t.Fatalf("cycle at the retry: %+v, want a due one making attempt 2 of %s", due, gymOccurrence)
+		}
+		attempted2(t, e, retryAt)
+	})
+}
+
+// DOKU fails for one item only: the status inquiry about refund.a's
+// payment gets HTTP 500 (the sandbox's faults are per operation, and
+// refund.b's payment was asked about before, so only refund.a needs an
+// inquiry). refund.b is refunded in the first cycle and never tried
+// again; refund.a comes back in due cycles of its own, 5 s, 10 s, 20 s,
+// 40 s … apart by the daemon's clock (±20%), and, once that exceeds the
+// reconcile period, at most the period apart (a due cycle still comes, so
+// it is the cap, not the periodic cycle, that keeps it). When DOKU
+// answers, the backoff is forgotten: the next failure waits 5 s again,
+// and once DOKU answers again the refund is made, in its own due cycle,
+// and nothing more is scheduled for it.
+func TestBackoffPerItem(t *testing.T) {
+	const (
+		every = 5 * time.Minute // the reconcile period: the cap
+		// slack covers what runs between the test moving the daemon's
+		// clock to a wake and the cycle reading the clock (the lock,
+		// the inbox): milliseconds, and far below the step between two
+		// waits' bounds.
+		slack = 500 * time.Millisecond
+	)
+	// wait is the nominal wait after the n-th failure in a row, uncapped.
+	wait := func(n int) time.Duration { return 5 * time.Second << min(n-1, 20) }
+	within := func(gap, w time.Duration) bool { return gap >= w*8/10-slack && gap <= w*12/10+slack }
+
+	e := newEnv(t, envOptions{hcl: `
+refund "a" {
+  payment = "INV-1"
+  reason  = "test"
+}
+
+refund "b" {
+  payment = "INV-2"
+  reason  = "test"
+}
+`})
+	e.sb.Pay(t, "INV-2", 2500000)
+	// A plan run earlier (ddctl plan) asked DOKU about INV-2 and kept the
+	// answer, which is final: refund.b needs no inquiry.
+	e.plan("refund.b")
+	asked := e.sb.Calls(doku.OpStatus) // that inquiry
+	statusFails := sandbox.Faults{ErrorRate: 1, Ops: []string{doku.OpStatus.String()}}
+	e.sb.Server.SetFaults(statusFails)
+	step := newStepper()
+	e.start(daemonOptions{step: step, configure: func(c *Config) { c.ReconcileEvery = every }})
+
+	rep := step.next(t, "at start")
+	at := e.clock.Now() // when that cycle ran, give or take its length
+	if rep.Trigger != triggerFull || rep.Actions != 1 || rep.Succeeded != 1 {
+		t.Fatalf("first cycle %+v, want a full one refunding refund.b", rep)
+	}
+	if got := e.sb.Calls(doku.OpStatus) - asked; got != 1 {
+		t.Fatalf("first cycle: %d status inquiries, want 1 (about INV-1)", got)
+	}
+	if rf := e.sb.Ledger(t).Refunds; len(rf) != 1 || rf[0].PartnerReferenceNo != "INV-2" {
+		t.Fatalf("ledger refunds %+v, want INV-2's", rf)
+	}
+	if gap := rep.Next.Sub(at); !within(gap, wait(1)) {
+		t.Fatalf("after the first failure the next wake is %s on, want %s ±20%%", gap, wait(1))
+	}
+	// attempts counts refund.a's inquiries, one per cycle that planned it;
+	// failures those in a row that failed.
+	attempts, failures := 1, 1
+	// next lets the daemon run its next cycle at the time it asked for and
+	// checks what every cycle must: refund.b is not tried again, and a due
+	// cycle is refund.a's alone.
+	next := func(what string) (CycleReport, time.Duration) {
+		t.Helper()
+		wake, last := rep.Next, at
+		step.advance(t, e.clock, wake)
+		rep, at = step.next(t, what), wake
+		switch {
+		case rep.Err != nil:
+			t.Fatalf("%s: cycle %+v", what, rep)
+		case rep.Trigger == triggerDue && !slices.Equal(rep.Targets, []string{"refund.a"}):
+			t.Fatalf("%s: due cycle targets %v, want only refund.a", what, rep.Targets)
+		case rep.Trigger != triggerDue && rep.Trigger != triggerFull:
+			t.Fatalf("%s: a %q cycle, want due or full", what, rep.Trigger)
+		}
+		attempts++
+		if got := e.sb.Calls(doku.OpStatus) - asked; got != int64(attempts) {
+			t.Fatalf("%s: %d status inquiries, want %d: one per cycle, about refund.a's payment only", what, got, attempts)
+		}
+		return rep, wake.Sub(last)
+	}
+
+	// The waits grow, each in a due cycle of refund.a's: the periodic
+	// cycle is minutes away.
+	for failures < 5 {
+		what := fmt.Sprintf("retry %d", failures)
+		rep, gap := next(what)
+		if rep.Trigger != triggerDue || rep.Actions != 0 || e.sb.Calls(doku.OpRefund) != 1 {
+			t.Fatalf("%s: cycle %+v, %d refund requests; want a due cycle making nothing (refund.b's request only)", what, rep, e.sb.Calls(doku.OpRefund))
+		}
+		if !within(gap, wait(failures)) {
+			t.Fatalf("%s came %s after the one before, want %s ±20%%", what, gap, wait(failures))
+		}
+		failures++
+	}
+
+	// Past the period, the wait is the period: periodic cycles come in
+	// between, and the due cycle of refund.a still comes when its capped
+	// wait is shorter than the periodic one's (half the time, by the
+	// jitters) and much shorter than its uncapped wait.
+	for {
+		if failures > 60 {
+			t.Fatalf("after %d failures refund.a was never retried by a due cycle at the capped wait (%s ±20%%)", failures, every)
+		}
+		what := fmt.Sprintf("retry %d", failures)
+		rep, gap := next(what)
+		w := min(wait(failures), every)
+		if rep.Actions != 0 || e.sb.Calls(doku.OpRefund) != 1 {
+			t.Fatalf("%s: cycle %+v, %d refund requests; want nothing made", what, rep, e.sb.Calls(doku.OpRefund))
+		}
+		if rep.Trigger == triggerFull && gap > w*12/10+slack {
+			t.Fatalf("%s: the periodic cycle came %s after the last try; refund.a was due within %s ±20%%", what, gap, w)
+		}
+		if rep.Trigger == triggerDue && !within(gap, w) {
+			t.Fatalf("%s came %s after the one before, want %s ±20%% (after %d failures; uncapped %s)", what, gap, w, failures, wait(failures))
+		}
+		failures++
+		if rep.Trigger == triggerDue && wait(failures-1) >= 2*every {
+			break
+		}
+	}
+
+	// DOKU answers: INV-1 is unknown to it. An answer, not a failure:
+	// nothing is due for refund.a any more.
+	e.sb.Server.SetFaults(sandbox.Faults{})
+	if rep, _ := next("DOKU answering"); rep.Actions != 0 {
+		t.Fatalf("cycle %+v, want nothing made: DOKU knows no INV-1", rep)
+	}
+	// DOKU fails again; the payment exists by now. The backoff starts
+	// over.
+	e.sb.Server.SetFaults(statusFails)
+	e.sb.Pay(t, "INV-1", 5000000)
+	if rep, _ := next("after the answer"); rep.Trigger != triggerFull || rep.Actions != 0 {
+		t.Fatalf("cycle %+v, want the periodic one (no wake was left for refund.a), making nothing", rep)
+	}
+	if gap := rep.Next.Sub(at); !within(gap, wait(1)) {
+		t.Fatalf("after a failure following DOKU's answer the next wake is %s on, want %s ±20%%: the earlier failures must be forgotten", gap, wait(1))
+	}
+	// DOKU answers again: the refund is made at its retry.
+	e.sb.Server.SetFaults(sandbox.Faults{})
+	if rep, _ := next("the retry"); rep.Trigger != triggerDue || rep.Actions != 1 || rep.Succeeded != 1 {
+		t.Fatalf("cycle %+v, want a due one refunding refund.a", rep)
+	}
+	byPayment := map[string]int{}
+	for _, rf := range e.sb.Ledger(t).Refunds {
+		byPayment[rf.PartnerReferenceNo]++
+	}
+	if want := map[string]int{"INV-1": 1, "INV-2": 1}; !maps.Equal(byPayment, want) || e.sb.Calls(doku.OpRefund) != 2 {
+		t.Fatalf("ledger refunds by payment %v, %d refund requests; want %v and 2", byPayment, e.sb.Calls(doku.OpRefund), want)
+	}
+	// Nothing is due for it any more: the next cycle is the periodic one,
+	// and it asks DOKU nothing.
+	step.advance(t, e.clock, rep.Next)
+	if rep := step.next(t, "after the refund"); rep.Trigger != triggerFull || rep.Actions != 0 || e.sb.Calls(doku.OpStatus)-asked != int64(attempts) {
+		t.Fatalf("cycle %+v, %d status inquiries; want the periodic one, asking nothing more (%d)", rep, e.sb.Calls(doku.OpStatus)-asked, attempts)
+	}
+	t.Logf("%d inquiries about INV-1; a due retry at the capped wait came after %d failures in a row", attempts, failures-1)
 }

@@ -364,6 +364,7 @@ type daemonOptions struct {
 	ln        net.Listener                        // default: a new one
 	noWait    bool                                // do not wait for StartFunc
 	held      bool                                // start with the gate held
+	step      *stepper                            // hold the loop after each cycle
 }
 
 // running is one daemon under test.
@@ -412,6 +413,8 @@ func (e *env) start(o daemonOptions) *running {
 		r.hold()
 	}
 	started := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
 	host, _ := os.Hostname()
 	info := state.LockInfo{Operation: "daemon", PID: os.Getpid(), Host: host, Who: "test"}
 	cfg := Config{
@@ -442,18 +445,22 @@ func (e *env) start(o daemonOptions) *running {
 		ShutdownTimeout: 10 * time.Second,
 		NowFunc:         e.clock.Now,
 		StartFunc:       func() { close(started) },
-		CycleFunc:       r.cycles.add,
+		CycleFunc: func(rep CycleReport) {
+			r.cycles.add(rep)
+			if o.step != nil {
+				o.step.hold(ctx, rep)
+			}
+		},
 	}
 	if o.configure != nil {
 		o.configure(&cfg)
 	}
 	d, err := New(cfg)
 	if err != nil {
+		cancel()
 		e.tb.Fatal(err)
 	}
 	r.d = d
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
 	go func() { r.done <- d.Run(ctx) }()
 	e.tb.Cleanup(func() {
 		if r.ended {
@@ -552,6 +559,59 @@ func (l *cycleLog) wait(tb testing.TB, from int, what string, ok func(CycleRepor
 			all := l.all()
 			tb.Fatalf("no cycle %s within %s; %d cycles, the last ones: %+v", what, waitFor, len(all), all[max(0, len(all)-5):])
 		}
+	}
+}
+
+// stepper holds the daemon's loop after each cycle until the test lets
+// it go on. The loop works out its next wake only once CycleFunc has
+// returned, so a test that moves the clock to CycleReport.Next and then
+// lets the loop go has the daemon wake at once, at that time by its
+// clock: hours of the daemon's time pass in milliseconds, and every cycle
+// is seen, in order, with nothing running meanwhile.
+type stepper struct {
+	reports chan CycleReport
+	resume  chan struct{}
+}
+
+func newStepper() *stepper {
+	return &stepper{reports: make(chan CycleReport), resume: make(chan struct{})}
+}
+
+// hold is the loop's side: it hands rep to the test and waits to be let
+// go, or for the daemon to stop.
+func (s *stepper) hold(ctx context.Context, rep CycleReport) {
+	select {
+	case s.reports <- rep:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-s.resume:
+	case <-ctx.Done():
+	}
+}
+
+// next waits for the next cycle's report; the loop then waits for
+// advance.
+func (s *stepper) next(tb testing.TB, what string) CycleReport {
+	tb.Helper()
+	select {
+	case rep := <-s.reports:
+		return rep
+	case <-time.After(waitFor):
+		tb.Fatalf("no cycle %s within %s", what, waitFor)
+		return CycleReport{}
+	}
+}
+
+// advance sets c to t and lets the loop go on.
+func (s *stepper) advance(tb testing.TB, c *clock, t time.Time) {
+	tb.Helper()
+	c.Set(t)
+	select {
+	case s.resume <- struct{}{}:
+	case <-time.After(waitFor):
+		tb.Fatal("the daemon's loop does not wait to be let go")
 	}
 }
 
