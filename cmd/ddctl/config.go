@@ -229,20 +229,26 @@ var _ doku.TokenCache = (*state.Store)(nil)
 // logger logs to stderr at the level DDCTL_LOG names (debug, info, warn,
 // error); by default it is silent, as the command's output says it all.
 func logger(s streams) *slog.Logger {
-	var level slog.Level
-	switch strings.ToLower(os.Getenv("DDCTL_LOG")) {
-	case "debug":
-		level = slog.LevelDebug
-	case "info":
-		level = slog.LevelInfo
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
+	level, ok := logLevel()
+	if !ok {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// logLevel is the level DDCTL_LOG names; ok is false when it names none.
+func logLevel() (level slog.Level, ok bool) {
+	switch strings.ToLower(os.Getenv("DDCTL_LOG")) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return slog.LevelInfo, false
 }
 
 // newRun describes this invocation for the runs table.

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -258,15 +257,7 @@ func daemonParts(cfg *spec.Config, store *state.Store, log *slog.Logger, now fun
 // daemonLogger logs to stderr: text on a terminal, JSON otherwise (for a
 // log collector), at the level DDCTL_LOG names (default info).
 func daemonLogger(s streams) *slog.Logger {
-	level := slog.LevelInfo
-	switch strings.ToLower(os.Getenv("DDCTL_LOG")) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
+	level, _ := logLevel() // info unless DDCTL_LOG says otherwise
 	opts := &slog.HandlerOptions{Level: level}
 	if isTerminal(s.stderr) {
 		return slog.New(slog.NewTextHandler(s.stderr, opts))
