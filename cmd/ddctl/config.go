@@ -14,8 +14,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -178,7 +181,57 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 		return w, err
 	}
 	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism}
+	if at := os.Getenv(crashAtEnv); at != "" {
+		if w.engine.CrashFunc, err = crashFunc(at, s.stderr); err != nil {
+			return w, err
+		}
+	}
 	return w, nil
+}
+
+// crashAtEnv is a TEST HOOK, not a setting: DDCTL_TEST_CRASH_AT=
+// <point>:<kind>[:<n>] makes the process die, as kill -9 would, the n-th
+// time (default 1) an action of kind (charge, refund, bind, unbind)
+// reaches point (reconcile.CrashPoints: before-intent, after-intent,
+// after-send, after-response, before-outcome, after-outcome, and
+// mid-intent, mid-outcome where a kind writes twice). Crash tests
+// (crashpoint_test.go) set it; unset, as everywhere else, apply has no
+// hook at all.
+const crashAtEnv = "DDCTL_TEST_CRASH_AT"
+
+// crashFunc is the reconcile.Engine.CrashFunc that spec (the value of
+// crashAtEnv) asks for. It exits with status 137 (as a SIGKILL's) through
+// os.Exit, so that no deferred function runs: the state is not closed
+// and the lock not released (the kernel releases the flock), exactly as
+// after a kill -9 at that point.
+func crashFunc(spec string, stderr io.Writer) (func(reconcile.CrashPoint, reconcile.ActionKind, string), error) {
+	parts := strings.Split(spec, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return nil, fmt.Errorf("%s=%q: want <point>:<kind>[:<n>]", crashAtEnv, spec)
+	}
+	point, kind, n := reconcile.CrashPoint(parts[0]), reconcile.ActionKind(parts[1]), int64(1)
+	points := reconcile.CrashPoints(kind)
+	if points == nil {
+		return nil, fmt.Errorf("%s=%q: kind %q is not charge, refund, bind or unbind", crashAtEnv, spec, parts[1])
+	}
+	if !slices.Contains(points, point) {
+		return nil, fmt.Errorf("%s=%q: a %s passes no point %q (it passes %v)", crashAtEnv, spec, kind, parts[0], points)
+	}
+	if len(parts) == 3 {
+		v, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("%s=%q: n must be a whole number from 1", crashAtEnv, spec)
+		}
+		n = v
+	}
+	var seen atomic.Int64
+	return func(p reconcile.CrashPoint, k reconcile.ActionKind, address string) {
+		if p != point || k != kind || seen.Add(1) != n {
+			return
+		}
+		fmt.Fprintf(stderr, "ddctl: %s: crashing at %s of %s (%s)\n", crashAtEnv, p, address, spec)
+		os.Exit(137)
+	}, nil
 }
 
 // newClient builds the DOKU client of a doku block; its token cache is the

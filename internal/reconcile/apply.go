@@ -119,6 +119,7 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 		return out
 	}
 	// (1) The intent, committed before any byte leaves.
+	e.crash(CrashBeforeIntent, a)
 	opID, err := e.Store.RecordRefundIntent(ctx,
 		state.Operation{RunID: runID, Address: a.Address, Kind: state.KindRefund, IdempotencyKey: a.Key, ExternalID: extID, Request: body},
 		state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, e.now())
@@ -126,10 +127,12 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 		out.Status, out.Message = ResultSkipped, err.Error()
 		return out
 	}
+	e.crash(CrashAfterIntent, a)
 	// (2) The request. Once the intent is committed the request is seen
 	// through (the client's timeout bounds it): an interrupted request
 	// would only turn a known outcome into an unknown one.
-	resp, err := e.DOKU.Refund(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID, AuthCode: e.authCodeOf(ctx, a.Binding)})
+	resp, err := e.DOKU.Refund(e.sendContext(context.WithoutCancel(ctx), a, extID), req, doku.RequestOptions{ExternalID: extID, AuthCode: e.authCodeOf(ctx, a.Binding)})
+	e.crash(CrashAfterResponse, a)
 	// (3) The outcome, whatever happened to ctx meanwhile.
 	o, st := outcome(err)
 	if a.Resend && st == ResultFailed {
@@ -143,11 +146,13 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 		out.RefundNo = resp.RefundNo
 	}
 	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
+	e.crash(CrashBeforeOutcome, a)
 	if rerr := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
 		// The intent stays open; the next run's resolver settles it.
 		out.Status = ResultUnknown
 		out.Message = fmt.Sprintf("%s; and recording the outcome failed: %v (the next run will ask DOKU)", out.Message, rerr)
 	}
+	e.crash(CrashAfterOutcome, a)
 	e.log().LogAttrs(ctx, slogLevel(out.Status), "refund", attrs(out)...)
 	return out
 }

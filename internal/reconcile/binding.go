@@ -106,14 +106,18 @@ func (e *Engine) applyBind(ctx context.Context, a Action, runID int64) ActionRes
 	}}
 	body, _ := doku.Marshal(req)
 	extID := doku.NewExternalID(e.now())
+	e.crash(CrashBeforeIntent, a)
 	opID, err := e.Store.RecordIntent(ctx, state.Operation{RunID: runID, Address: a.Address, Kind: state.KindBind, ExternalID: extID, Request: body}, e.now())
 	if err != nil {
 		out.Status, out.Message = ResultSkipped, err.Error()
 		return out
 	}
-	resp, err := e.DOKU.BindAccount(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID, DeviceID: DeviceID})
+	e.crash(CrashAfterIntent, a)
+	resp, err := e.DOKU.BindAccount(e.sendContext(context.WithoutCancel(ctx), a, extID), req, doku.RequestOptions{ExternalID: extID, DeviceID: DeviceID})
+	e.crash(CrashAfterResponse, a)
 	o, st := outcome(err)
 	out.Status = st
+	e.crash(CrashBeforeOutcome, a)
 	if err == nil {
 		o.HTTPStatus, o.SNAPCode, o.Message = 200, string(resp.ResponseCode), resp.ResponseMessage
 		b := state.Binding{Address: a.Address, CustomerID: a.CustomerID, Phone: a.Phone, Status: state.BindingPending,
@@ -128,10 +132,12 @@ func (e *Engine) applyBind(ctx context.Context, a Action, runID int64) ActionRes
 		// Nothing to ask: see applyBind's comment.
 		o.Status = state.OpNotReceived
 	}
+	e.crash(CrashMidOutcome, a)
 	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
 	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
 		out.Message += "; recording the outcome failed: " + rerr.Error()
 	}
+	e.crash(CrashAfterOutcome, a)
 	return out
 }
 
@@ -149,15 +155,19 @@ func (e *Engine) applyUnbind(ctx context.Context, a Action, runID int64) ActionR
 		return out
 	}
 	extID := doku.NewExternalID(e.now())
+	e.crash(CrashBeforeIntent, a)
 	opID, err := e.Store.RecordIntent(ctx, state.Operation{RunID: runID, Address: a.Address, Kind: state.KindUnbind,
 		IdempotencyKey: a.Binding, ExternalID: extID, Request: []byte(`{"binding":"` + a.Binding + `"}`)}, e.now())
 	if err != nil {
 		out.Status, out.Message = ResultSkipped, err.Error()
 		return out
 	}
-	resp, err := e.DOKU.Unbind(context.WithoutCancel(ctx), doku.RequestOptions{ExternalID: extID, AuthCode: b.AuthCode})
+	e.crash(CrashAfterIntent, a)
+	resp, err := e.DOKU.Unbind(e.sendContext(context.WithoutCancel(ctx), a, extID), doku.RequestOptions{ExternalID: extID, AuthCode: b.AuthCode})
+	e.crash(CrashAfterResponse, a)
 	o, st := outcome(err)
 	out.Status = st
+	e.crash(CrashBeforeOutcome, a)
 	if err == nil {
 		o.HTTPStatus, o.SNAPCode, o.Message = 200, string(resp.ResponseCode), resp.ResponseMessage
 		b.Status = state.BindingUnbound
@@ -166,10 +176,12 @@ func (e *Engine) applyUnbind(ctx context.Context, a Action, runID int64) ActionR
 			o.Message = "record unbinding: " + perr.Error()
 		}
 	}
+	e.crash(CrashMidOutcome, a)
 	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
 	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
 		out.Message += "; recording the outcome failed: " + rerr.Error()
 	}
+	e.crash(CrashAfterOutcome, a)
 	return out
 }
 

@@ -338,18 +338,25 @@ func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionR
 	}
 	row := state.Charge{Address: a.Charge, Occurrence: a.Occurrence, Attempt: a.Attempt, PartnerReferenceNo: a.Key,
 		Amount: a.Amount, BindingAddress: a.Binding, Status: state.ChargePending}
+	// The intent: the journal first, then the charge's row, so that a
+	// crash between the two leaves an open operation for the resolver
+	// (a pending row with no operation would wait for ever).
+	e.crash(CrashBeforeIntent, a)
 	opID, err := e.Store.RecordIntent(ctx, state.Operation{RunID: runID, Address: a.Address, Kind: state.KindCharge,
 		IdempotencyKey: a.Key, ExternalID: extID, Request: body}, e.now())
 	if err != nil {
 		out.Status, out.Message = ResultSkipped, err.Error()
 		return out
 	}
+	e.crash(CrashMidIntent, a)
 	if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
 		// The intent is journalled; the resolver settles it by inquiry.
 		out.Status, out.Message = ResultSkipped, err.Error()
 		return out
 	}
-	resp, err := e.DOKU.Pay(context.WithoutCancel(ctx), req, doku.RequestOptions{ExternalID: extID, AuthCode: b.AuthCode})
+	e.crash(CrashAfterIntent, a)
+	resp, err := e.DOKU.Pay(e.sendContext(context.WithoutCancel(ctx), a, extID), req, doku.RequestOptions{ExternalID: extID, AuthCode: b.AuthCode})
+	e.crash(CrashAfterResponse, a)
 	o, st := outcome(err)
 	out.Status = st
 	switch {
@@ -363,15 +370,20 @@ func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionR
 		row.Status = state.ChargeDeferred
 	}
 	row.SNAPCode, row.Message = o.SNAPCode, o.Message
+	// The outcome: the charge's row first, then the journal, so that a
+	// crash between the two leaves the operation open for the resolver.
+	e.crash(CrashBeforeOutcome, a)
 	if o.Status != state.OpUnknown {
 		if perr := e.Store.PutCharge(context.WithoutCancel(ctx), row, e.now()); perr != nil {
 			o.Status, out.Status = state.OpUnknown, ResultUnknown
 		}
 	}
+	e.crash(CrashMidOutcome, a)
 	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
 	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
 		out.Message += "; recording the outcome failed: " + rerr.Error()
 	}
+	e.crash(CrashAfterOutcome, a)
 	return out
 }
 

@@ -41,6 +41,7 @@ type Store interface {
 	PutCharge(ctx context.Context, c state.Charge, now time.Time) error
 	RecordOutcome(ctx context.Context, opID int64, o state.Outcome, now time.Time) error
 	Bindings(ctx context.Context) (map[string]state.Binding, error)
+	Binding(ctx context.Context, address string) (state.Binding, bool, error)
 	KeepsSecrets() bool
 	PutBinding(ctx context.Context, b state.Binding, now time.Time) error
 }
@@ -54,10 +55,16 @@ type Engine struct {
 	DOKU        DOKU
 	Store       Store
 	Logger      *slog.Logger
-	Parallelism int // default DefaultParallelism
+	Parallelism int // calls at once, in apply and in plan's inquiries; default DefaultParallelism
 	// NowFunc is the wall clock for journal times and X-EXTERNAL-IDs (the
 	// plan's own "now" is an argument, so that -at can move it).
 	NowFunc func() time.Time
+	// CrashFunc, a test hook, is called at each CrashPoint an action
+	// passes (see CrashPoints), with the action's kind and address; a
+	// crash test aborts the process there. It may be called from several
+	// goroutines at once, CrashAfterSend from the HTTP transport's. When it
+	// returns, apply goes on. Nil, the default, calls nothing.
+	CrashFunc func(point CrashPoint, kind ActionKind, address string)
 }
 
 func (e *Engine) log() *slog.Logger { return cmp.Or(e.Logger, slog.New(slog.DiscardHandler)) }

@@ -56,7 +56,12 @@ func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 			// No inquiry exists for a binding, and it moves no money: the
 			// plan sends it again (see applyBind).
 			r := Resolution{Address: op.Address, Status: state.OpNotReceived, Detail: "a binding request cannot be asked about; it will be sent again"}
-			if err := e.Store.RecordOutcome(context.WithoutCancel(ctx), op.ID, state.Outcome{Status: state.OpNotReceived, Message: r.Detail}, e.now()); err != nil {
+			if b, ok, err := e.Store.Binding(ctx, op.Address); err == nil && ok && b.Status != state.BindingUnbound && !b.UpdatedAt.Before(op.CreatedAt) {
+				// Its answer was recorded after the intent (a crash
+				// between the two writes): DOKU got it.
+				r.Status, r.Detail = state.OpSucceeded, "the binding's answer was recorded"
+			}
+			if err := e.Store.RecordOutcome(context.WithoutCancel(ctx), op.ID, state.Outcome{Status: r.Status, Message: r.Detail}, e.now()); err != nil {
 				r.Status, r.Detail = op.Status, "record outcome: "+err.Error()
 			}
 			out = append(out, r)
