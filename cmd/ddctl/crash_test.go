@@ -94,70 +94,25 @@ func TestCrashDuringApply(t *testing.T) {
 		t.Fatal("no convergence after 20 applies")
 	}
 
-	// The ledger: exactly one refund per instance, of the paid amount.
+	// The oracle: every refund and every charge exactly once, nothing
+	// open, and the state agrees with the ledger.
 	l := sb.Ledger(t)
-	byPayment := map[string][]sandbox.Refund{}
-	for _, r := range l.Refunds {
-		byPayment[r.PartnerReferenceNo] = append(byPayment[r.PartnerReferenceNo], r)
+	sv := readOracleState(t, statePath(dir), state.OpenOptions{AllowPlaintextSecrets: true})
+	f := checkOracle(l, sv, wantOf(t, loadSpec(t, dir), time.Now()))
+	requireOracle(t, f)
+	if f.RefundsDemanded != refunds || f.ChargesDemanded != charges {
+		t.Errorf("the oracle counted %d refunds and %d charges demanded, want %d and %d", f.RefundsDemanded, f.ChargesDemanded, refunds, charges)
 	}
-	for i := range refunds {
-		ref := fmt.Sprintf("INV-%03d", i)
-		if rs := byPayment[ref]; len(rs) != 1 || rs[0].Amount != int64(10000+i) {
-			t.Errorf("%s: ledger holds %d refunds (%+v), want exactly one of %d", ref, len(rs), rs, 10000+i)
-		}
-	}
-	// Charges: one paid payment per occurrence, and no other payment of
-	// ddctl's at all (a second charge would carry another key).
-	var paid, ours int
-	for _, p := range l.Payments {
-		if strings.HasPrefix(p.PartnerReferenceNo, "CRASH") {
-			ours++
-			if p.Status == "00" {
-				paid++
-			}
-		}
-	}
-	if paid != charges || ours != charges {
-		t.Errorf("ledger: %d payments of ddctl's, %d paid; want %d and %d", ours, paid, charges, charges)
-	}
-	// The state agrees.
-	st, err := state.Open(filepath.Join(dir, "ddctl.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	have, err := st.Refunds(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ledgerNo := map[string]string{}
-	for _, r := range l.Refunds {
-		ledgerNo[r.PartnerRefundNo] = r.RefundNo
-	}
-	for addr, r := range have {
-		if r.Status != state.RefundSucceeded || ledgerNo[r.PartnerRefundNo] != r.RefundNo {
-			t.Errorf("%s: state says %s refundNo %q, ledger has %q", addr, r.Status, r.RefundNo, ledgerNo[r.PartnerRefundNo])
-		}
-	}
-	if len(have) != refunds {
-		t.Errorf("state holds %d refunds, want %d", len(have), refunds)
-	}
-	ops, err := st.Operations(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ops := sv.Operations
 	byInquiry := 0
 	for _, op := range ops {
-		if op.Status.Open() {
-			t.Errorf("%s: operation %d left %s after the final apply", op.Address, op.ID, op.Status)
-		}
 		if op.Message == "found by status inquiry" || op.Status == state.OpNotReceived {
 			byInquiry++
 		}
 	}
 	t.Logf("%d kills (%d before the run ended); %d refund requests reached the sandbox while killing, %d in all, for %d refunds; "+
 		"%d payment requests for %d charges; %d journalled operations, %d of them left open by a kill and settled by status inquiry; "+
-		"ledger: %d refunds, %d charges paid; state: %d refunds succeeded",
+		"oracle: %s",
 		kills, killedMidway, refundsDuringKills, sb.Calls(doku.OpRefund), refunds, sb.Calls(doku.OpPayment), charges,
-		len(ops), byInquiry, len(l.Refunds), paid, len(have))
+		len(ops), byInquiry, f)
 }

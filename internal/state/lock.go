@@ -67,7 +67,10 @@ func AcquireLock(ctx context.Context, path string, info LockInfo, timeout time.D
 			return nil, fmt.Errorf("lock state %s: %w", path, err)
 		}
 		if !time.Now().Before(deadline) {
-			holder := readHolder(path + ".lock")
+			holder, free := namedHolder(f, path+".lock")
+			if free {
+				break
+			}
 			f.Close()
 			return nil, &LockedError{Path: path, Holder: holder}
 		}
@@ -83,6 +86,22 @@ func AcquireLock(ctx context.Context, path string, info LockInfo, timeout time.D
 		f.WriteAt(b, 0)
 	}
 	return &Lock{f: f}, nil
+}
+
+// namedHolder reads who holds the lock. A holder writes its name just
+// after taking the lock and clears it just before letting go, so the file
+// can be empty for a moment: it looks again, briefly, until it names
+// someone or the lock comes free (free: f now holds it).
+func namedHolder(f *os.File, path string) (holder LockInfo, free bool) {
+	holder = readHolder(path)
+	for i := 0; holder.PID == 0 && i < 50; i++ {
+		time.Sleep(time.Millisecond)
+		if tryLock(f) == nil {
+			return LockInfo{}, true
+		}
+		holder = readHolder(path)
+	}
+	return holder, false
 }
 
 func readHolder(path string) LockInfo {

@@ -30,6 +30,14 @@ type Faults struct {
 	// RateLimitRate is the fraction answered 429 with Retry-After.
 	RateLimitRate float64       `json:"rate_limit_rate"`
 	RetryAfter    time.Duration `json:"retry_after"`
+	// LateRate is the fraction of requests held for LateDelay before they
+	// are processed, then answered: a late commit. With LateDelay beyond
+	// the caller's timeout, the caller gives up not knowing the outcome,
+	// a status inquiry meanwhile finds nothing, and the money moves
+	// afterwards all the same (DOKU does not undo work because its caller
+	// hung up).
+	LateRate  float64       `json:"late_rate"`
+	LateDelay time.Duration `json:"late_delay"`
 	// Notifications: the fraction never sent (DOKU thinks they were), the
 	// fraction sent twice, and a delay before the first attempt.
 	NotifyDropRate      float64       `json:"notify_drop_rate"`
@@ -49,6 +57,8 @@ type faultsJSON struct {
 	DropRate            float64  `json:"drop_rate,omitempty"`
 	RateLimitRate       float64  `json:"rate_limit_rate,omitempty"`
 	RetryAfter          string   `json:"retry_after,omitempty"`
+	LateRate            float64  `json:"late_rate,omitempty"`
+	LateDelay           string   `json:"late_delay,omitempty"`
 	NotifyDropRate      float64  `json:"notify_drop_rate,omitempty"`
 	NotifyDuplicateRate float64  `json:"notify_duplicate_rate,omitempty"`
 	NotifyDelay         string   `json:"notify_delay,omitempty"`
@@ -63,8 +73,9 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		}
 		return d.String()
 	}
-	return json.Marshal(faultsJSON{str(f.Latency), str(f.Jitter), f.ErrorRate, f.DropRate, f.RateLimitRate,
-		str(f.RetryAfter), f.NotifyDropRate, f.NotifyDuplicateRate, str(f.NotifyDelay), f.Ops})
+	return json.Marshal(faultsJSON{Latency: str(f.Latency), Jitter: str(f.Jitter), ErrorRate: f.ErrorRate, DropRate: f.DropRate,
+		RateLimitRate: f.RateLimitRate, RetryAfter: str(f.RetryAfter), LateRate: f.LateRate, LateDelay: str(f.LateDelay),
+		NotifyDropRate: f.NotifyDropRate, NotifyDuplicateRate: f.NotifyDuplicateRate, NotifyDelay: str(f.NotifyDelay), Ops: f.Ops})
 }
 
 // UnmarshalJSON reads durations as strings such as "20ms".
@@ -85,15 +96,24 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		return d
 	}
 	*f = Faults{Latency: dur("latency", j.Latency), Jitter: dur("jitter", j.Jitter), ErrorRate: j.ErrorRate, DropRate: j.DropRate,
-		RateLimitRate: j.RateLimitRate, RetryAfter: dur("retry_after", j.RetryAfter), NotifyDropRate: j.NotifyDropRate,
+		RateLimitRate: j.RateLimitRate, RetryAfter: dur("retry_after", j.RetryAfter),
+		LateRate: j.LateRate, LateDelay: dur("late_delay", j.LateDelay), NotifyDropRate: j.NotifyDropRate,
 		NotifyDuplicateRate: j.NotifyDuplicateRate, NotifyDelay: dur("notify_delay", j.NotifyDelay), Ops: j.Ops}
 	return err
 }
 
-// faultBox holds the current faults; safe for concurrent use.
+// faultBox holds the current faults and counts those injected; safe for
+// concurrent use.
 type faultBox struct {
-	mu sync.Mutex
-	f  Faults
+	mu       sync.Mutex
+	f        Faults
+	injected [faultKinds]int64
+}
+
+func (b *faultBox) count(ft fault) {
+	b.mu.Lock()
+	b.injected[ft]++
+	b.mu.Unlock()
 }
 
 func (b *faultBox) get() Faults {
@@ -110,6 +130,19 @@ func (b *faultBox) set(f Faults) {
 
 // SetFaults replaces the injected faults.
 func (s *Server) SetFaults(f Faults) { s.faults.set(f) }
+
+// FaultsInjected counts the faults injected so far, by kind: "error",
+// "rate_limit", "drop" and "late" (as the rates of Faults name them).
+// Kinds not injected yet count 0.
+func (s *Server) FaultsInjected() map[string]int64 {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := map[string]int64{}
+	for ft := faultError; ft < faultKinds; ft++ {
+		out[ft.String()] = s.faults.injected[ft]
+	}
+	return out
+}
 
 func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
@@ -131,7 +164,23 @@ const (
 	faultError
 	faultRateLimit
 	faultDrop
+	faultLate
+	faultKinds // how many there are
 )
+
+func (ft fault) String() string {
+	switch ft {
+	case faultError:
+		return "error"
+	case faultRateLimit:
+		return "rate_limit"
+	case faultDrop:
+		return "drop"
+	case faultLate:
+		return "late"
+	}
+	return "none"
+}
 
 // draw decides the fate of one request to op and sleeps its latency.
 func (s *Server) draw(op doku.Op) (fault, Faults) {
@@ -142,22 +191,32 @@ func (s *Server) draw(op doku.Op) (fault, Faults) {
 	if d := f.Latency + time.Duration(rand.Int64N(int64(f.Jitter)+1)); d > 0 {
 		time.Sleep(d)
 	}
-	x := rand.Float64()
+	ft, x := faultNone, rand.Float64()
 	switch {
 	case x < f.ErrorRate:
-		return faultError, f
+		ft = faultError
 	case x < f.ErrorRate+f.RateLimitRate:
-		return faultRateLimit, f
+		ft = faultRateLimit
 	case x < f.ErrorRate+f.RateLimitRate+f.DropRate:
-		return faultDrop, f
+		ft = faultDrop
+	case x < f.ErrorRate+f.RateLimitRate+f.DropRate+f.LateRate:
+		ft = faultLate
 	}
-	return faultNone, f
+	if ft != faultNone {
+		s.faults.count(ft)
+	}
+	return ft, f
 }
 
 // injectBefore answers a request that a fault stops before processing, and
-// reports whether it did.
+// reports whether it did. A late commit is held here for LateDelay, then
+// processed: the request's body is still in the connection's buffers,
+// and the ledger's work is not tied to the request's context.
 func injectBefore(w http.ResponseWriter, op doku.Op, ft fault, f Faults) bool {
 	switch ft {
+	case faultLate:
+		time.Sleep(f.LateDelay)
+		return false
 	case faultError:
 		a := fail(op, 500, "00", "General Error")
 		writeRaw(w, a.code.HTTPStatus(), a.bytes())
