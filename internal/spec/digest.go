@@ -3,7 +3,6 @@ package spec
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -37,7 +36,19 @@ const digestVersion = "ddctl-spec-digest-v2"
 // for the sandbox must not run against production.
 func digest(cfg *Config) string {
 	h := sha256.New()
-	field := func(name, value string) { fmt.Fprintf(h, "%s %s\n", name, strconv.Quote(value)) }
+	// The lines are built in one buffer and hashed in large writes: a
+	// Fprintf per field costs a tenth of loading 10,000 refunds.
+	var buf []byte
+	field := func(name, value string) {
+		buf = append(buf, name...)
+		buf = append(buf, ' ')
+		buf = strconv.AppendQuote(buf, value)
+		buf = append(buf, '\n')
+		if len(buf) >= 32<<10 {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+	}
 
 	field("version", digestVersion)
 
@@ -91,6 +102,7 @@ func digest(cfg *Config) string {
 		field("retry.attempts", strconv.Itoa(c.Retry.Attempts))
 		field("retry.every", c.Retry.Every.String())
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

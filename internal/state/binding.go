@@ -87,17 +87,24 @@ func (s *Store) binding(r bindingRow) (Binding, error) {
 // decrypted. A binding holding a secret needs the state key: without one
 // it fails with ErrNoStateKey; with the wrong one, ErrSecretUnreadable.
 func (s *Store) Bindings(ctx context.Context) (map[string]Binding, error) {
-	var rows []bindingRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT * FROM bindings`); err != nil {
-		return nil, formatError(err)
-	}
-	out := make(map[string]Binding, len(rows))
-	for _, r := range rows {
+	out := map[string]Binding{}
+	var r bindingRow
+	dest := []any{&r.Address, &r.CustomerID, &r.Phone, &r.Status, &r.ReferenceNo, &r.RedirectURL,
+		&r.AuthCode, &r.CustomerToken, &r.TokenExpiresAt, &r.CreatedAt, &r.UpdatedAt}
+	err := s.each(ctx, `SELECT address, customer_id, phone, status, reference_no, redirect_url,
+		auth_code, customer_token, token_expires_at, created_at, updated_at FROM bindings`, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
 		b, err := s.binding(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out[r.Address] = b
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

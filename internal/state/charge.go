@@ -85,16 +85,31 @@ func (r chargeRow) charge() Charge {
 		CreatedAt: parseTime(r.CreatedAt), UpdatedAt: parseTime(r.UpdatedAt)}
 }
 
+// chargeColumns are chargeRow's columns, in the order of its fields.
+const chargeColumns = `address, occurrence, attempt, partner_reference_no, amount, binding_address, status,
+	reference_no, web_redirect_url, snap_code, message, next_attempt_at, created_at, updated_at`
+
+// fields are the scan destinations of chargeColumns.
+func (r *chargeRow) fields() []any {
+	return []any{&r.Address, &r.Occurrence, &r.Attempt, &r.PartnerReferenceNo, &r.Amount, &r.BindingAddress, &r.Status,
+		&r.ReferenceNo, &r.WebRedirectURL, &r.SNAPCode, &r.Message, &r.NextAttemptAt, &r.CreatedAt, &r.UpdatedAt}
+}
+
 // Charges returns every charge attempt in the state, ordered by address,
 // occurrence and attempt.
 func (s *Store) Charges(ctx context.Context) ([]Charge, error) {
-	var rows []chargeRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT * FROM charges ORDER BY address, occurrence, attempt`); err != nil {
-		return nil, formatError(err)
-	}
-	out := make([]Charge, len(rows))
-	for i, r := range rows {
-		out[i] = r.charge()
+	out := []Charge{}
+	var r chargeRow
+	dest := r.fields()
+	err := s.each(ctx, `SELECT `+chargeColumns+` FROM charges ORDER BY address, occurrence, attempt`, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		out = append(out, r.charge())
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

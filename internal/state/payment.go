@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -39,34 +40,35 @@ func (p Payment) Refunded() money.Amount {
 
 // Payments returns every payment the state knows, by partnerReferenceNo.
 func (s *Store) Payments(ctx context.Context) (map[string]Payment, error) {
-	var rows []struct {
-		PartnerReferenceNo string `db:"partner_reference_no"`
-		ReferenceNo        string `db:"reference_no"`
-		Status             string `db:"status"`
-		Amount             int64  `db:"amount"`
-		CheckedAt          string `db:"checked_at"`
+	out := map[string]Payment{}
+	var p Payment
+	var amount int64
+	var checkedAt string
+	err := s.each(ctx, `SELECT partner_reference_no, reference_no, status, amount, checked_at FROM payments`, func(rows *sql.Rows) error {
+		if err := rows.Scan(&p.PartnerReferenceNo, &p.ReferenceNo, &p.Status, &amount, &checkedAt); err != nil {
+			return err
+		}
+		p.Amount, p.CheckedAt = money.Amount(amount), parseTime(checkedAt)
+		out[p.PartnerReferenceNo] = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := s.db.SelectContext(ctx, &rows, `SELECT * FROM payments`); err != nil {
-		return nil, formatError(err)
-	}
-	out := make(map[string]Payment, len(rows))
-	for _, r := range rows {
-		out[r.PartnerReferenceNo] = Payment{PartnerReferenceNo: r.PartnerReferenceNo, ReferenceNo: r.ReferenceNo,
-			Status: r.Status, Amount: money.Amount(r.Amount), CheckedAt: parseTime(r.CheckedAt)}
-	}
-	var refunds []struct {
-		PartnerReferenceNo string `db:"partner_reference_no"`
-		PartnerRefundNo    string `db:"partner_refund_no"`
-		RefundNo           string `db:"refund_no"`
-		Amount             int64  `db:"amount"`
-	}
-	if err := s.db.SelectContext(ctx, &refunds, `SELECT * FROM payment_refunds ORDER BY partner_refund_no`); err != nil {
-		return nil, formatError(err)
-	}
-	for _, r := range refunds {
-		p := out[r.PartnerReferenceNo]
-		p.Refunds = append(p.Refunds, PaymentRefund{PartnerRefundNo: r.PartnerRefundNo, RefundNo: r.RefundNo, Amount: money.Amount(r.Amount)})
-		out[r.PartnerReferenceNo] = p
+	var ref string
+	var r PaymentRefund
+	err = s.each(ctx, `SELECT partner_reference_no, partner_refund_no, refund_no, amount FROM payment_refunds ORDER BY partner_refund_no`, func(rows *sql.Rows) error {
+		if err := rows.Scan(&ref, &r.PartnerRefundNo, &r.RefundNo, &amount); err != nil {
+			return err
+		}
+		r.Amount = money.Amount(amount)
+		p := out[ref]
+		p.Refunds = append(p.Refunds, r)
+		out[ref] = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -60,15 +60,28 @@ func (r refundRow) refund() Refund {
 		CreatedAt: parseTime(r.CreatedAt), UpdatedAt: parseTime(r.UpdatedAt)}
 }
 
+// refundColumns are refundRow's columns, in the order of its fields.
+const refundColumns = `address, payment, amount, partner_refund_no, status, refund_no, snap_code, message, created_at, updated_at`
+
+// fields are the scan destinations of refundColumns.
+func (r *refundRow) fields() []any {
+	return []any{&r.Address, &r.Payment, &r.Amount, &r.PartnerRefundNo, &r.Status, &r.RefundNo, &r.SNAPCode, &r.Message, &r.CreatedAt, &r.UpdatedAt}
+}
+
 // Refunds returns every refund in the state by address.
 func (s *Store) Refunds(ctx context.Context) (map[string]Refund, error) {
-	var rows []refundRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT * FROM refunds`); err != nil {
-		return nil, formatError(err)
-	}
-	out := make(map[string]Refund, len(rows))
-	for _, r := range rows {
+	out := map[string]Refund{}
+	var r refundRow
+	dest := r.fields()
+	err := s.each(ctx, `SELECT `+refundColumns+` FROM refunds`, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
 		out[r.Address] = r.refund()
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

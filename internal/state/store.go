@@ -19,6 +19,7 @@ package state
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -224,6 +225,26 @@ func (s *Store) transact(ctx context.Context, bumpSerial bool, fn func(tx *sqlx.
 		}
 	}
 	return formatError(tx.Commit())
+}
+
+// each runs query and calls scan on each row it returns. The reads of
+// whole tables that every plan makes (refunds, payments, charges,
+// bindings) scan by hand into one reused row, rather than through sqlx's
+// reflection into a growing slice of rows: for a plan of 10,000 refunds
+// and 12,000 charge occurrences that halves their cost (DESIGN.md,
+// "Performance targets").
+func (s *Store) each(ctx context.Context, query string, scan func(*sql.Rows) error, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return formatError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return formatError(err)
+		}
+	}
+	return formatError(rows.Err())
 }
 
 // optTimeText stores the zero time as the empty string: not set.
