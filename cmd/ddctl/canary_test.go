@@ -348,13 +348,14 @@ unbind "bob" {
 		sc.outputHits, sc.fileHits, sc.jwts, strings.Join(sc.stored, "; "))
 }
 
-// stateSecrets reads, with the key, the secrets the state at path keeps:
+// stateSecrets reads, with the key (nil: a sandbox state kept in the
+// clear), the secrets the state at path keeps:
 // each binding's authCode and customer token and every cached access
 // token, by value. The state lists no cached tokens; their names are read
 // with SQL, the tokens through the state.
 func stateSecrets(tb testing.TB, path string, cipher *state.Cipher) map[string]string {
 	tb.Helper()
-	st, err := state.OpenWith(path, state.OpenOptions{Cipher: cipher})
+	st, err := state.OpenWith(path, state.OpenOptions{Cipher: cipher, AllowPlaintextSecrets: cipher == nil})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -390,7 +391,7 @@ func stateSecrets(tb testing.TB, path string, cipher *state.Cipher) map[string]s
 			tb.Fatalf("cached token %q: %v %v", name, ok, err)
 		}
 		kind, _, _ := strings.Cut(name, " ")
-		out[tok.Reveal()] = fmt.Sprintf("DOKU's %s token cached in the state", kind)
+		out[tok.Reveal()] = fmt.Sprintf("DOKU's %s token cached in the state (%.12s…)", kind, name)
 	}
 	if err := rows.Err(); err != nil {
 		tb.Fatal(err)

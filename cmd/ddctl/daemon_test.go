@@ -262,14 +262,7 @@ func (p *ddctlProc) dump(tb testing.TB) {
 // runDDCTL runs ddctl -chdir=dir args to its end.
 func runDDCTL(tb testing.TB, dir string, args ...string) (stdout, stderr string, code int) {
 	tb.Helper()
-	cmd := ddctlExec(nil, append([]string{"-chdir=" + dir}, args...)...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		tb.Fatalf("ddctl %s: %v", strings.Join(args, " "), err)
-	}
-	return o.String(), e.String(), cmd.ProcessState.ExitCode()
+	return runDDCTLEnv(tb, dir, nil, args...)
 }
 
 // mustApply runs ddctl apply -auto-approve in dir; it must exit 0.
@@ -1536,52 +1529,15 @@ var jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Z
 func canaries(tb testing.TB, sb *sandboxProc, dir string, extra ...string) map[string]string {
 	tb.Helper()
 	out := map[string]string{"the client secret": sb.creds.ClientSecret}
-	path := filepath.Join(dir, "ddctl.db")
-	st, err := state.OpenWith(path, state.OpenOptions{AllowPlaintextSecrets: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
-	bindings, err := st.Bindings(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// The state lists no cached tokens; their names are read with SQL,
-	// read only, and the tokens through the state.
-	db, err := sql.Open("sqlite3", "file:"+state.EscapePath(path)+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT name FROM tokens`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			tb.Fatal(err)
+	authCodes := 0
+	for v, what := range stateSecrets(tb, filepath.Join(dir, "ddctl.db"), nil) {
+		out[what] = v
+		if strings.HasSuffix(what, "'s authCode") {
+			authCodes++
 		}
-		tok, _, ok, err := st.Token(ctx, name)
-		if err != nil || !ok {
-			tb.Fatalf("cached token %q: %v %v", name, ok, err)
-		}
-		kind, _, _ := strings.Cut(name, " ")
-		out[fmt.Sprintf("DOKU's %s token cached in the state (%.12s…)", kind, name)] = tok.Reveal()
 	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	for addr, b := range bindings {
-		if b.AuthCode.IsZero() {
-			tb.Fatalf("%s has no authCode in the state: nothing to look for", addr)
-		}
-		out[addr+"'s authCode"] = b.AuthCode.Reveal()
-		if !b.CustomerToken.IsZero() {
-			out[addr+"'s customer token"] = b.CustomerToken.Reveal()
-		}
+	if authCodes == 0 {
+		tb.Fatal("no binding has an authCode in the state: nothing to look for")
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		out[extra[i]] = extra[i+1]
