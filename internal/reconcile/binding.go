@@ -132,13 +132,7 @@ func (e *Engine) applyBind(ctx context.Context, a Action, runID int64) ActionRes
 		// Nothing to ask: see applyBind's comment.
 		o.Status = state.OpNotReceived
 	}
-	e.crash(CrashMidOutcome, a)
-	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
-	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
-		out.Message += "; recording the outcome failed: " + rerr.Error()
-	}
-	e.crash(CrashAfterOutcome, a)
-	return out
+	return e.closeJournal(ctx, a, opID, o, err, out)
 }
 
 // applyUnbind removes a binding at DOKU.
@@ -176,13 +170,7 @@ func (e *Engine) applyUnbind(ctx context.Context, a Action, runID int64) ActionR
 			o.Message = "record unbinding: " + perr.Error()
 		}
 	}
-	e.crash(CrashMidOutcome, a)
-	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
-	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
-		out.Message += "; recording the outcome failed: " + rerr.Error()
-	}
-	e.crash(CrashAfterOutcome, a)
-	return out
+	return e.closeJournal(ctx, a, opID, o, err, out)
 }
 
 // resolveUnbind settles an unbind left open: a binding whose authCode no

@@ -378,13 +378,7 @@ func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionR
 			o.Status, out.Status = state.OpUnknown, ResultUnknown
 		}
 	}
-	e.crash(CrashMidOutcome, a)
-	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
-	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
-		out.Message += "; recording the outcome failed: " + rerr.Error()
-	}
-	e.crash(CrashAfterOutcome, a)
-	return out
+	return e.closeJournal(ctx, a, opID, o, err, out)
 }
 
 // resolveCharge settles a charge request left open by asking for the

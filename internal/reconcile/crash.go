@@ -5,6 +5,8 @@ import (
 	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
+
+	"github.com/ddctl/ddctl/internal/state"
 )
 
 // CrashPoint names a moment on the apply path of one action, where a crash
@@ -99,4 +101,17 @@ func (e *Engine) sendContext(ctx context.Context, a Action, extID string) contex
 			}
 		},
 	})
+}
+
+// closeJournal ends an action whose row (charge or binding) is already
+// written: the journal's outcome goes second, so that a crash between the
+// two (CrashMidOutcome) leaves the operation open for the resolver.
+func (e *Engine) closeJournal(ctx context.Context, a Action, opID int64, o state.Outcome, err error, out ActionResult) ActionResult {
+	e.crash(CrashMidOutcome, a)
+	out.Code, out.Message = o.SNAPCode, cmpMessage(o.Message, err)
+	if rerr := e.Store.RecordOutcome(context.WithoutCancel(ctx), opID, o, e.now()); rerr != nil {
+		out.Message += "; recording the outcome failed: " + rerr.Error()
+	}
+	e.crash(CrashAfterOutcome, a)
+	return out
 }
