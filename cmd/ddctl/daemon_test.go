@@ -594,9 +594,24 @@ func notificationRows(tb testing.TB, dir string) int {
 	return n
 }
 
+// nineAM is the gym charge's first occurrence: 09:00 WIB on the first
+// day of a month, at least a day after the tests start. It is derived from
+// now, not pinned: the daemons and sandboxes of these tests run on a
+// clock pinned near it (testClock), but bind and the applies beside them
+// run at the real time, which must come before it on whatever day the
+// suite runs.
+var nineAM = firstOfMonthNineAM(time.Now().Add(24 * time.Hour))
+
+// firstOfMonthNineAM is 09:00 WIB on the first day of the first month
+// that starts after t.
+func firstOfMonthNineAM(t time.Time) time.Time {
+	t = t.In(wib)
+	return time.Date(t.Year(), t.Month()+1, 1, 9, 0, 0, 0, wib)
+}
+
 // gymCharge is a customer charged 150,000 on the 1st of each month at
-// 09:00 from December 2026; gymConfig gives the first month back.
-const gymCharge = `binding "alice" {
+// 09:00 from nineAM on; gymConfig gives the first month back.
+var gymCharge = `binding "alice" {
   customer_id = "cust-001"
   phone       = "6281234567890"
   success_url = "https://shop.example/pay/ok"
@@ -607,25 +622,21 @@ recurring_charge "gym" {
   binding     = binding.alice
   amount      = 150000
   schedule    = "0 9 1 * *"
-  start       = "2026-12-01"
+  start       = "` + nineAM.Format(time.DateOnly) + `"
   description = "Gym membership"
 }
 `
 
-const gymConfig = gymCharge + `
+var gymConfig = gymCharge + `
 refund "gym_back" {
-  payment = "recurring_charge.gym#2026-12-01T09:00+07:00"
+  payment = "` + gymOccurrence + `"
   reason  = "first month free"
 }
 `
 
-const (
-	gymOccurrence = "recurring_charge.gym#2026-12-01T09:00+07:00"
-	gymRefund     = "refund.gym_back"
-)
+var gymOccurrence = "recurring_charge.gym#" + nineAM.Format("2006-01-02T15:04Z07:00")
 
-// nineAM is the gym charge's first occurrence.
-var nineAM = time.Date(2026, 12, 1, 9, 0, 0, 0, wib)
+const gymRefund = "refund.gym_back"
 
 // TestDaemonMonthlyCharge runs a sandbox (customers approve after 300 ms,
 // notifications to the daemon) and a daemon whose clock starts a few
@@ -1098,7 +1109,8 @@ binding "payer" {
 		ref := fmt.Sprintf("INV-%03d", i)
 		sb.pay(t, ref, int64(10000+i))
 		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment    = %q\n  not_before = %q\n}\n", i, ref, start.Add(time.Second).Format(time.RFC3339))
-		fmt.Fprintf(&cfg, "recurring_charge \"c%03d\" {\n  binding  = binding.payer\n  amount   = %d\n  schedule = \"0 9 1 12 *\"\n  start    = \"2026-12-01\"\n  end      = \"2026-12-02\"\n}\n", i, 1000+i)
+		fmt.Fprintf(&cfg, "recurring_charge \"c%03d\" {\n  binding  = binding.payer\n  amount   = %d\n  schedule = \"0 9 1 %d *\"\n  start    = %q\n  end      = %q\n}\n",
+			i, 1000+i, int(nineAM.Month()), nineAM.Format(time.DateOnly), nineAM.AddDate(0, 0, 1).Format(time.DateOnly))
 	}
 	dir := writeConfig(t, sb, cfg.String())
 	bind(t, sb, dir, true)
