@@ -54,19 +54,133 @@ func parseSchedule(s string) (scheduleSpec, error) {
 	return scheduleSpec{spec: spec}, nil
 }
 
-// next returns the first occurrence after t in loc, or the zero time when
-// there is none within five years (cron/v3's search limit).
+// searchYears is how far next looks for an occurrence, as cron/v3 does.
+const searchYears = 5
+
+// next returns the first occurrence strictly after t in loc, or the zero
+// time when there is none within five years.
 func (s scheduleSpec) next(t time.Time, loc *time.Location) time.Time {
 	if s.spec == nil {
 		return time.Time{}
 	}
-	spec := *s.spec // cron reads Location; the parsed value is not shared
-	spec.Location = loc
-	next := spec.Next(t.In(loc))
-	if next.IsZero() {
-		return next
+	if loc == nil {
+		loc = time.UTC
 	}
-	return next.In(loc)
+	var found time.Time
+	d := civilDate(t, loc).AddDate(0, 0, -1)
+	limit := d.AddDate(searchYears, 0, 0)
+	for ; found.IsZero() && !d.After(limit); d = d.AddDate(0, 0, 1) {
+		s.onDay(d, loc, func(at time.Time) bool {
+			if at.After(t) {
+				found = at
+				return false
+			}
+			return true
+		})
+	}
+	return found
+}
+
+// between returns the occurrences in [from, to), in increasing order.
+func (s scheduleSpec) between(from, to time.Time, loc *time.Location) []time.Time {
+	if s.spec == nil || !from.Before(to) {
+		return nil
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	var out []time.Time
+	last := civilDate(to, loc).AddDate(0, 0, 1)
+	for d := civilDate(from, loc).AddDate(0, 0, -1); !d.After(last); d = d.AddDate(0, 0, 1) {
+		s.onDay(d, loc, func(at time.Time) bool {
+			if !at.Before(from) && at.Before(to) && (len(out) == 0 || at.After(out[len(out)-1])) {
+				out = append(out, at)
+			}
+			return true
+		})
+	}
+	return out
+}
+
+// onDay calls fn, in increasing order, with the instant of each time of
+// the civil date day (a UTC midnight standing for a date) at which the
+// schedule fires in loc, until fn returns false. A wall-clock time that
+// occurs twice (clocks going back) is its first instant; one that does not
+// occur (clocks going forward) is the instant the clocks jumped to, so
+// that the times skipped by one jump all fire once, together. Instants
+// come in increasing order because that mapping keeps the wall clock's
+// order; a skipped time and the one after it may give the same instant.
+func (s scheduleSpec) onDay(day time.Time, loc *time.Location, fn func(time.Time) bool) {
+	sp := s.spec
+	if sp == nil || sp.Month&(1<<uint(day.Month())) == 0 || !dayMatches(sp, day) {
+		return
+	}
+	for h := range 24 {
+		if sp.Hour&(1<<uint(h)) == 0 {
+			continue
+		}
+		for m := range 60 {
+			if sp.Minute&(1<<uint(m)) == 0 {
+				continue
+			}
+			for sec := range 60 {
+				if sp.Second&(1<<uint(sec)) == 0 {
+					continue
+				}
+				if !fn(wallInstant(day.Year(), day.Month(), day.Day(), h, m, sec, loc)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// starBit marks a cron field written "*" (cron/v3's own convention).
+const starBit = 1 << 63
+
+// dayMatches is cron's day rule for the civil date day: with "*" in the
+// day-of-month or day-of-week field, both must match; otherwise either.
+func dayMatches(sp *cron.SpecSchedule, day time.Time) bool {
+	dom := sp.Dom&(1<<uint(day.Day())) != 0
+	dow := sp.Dow&(1<<uint(day.Weekday())) != 0
+	if sp.Dom&starBit != 0 || sp.Dow&starBit != 0 {
+		return dom && dow
+	}
+	return dom || dow
+}
+
+// civilDate is t's date in loc, as midnight UTC of that date.
+func civilDate(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// wallInstant is the instant at which loc's clocks show the given date and
+// time: the first of the two when the clocks go back over it, and the
+// instant they jumped to when they went forward over it (02:30 on the
+// night New York goes from 02:00 to 03:00 is 03:00 EDT). Zone changes are
+// taken to be more than a day apart, as they are in every zone in use.
+func wallInstant(y int, mo time.Month, d, h, mi, sec int, loc *time.Location) time.Time {
+	naive := time.Date(y, mo, d, h, mi, sec, 0, time.UTC).Unix()
+	var offsets [3]int
+	for i, probe := range [3]int64{naive - 86400, naive, naive + 86400} {
+		_, offsets[i] = time.Unix(probe, 0).In(loc).Zone()
+	}
+	var first time.Time
+	for _, off := range offsets {
+		t := time.Unix(naive-int64(off), 0).In(loc)
+		if _, o := t.Zone(); o == off && (first.IsZero() || t.Before(first)) {
+			first = t
+		}
+	}
+	if !first.IsZero() {
+		return first
+	}
+	// No offset in force around it gives this wall time: the clocks
+	// jumped over it. Read with the offset from before the jump, it is an
+	// instant after the jump; the zone of that instant began at the jump.
+	start, _ := time.Unix(naive-int64(offsets[0]), 0).In(loc).ZoneBounds()
+	return start.In(loc)
 }
 
 // Occurrences returns the instants in [from, to) at which the charge's
@@ -75,20 +189,20 @@ func (s scheduleSpec) next(t time.Time, loc *time.Location) time.Time {
 // are in loc, in increasing order. It returns nil when the schedule does
 // not parse (a Charge not made by Load).
 //
-// The schedule is robfig/cron/v3's, with its behaviour at daylight saving
-// changes, which this package's tests pin for America/New_York:
-//   - a time that does not exist (02:30 on the night clocks go forward) is
-//     skipped: there is no occurrence that day;
-//   - a time that exists twice (01:30 on the night clocks go back) fires
-//     twice, once per offset (01:30-04:00 and 01:30-05:00), and the two
-//     occurrences have different addresses;
+// The schedule fires at wall-clock times of loc; where daylight saving
+// time moves the clocks, each scheduled wall-clock time fires once:
+//   - a time that exists twice (01:30 on the night clocks go back) is one
+//     occurrence, at its first instant (01:30-04:00 in New York);
+//   - a time that does not exist (02:30 on the night clocks go forward)
+//     fires once, at the first instant after the jump (03:00-04:00 in New
+//     York); the times one jump skips all fire then, as one occurrence;
 //   - a month without the day (the 31st, or the 29th of February outside
 //     leap years) has no occurrence.
 //
-// cron/v3 gives up looking after five years without an occurrence, so a
-// schedule whose occurrences are further apart than that (the 29th of
-// February across 2100) ends early. Missed occurrences and catch-up are the
-// planner's business, not this function's.
+// A schedule whose occurrences are more than five years apart (the 29th
+// of February across 2100) ends early, as cron/v3's does. Missed
+// occurrences and catch-up are the planner's business, not this
+// function's.
 func (c Charge) Occurrences(from, to time.Time, loc *time.Location) []time.Time {
 	sched, err := parseSchedule(c.Schedule)
 	if err != nil {
@@ -103,13 +217,7 @@ func (c Charge) Occurrences(from, to time.Time, loc *time.Location) []time.Time 
 	if !c.End.IsZero() && to.After(c.End) {
 		to = c.End.Add(time.Nanosecond) // End is inclusive
 	}
-	var out []time.Time
-	// next(t) is the first occurrence strictly after t; occurrences fall on
-	// whole seconds, so starting from a nanosecond before from includes from.
-	for t := sched.next(from.Add(-time.Nanosecond), loc); !t.IsZero() && t.Before(to); t = sched.next(t, loc) {
-		out = append(out, t)
-	}
-	return out
+	return sched.between(from, to, loc)
 }
 
 // nextOccurrence returns c's first occurrence at or after t, if there is

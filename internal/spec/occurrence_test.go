@@ -15,6 +15,10 @@ func TestChargeOccurrences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	at := func(loc *time.Location, s string) time.Time {
 		t.Helper()
 		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
@@ -73,11 +77,21 @@ func TestChargeOccurrences(t *testing.T) {
 			want: []string{"2026-12-01T09:00+07:00", "2026-12-07T09:00+07:00", "2026-12-14T09:00+07:00"},
 		},
 		// New York, 8 March 2026: 02:00 EST becomes 03:00 EDT. 02:30 does
-		// not exist that night, and cron/v3 skips the day.
+		// not exist that night: it fires once, when the clocks jump.
 		{
-			name: "DSTGapSkipped", schedule: "30 2 * * *", loc: ny,
+			name: "NewYorkGapFiresAtTheJump", schedule: "30 2 * * *", loc: ny,
 			from: "2026-03-07 00:00", to: "2026-03-10 00:00",
-			want: []string{"2026-03-07T02:30-05:00", "2026-03-09T02:30-04:00"},
+			want: []string{"2026-03-07T02:30-05:00", "2026-03-08T03:00-04:00", "2026-03-09T02:30-04:00"},
+		},
+		{
+			name: "NewYorkGapTimesFireOnce", schedule: "*/20 2 * * *", loc: ny,
+			from: "2026-03-08 00:00", to: "2026-03-09 00:00",
+			want: []string{"2026-03-08T03:00-04:00"},
+		},
+		{
+			name: "NewYorkGapThenNextHour", schedule: "30 2,3 8 3 *", loc: ny,
+			from: "2026-03-08 00:00", to: "2026-03-09 00:00",
+			want: []string{"2026-03-08T03:00-04:00", "2026-03-08T03:30-04:00"},
 		},
 		{
 			name: "DSTSpringForwardKeepsWallClock", schedule: "0 9 * * *", loc: ny,
@@ -85,11 +99,11 @@ func TestChargeOccurrences(t *testing.T) {
 			want: []string{"2026-03-07T09:00-05:00", "2026-03-08T09:00-04:00", "2026-03-09T09:00-04:00"},
 		},
 		// New York, 1 November 2026: 02:00 EDT becomes 01:00 EST. 01:30
-		// happens twice, and cron/v3 fires at both.
+		// happens twice: one occurrence, at the first.
 		{
-			name: "DSTOverlapTwice", schedule: "30 1 * * *", loc: ny,
+			name: "NewYorkOverlapOnce", schedule: "30 1 * * *", loc: ny,
 			from: "2026-10-31 00:00", to: "2026-11-03 00:00",
-			want: []string{"2026-10-31T01:30-04:00", "2026-11-01T01:30-04:00", "2026-11-01T01:30-05:00", "2026-11-02T01:30-05:00"},
+			want: []string{"2026-10-31T01:30-04:00", "2026-11-01T01:30-04:00", "2026-11-02T01:30-05:00"},
 		},
 		{
 			name: "DSTFallBackKeepsWallClock", schedule: "0 9 * * *", loc: ny,
@@ -99,7 +113,24 @@ func TestChargeOccurrences(t *testing.T) {
 		{
 			name: "HourlyAcrossFallBack", schedule: "0 0-3 1 11 *", loc: ny,
 			from: "2026-11-01 00:00", to: "2026-11-02 00:00",
-			want: []string{"2026-11-01T00:00-04:00", "2026-11-01T01:00-04:00", "2026-11-01T01:00-05:00", "2026-11-01T02:00-05:00", "2026-11-01T03:00-05:00"},
+			want: []string{"2026-11-01T00:00-04:00", "2026-11-01T01:00-04:00", "2026-11-01T02:00-05:00", "2026-11-01T03:00-05:00"},
+		},
+		// Berlin, 29 March 2026: 02:00 CET becomes 03:00 CEST; 25 October
+		// 2026: 03:00 CEST becomes 02:00 CET.
+		{
+			name: "BerlinGapFiresAtTheJump", schedule: "30 2 * * *", loc: berlin,
+			from: "2026-03-28 00:00", to: "2026-03-31 00:00",
+			want: []string{"2026-03-28T02:30+01:00", "2026-03-29T03:00+02:00", "2026-03-30T02:30+02:00"},
+		},
+		{
+			name: "BerlinOverlapOnce", schedule: "30 2 * * *", loc: berlin,
+			from: "2026-10-24 00:00", to: "2026-10-27 00:00",
+			want: []string{"2026-10-24T02:30+02:00", "2026-10-25T02:30+02:00", "2026-10-26T02:30+01:00"},
+		},
+		{
+			name: "BerlinEveryQuarterHourAcrossFallBack", schedule: "*/15 2 25 10 *", loc: berlin,
+			from: "2026-10-25 00:00", to: "2026-10-26 00:00",
+			want: []string{"2026-10-25T02:00+02:00", "2026-10-25T02:15+02:00", "2026-10-25T02:30+02:00", "2026-10-25T02:45+02:00"},
 		},
 		{
 			name: "NilLocationIsUTC", schedule: "0 9 1 * *", loc: nil,
@@ -223,4 +254,33 @@ func FuzzParseOccurrenceAddress(f *testing.F) {
 			t.Fatalf("round trip of %q: %q, %v, %v", s, again, at2, err)
 		}
 	})
+}
+
+// TestNextOccurrenceAcrossDST: the daemon wakes once per scheduled wall
+// time, whatever the clocks do that night.
+func TestNextOccurrenceAcrossDST(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		schedule, after, want string // RFC 3339
+	}{
+		// After the first 01:30 of the night clocks go back comes the
+		// next day's, not the second 01:30.
+		{"30 1 * * *", "2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"},
+		{"30 1 * * *", "2026-11-01T01:00:00-05:00", "2026-11-02T01:30:00-05:00"},
+		// 02:30 does not exist on 8 March: the jump to 03:00 is its time.
+		{"30 2 * * *", "2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00"},
+		{"30 2 * * *", "2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"},
+	}
+	for _, tt := range tests {
+		after, _ := time.Parse(time.RFC3339, tt.after)
+		want, _ := time.Parse(time.RFC3339, tt.want)
+		c := Charge{Schedule: tt.schedule}
+		got, ok := c.NextOccurrence(after.Add(time.Nanosecond), ny)
+		if !ok || !got.Equal(want) {
+			t.Errorf("%q: NextOccurrence after %s = %v, %v; want %s", tt.schedule, tt.after, got, ok, tt.want)
+		}
+	}
 }

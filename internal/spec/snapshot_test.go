@@ -285,11 +285,12 @@ func TestSnapshotOccurrences(t *testing.T) {
 			t.Errorf("%s occurrences mismatch (-loaded +restored):\n%s", c.Address, diff)
 		}
 	}
-	// The gym charges at 01:30 New York time every day: twice on the night
-	// clocks go back, so the year exercises the offsets too.
+	// The gym charges at 01:30 New York time every day: once, at the first
+	// 01:30, on the night clocks go back, so the year exercises the
+	// offsets too.
 	gym := addresses(got.Charges[0], got.Settings.Location)
-	if !slices.Contains(gym, "recurring_charge.gym#2026-11-01T01:30-04:00") || !slices.Contains(gym, "recurring_charge.gym#2026-11-01T01:30-05:00") {
-		t.Errorf("restored gym occurrences lack the two 01:30 of 2026-11-01")
+	if !slices.Contains(gym, "recurring_charge.gym#2026-11-01T01:30-04:00") || slices.Contains(gym, "recurring_charge.gym#2026-11-01T01:30-05:00") {
+		t.Errorf("restored gym occurrences on 2026-11-01 are not the first 01:30 alone")
 	}
 }
 
