@@ -3,6 +3,7 @@ package doku_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/ddctl/ddctl/internal/doku"
@@ -164,6 +165,10 @@ func TestClassify(t *testing.T) {
 		{"4015801", doku.RetryLater},
 		{"4015802", doku.RetryLater},
 		{"4035414", doku.Failed},
+		{"4035413", doku.Unknown}, // OTP sent to cardholder: may still be paid
+		{"4045414", doku.Unknown}, // paid bill
+		{"4005403", doku.Unknown}, // transaction already success
+		{"4045402", doku.Failed},  // invalid routing: refused, but not "not found"
 		{"4035404", doku.RetryLater},
 		{"4045801", doku.Failed},
 		{"4045818", doku.Unknown},
@@ -177,6 +182,23 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		if got := doku.Classify(tt.code); got != tt.want {
 			t.Errorf("Classify(%s)=%v, want %v", tt.code, got, tt.want)
+		}
+	}
+}
+
+// TestNotFound: only case 01 of HTTP 404 says DOKU has no such
+// transaction; other 404s (routing, merchant, terminal) do not.
+func TestNotFound(t *testing.T) {
+	for code, want := range map[doku.Code]bool{
+		"4045501": true, "4045801": true, "4045401": true,
+		"4045502": false, "4045508": false, "4045514": false, "4005501": false, "4035501": false, "": false, "bogus": false,
+	} {
+		if got := code.NotFound(); got != want {
+			t.Errorf("Code(%q).NotFound()=%v, want %v", code, got, want)
+		}
+		err := error(&doku.Error{Op: doku.OpStatus, HTTPStatus: code.HTTPStatus(), Code: code})
+		if got := doku.NotFound(fmt.Errorf("wrapped: %w", err)); got != want {
+			t.Errorf("NotFound(error with %q)=%v, want %v", code, got, want)
 		}
 	}
 }

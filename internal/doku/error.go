@@ -88,6 +88,11 @@ func OutcomeOf(err error) Outcome {
 // Classify maps a SNAP responseCode to an outcome (SNAP-ALLO.md §9, §10).
 // It is the one table of its kind: the sandbox and the reconciler agree
 // with the client because they all ask it.
+//
+// A code that says the money may have moved, or may still move (an OTP
+// sent to the customer, a bill already paid, a transaction already
+// successful, a duplicate key), is Unknown: the caller asks DOKU by status
+// inquiry before it concludes anything or sends anything new.
 func Classify(code Code) Outcome {
 	status, caseCode := code.HTTPStatus(), code.Case()
 	switch {
@@ -105,6 +110,10 @@ func Classify(code Code) Outcome {
 		case "04", "06":
 			// Activity count limit; feature not allowed at this time (cut-off).
 			return RetryLater
+		case "13":
+			// OTP Sent To Cardholder: the request is at the customer's
+			// bank, waiting for an OTP; it may still be paid.
+			return Unknown
 		}
 		return Failed
 	case status == 409:
@@ -115,12 +124,32 @@ func Classify(code Code) Outcome {
 		return RetryLater
 	case status >= 500:
 		return Unknown
-	case status == 404 && caseCode == "18":
-		// Inconsistent Request: this key exists with other content.
+	case status == 404 && (caseCode == "18" || caseCode == "14"):
+		// 18 Inconsistent Request: this key exists with other content.
+		// 14 Paid Bill: what the request would pay is paid already,
+		// perhaps by this very key.
+		return Unknown
+	case status == 400 && caseCode == "03":
+		// Transaction Already Success: the transaction this request
+		// would make exists and succeeded, perhaps under this very key.
 		return Unknown
 	case status >= 400:
 		return Failed
 	}
 	// Not a SNAP code at all.
 	return Unknown
+}
+
+// NotFound reports whether DOKU answered "Transaction Not Found" (case
+// 01 of HTTP 404): the one answer that says DOKU has no transaction under
+// the key asked about. Any other 404 (invalid routing, merchant or
+// terminal, a cancelled transaction) says nothing about whether the
+// transaction exists, and must not be read as "never sent".
+func (c Code) NotFound() bool { return c.HTTPStatus() == 404 && c.Case() == "01" }
+
+// NotFound reports whether err is DOKU's answer that it has no
+// transaction under the key asked about (Code.NotFound).
+func NotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code.NotFound()
 }
