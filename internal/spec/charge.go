@@ -39,8 +39,31 @@ type Retry struct {
 	Every    time.Duration // time between attempts, at least a minute; 0 when there is no retry block
 }
 
+// DefaultCatchUpGrace is a recurring charge's catch_up_grace when it has
+// none: an occurrence an hour late, with the next one not yet due, is
+// still charged as due whatever catch_up says.
+const DefaultCatchUpGrace = time.Hour
+
+// Missed reports whether the occurrence at, of a charge that nothing was
+// sent for, is missed at now (catch_up decides whether a missed
+// occurrence is charged): its next occurrence is due by now, or more
+// than CatchUpGrace has passed since it. The zero grace is
+// DefaultCatchUpGrace.
+func (c Charge) Missed(at, now time.Time, loc *time.Location) bool {
+	grace := c.CatchUpGrace
+	if grace <= 0 {
+		grace = DefaultCatchUpGrace
+	}
+	if now.Sub(at) > grace {
+		return true
+	}
+	next, ok := c.nextOccurrence(at.Add(time.Nanosecond), loc)
+	return ok && !now.Before(next)
+}
+
 // Limits of recurring charge fields.
 const (
+	minCatchUpGrace      = time.Minute
 	maxDescriptionLength = 40 // SNAP-ALLO.md: additionalInfo.remarks ≤ 40
 	maxRetryAttempts     = 10
 	minRetryEvery        = time.Minute
@@ -59,8 +82,12 @@ type Charge struct {
 	End         time.Time    // last instant an occurrence may have (inclusive); zero when open-ended
 	Description string       // at most 40 characters (Allo's remarks); may be empty
 	CatchUp     CatchUp      // default CatchUpLatest
-	Retry       Retry        // default Retry{Attempts: 1}
-	DeclRange   hcl.Range    // the block's header, the same for every instance
+	// CatchUpGrace is how long after its time an occurrence that nothing
+	// was sent for is still due rather than missed, unless the next
+	// occurrence is due first (see Missed). Default DefaultCatchUpGrace.
+	CatchUpGrace time.Duration
+	Retry        Retry     // default Retry{Attempts: 1}
+	DeclRange    hcl.Range // the block's header, the same for every instance
 }
 
 var chargeSchema = &hcl.BodySchema{
@@ -74,6 +101,7 @@ var chargeSchema = &hcl.BodySchema{
 		{Name: "end"},
 		{Name: "description"},
 		{Name: "catch_up"},
+		{Name: "catch_up_grace"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "retry"}},
 }
@@ -119,6 +147,8 @@ func (l *loader) decodeCharge(b *hcl.Block, ctx *hcl.EvalContext, loc *time.Loca
 			CatchUp:   CatchUpLatest,
 			Retry:     Retry{Attempts: 1},
 			DeclRange: b.DefRange,
+
+			CatchUpGrace: DefaultCatchUpGrace,
 		}
 		before := len(l.diags.Errs())
 
@@ -177,6 +207,16 @@ func (l *loader) decodeCharge(b *hcl.Block, ctx *hcl.EvalContext, loc *time.Loca
 				l.errorf(attrs["catch_up"].Expr.Range().Ptr(), "Invalid catch_up",
 					"%scatch_up is %q, but it must be %q (charge every missed occurrence), %q (only the latest) or %q (none).%s",
 					sc.prefix(), s, CatchUpAll, CatchUpLatest, CatchUpNone, suggestion(s, []string{string(CatchUpAll), string(CatchUpLatest), string(CatchUpNone)}))
+			}
+		}
+
+		if s, ok := l.str(sc, attrs["catch_up_grace"], false); ok {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < minCatchUpGrace {
+				l.errorf(attrs["catch_up_grace"].Expr.Range().Ptr(), "Invalid catch_up_grace",
+					"%scatch_up_grace is how late an occurrence may still be charged as due rather than missed: a duration of at least one minute, such as \"30m\" or \"6h\" (units h, m, s); got %q.", sc.prefix(), s)
+			} else {
+				c.CatchUpGrace = d
 			}
 		}
 

@@ -140,7 +140,7 @@ func TestLoadAllBlocks(t *testing.T) {
 			Address: `recurring_charge.team["` + key + `"]`, Name: "team", Key: key,
 			Binding: `binding.team["` + key + `"]`, Amount: 9900050, Schedule: "30 8 * * 1",
 			Start:   time.Date(2026, 12, 7, 8, 30, 0, 0, time.FixedZone("", 7*3600)),
-			CatchUp: CatchUpLatest, Retry: Retry{Attempts: 1}, DeclRange: header("recurring_charge", "team"),
+			CatchUp: CatchUpLatest, CatchUpGrace: DefaultCatchUpGrace, Retry: Retry{Attempts: 1}, DeclRange: header("recurring_charge", "team"),
 		}
 	}
 	type parts struct {
@@ -169,7 +169,7 @@ func TestLoadAllBlocks(t *testing.T) {
 				Address: "recurring_charge.gym", Name: "gym", Binding: "binding.dave", Amount: 15000000,
 				Schedule: "0 9 1 * *",
 				Start:    time.Date(2026, 12, 1, 0, 0, 0, 0, jakarta), End: time.Date(2027, 11, 30, 0, 0, 0, 0, jakarta),
-				Description: "Gym membership", CatchUp: CatchUpAll, Retry: Retry{Attempts: 3, Every: 24 * time.Hour},
+				Description: "Gym membership", CatchUp: CatchUpAll, CatchUpGrace: DefaultCatchUpGrace, Retry: Retry{Attempts: 3, Every: 24 * time.Hour},
 				DeclRange: header("recurring_charge", "gym"),
 			},
 			teamCharge("alice"),

@@ -101,6 +101,22 @@ func digest(cfg *Config) string {
 		field("catch_up", string(c.CatchUp))
 		field("retry.attempts", strconv.Itoa(c.Retry.Attempts))
 		field("retry.every", c.Retry.Every.String())
+		if g := c.CatchUpGrace; g != 0 && g != DefaultCatchUpGrace {
+			field("catch_up_grace", c.CatchUpGrace.String())
+		}
+	}
+
+	// What came after version 2 of the digest is digested only where it
+	// is set, so that a configuration without it keeps its digest, and
+	// snapshots stored before it stay valid.
+	for _, name := range limitNames {
+		if a := *s.Limits.field(name); a != 0 {
+			field("settings.limits."+name, a.Value())
+		}
+	}
+	for _, m := range cfg.Moved {
+		field("moved.from", m.From)
+		field("moved.to", m.To)
 	}
 	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil))

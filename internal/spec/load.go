@@ -36,6 +36,7 @@ type Config struct {
 	Bindings []Binding // sorted by Address; nil when there are none
 	Unbinds  []Unbind  // sorted by Address; nil when there are none
 	Charges  []Charge  // recurring charges, sorted by Address; nil when there are none
+	Moved    []Moved   // moved blocks, chains joined, sorted by From; nil when there are none
 
 	// Digest is the hex SHA-256 of the evaluated desired state (settings,
 	// the doku environment and refund policy, and every refund's, binding's,
@@ -58,6 +59,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "unbind", LabelNames: []string{"name"}},
 		{Type: "recurring_charge", LabelNames: []string{"name"}},
 		{Type: "refund", LabelNames: []string{"name"}},
+		{Type: "moved"},
 	},
 }
 
@@ -74,6 +76,7 @@ func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.
 	l := &loader{
 		bindings: make(map[string]*declared),
 		unbinds:  make(map[string]*declared),
+		refunds:  make(map[string]*declared),
 		charges:  make(map[string]*declared),
 		decoded:  make(map[string]Charge),
 		ranges:   make(map[string]hcl.Range),
@@ -197,11 +200,13 @@ func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.
 	slices.SortFunc(unbinds, func(a, b Unbind) int { return strings.Compare(a.Address, b.Address) })
 	slices.SortFunc(charges, func(a, b Charge) int { return strings.Compare(a.Address, b.Address) })
 
+	cfg = &Config{Dir: dir, Settings: settings, DOKU: doku, Refunds: refunds, Bindings: bindings, Unbinds: unbinds, Charges: charges}
+	cfg.Moved = l.decodeMoved(blocks["moved"], cfg.Addresses())
+
 	diags = dedupe(l.diags)
 	if diags.HasErrors() {
 		return nil, files, diags
 	}
-	cfg = &Config{Dir: dir, Settings: settings, DOKU: doku, Refunds: refunds, Bindings: bindings, Unbinds: unbinds, Charges: charges}
 	cfg.Digest = digest(cfg)
 	return cfg, files, diags
 }
@@ -217,6 +222,7 @@ type loader struct {
 
 	bindings map[string]*declared // binding blocks by name
 	unbinds  map[string]*declared // unbind blocks by name
+	refunds  map[string]*declared // refund blocks by name
 	charges  map[string]*declared // recurring_charge blocks by name
 	decoded  map[string]Charge    // charges decoded without error, by address
 

@@ -284,3 +284,40 @@ func TestNextOccurrenceAcrossDST(t *testing.T) {
 		}
 	}
 }
+
+// TestMissed: an occurrence is missed once the next one is due, or once
+// catch_up_grace has passed since it, whichever comes first.
+func TestMissed(t *testing.T) {
+	jakarta, err := time.LoadLocation("Asia/Jakarta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time {
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, jakarta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		schedule string
+		grace    time.Duration
+		occ, now string
+		want     bool
+	}{
+		{"0 9 * * *", 0, "2026-12-01 09:00", "2026-12-01 09:30", false},
+		{"0 9 * * *", 0, "2026-12-01 09:00", "2026-12-01 10:00", false}, // exactly the grace
+		{"0 9 * * *", 0, "2026-12-01 09:00", "2026-12-01 10:01", true},
+		{"0 9 * * *", 6 * time.Hour, "2026-12-01 09:00", "2026-12-01 14:59", false},
+		{"0 9 * * *", 48 * time.Hour, "2026-12-01 09:00", "2026-12-02 09:00", true}, // the next is due
+		{"*/3 * * * *", 0, "2026-12-01 09:00", "2026-12-01 09:02", false},
+		{"*/3 * * * *", 0, "2026-12-01 09:00", "2026-12-01 09:03", true},
+		{"*/3 * * * *", 0, "2026-12-01 09:57", "2026-12-01 09:59", false},
+	}
+	for _, tt := range tests {
+		c := Charge{Schedule: tt.schedule, CatchUpGrace: tt.grace}
+		if got := c.Missed(at(tt.occ), at(tt.now), jakarta); got != tt.want {
+			t.Errorf("%q grace %v: Missed(%s at %s)=%v, want %v", tt.schedule, tt.grace, tt.occ, tt.now, got, tt.want)
+		}
+	}
+}

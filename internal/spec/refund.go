@@ -61,7 +61,7 @@ func (l *loader) decodeRefund(b *hcl.Block, ctx *hcl.EvalContext, loc *time.Loca
 	l.diags = append(l.diags, diags...)
 	attrs := content.Attributes
 	name := b.Labels[0]
-	return forInstances(l, b, attrs["for_each"], ctx, nil, func(sc scope, key string) (Refund, bool) {
+	return forInstances(l, b, attrs["for_each"], ctx, l.refunds, func(sc scope, key string) (Refund, bool) {
 		r, ok := l.decodeRefundInstance(sc, attrs, loc)
 		r.Address, r.Name, r.Key, r.DeclRange = instanceAddress(b.Type, name, key), name, key, b.DefRange
 		return r, ok

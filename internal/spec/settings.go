@@ -7,6 +7,8 @@ import (
 	_ "time/tzdata" // the default time zone must load on hosts without a zoneinfo database
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/ddctl/ddctl/internal/money"
 )
 
 // Defaults of the settings block.
@@ -22,6 +24,47 @@ type Settings struct {
 	Location        *time.Location // loaded from Timezone
 	State           string         // state file; default "ddctl.db"; a relative path is joined with Config.Dir
 	ReferencePrefix string         // namespaces idempotency keys per merchant; default "DDCTL"; 1-24 of [A-Za-z0-9]
+	Limits          Limits         // the limits block; the zero value limits nothing
+}
+
+// Limits are the settings block's limits block: how much money one plan
+// may move, so that a wrong input (a CSV with amounts in sen instead of
+// rupiah, a for_each over the wrong list) is stopped before anything is
+// sent. A zero field sets no limit. A plan that breaks one sends nothing
+// unless its apply overrides the limits, with a reason that is recorded.
+type Limits struct {
+	Refund          money.Amount // the largest single refund
+	Charge          money.Amount // the largest single charge (one occurrence's payment request)
+	RefundsPerApply money.Amount // the total one apply (or one daemon cycle) refunds
+	ChargesPerApply money.Amount // the total one apply (or one daemon cycle) charges
+	RefundsPerDay   money.Amount // the total refunded per day in settings.timezone, by every run
+	ChargesPerDay   money.Amount // the total charged per day in settings.timezone, by every run
+}
+
+// IsZero reports whether l limits nothing.
+func (l Limits) IsZero() bool { return l == Limits{} }
+
+// limitNames are the attributes of the limits block, in the order they
+// are digested and documented.
+var limitNames = []string{"refund", "charge", "refunds_per_apply", "charges_per_apply", "refunds_per_day", "charges_per_day"}
+
+// field returns the address of l's field for the attribute name.
+func (l *Limits) field(name string) *money.Amount {
+	switch name {
+	case "refund":
+		return &l.Refund
+	case "charge":
+		return &l.Charge
+	case "refunds_per_apply":
+		return &l.RefundsPerApply
+	case "charges_per_apply":
+		return &l.ChargesPerApply
+	case "refunds_per_day":
+		return &l.RefundsPerDay
+	case "charges_per_day":
+		return &l.ChargesPerDay
+	}
+	return nil
 }
 
 var settingsSchema = &hcl.BodySchema{
@@ -30,7 +73,16 @@ var settingsSchema = &hcl.BodySchema{
 		{Name: "state"},
 		{Name: "reference_prefix"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "limits"}},
 }
+
+var limitsSchema = func() *hcl.BodySchema {
+	s := &hcl.BodySchema{}
+	for _, n := range limitNames {
+		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
+	}
+	return s
+}()
 
 // decodeSettings decodes the settings block, at most one of them. The
 // result is complete (defaults filled in) even after errors, so that the
@@ -74,6 +126,23 @@ func (l *loader) decodeSettingsBlock(b *hcl.Block, sc scope, s *Settings) {
 				"state is the path of the state file and must not be empty; omit it to use %q.", defaultState)
 		} else {
 			s.State = state
+		}
+	}
+	var limits *hcl.Block
+	for _, lb := range content.Blocks {
+		if limits != nil {
+			l.duplicate(lb, limits, "limits", "The settings block has at most one limits block; merge the two.")
+			continue
+		}
+		limits = lb
+	}
+	if limits != nil {
+		lc, diags := limits.Body.Content(limitsSchema)
+		l.diags = append(l.diags, diags...)
+		for _, name := range limitNames {
+			if attr := lc.Attributes[name]; attr != nil {
+				*s.Limits.field(name) = l.amount(sc, attr)
+			}
 		}
 	}
 	if prefix, ok := l.str(sc, attrs["reference_prefix"], false); ok {

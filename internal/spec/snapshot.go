@@ -31,12 +31,33 @@ type snapshot struct {
 	Bindings []snapshotBinding `json:"bindings"`
 	Unbinds  []snapshotUnbind  `json:"unbinds"`
 	Charges  []snapshotCharge  `json:"recurring_charges"`
+	// Written only when the configuration has them, as the digest does,
+	// so that a snapshot stored before they existed stays valid.
+	Moved []snapshotMoved `json:"moved,omitempty"`
+}
+
+type snapshotMoved struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Block bool   `json:"block"`
+}
+
+// snapshotLimits are the settings' limits, in minor units; 0 limits
+// nothing.
+type snapshotLimits struct {
+	Refund          int64 `json:"refund"`
+	Charge          int64 `json:"charge"`
+	RefundsPerApply int64 `json:"refunds_per_apply"`
+	ChargesPerApply int64 `json:"charges_per_apply"`
+	RefundsPerDay   int64 `json:"refunds_per_day"`
+	ChargesPerDay   int64 `json:"charges_per_day"`
 }
 
 type snapshotSettings struct {
-	Timezone        string `json:"timezone"`
-	State           string `json:"state"` // relPath: relative to Config.Dir, with forward slashes, when inside it
-	ReferencePrefix string `json:"reference_prefix"`
+	Timezone        string          `json:"timezone"`
+	State           string          `json:"state"` // relPath: relative to Config.Dir, with forward slashes, when inside it
+	ReferencePrefix string          `json:"reference_prefix"`
+	Limits          *snapshotLimits `json:"limits,omitempty"`
 }
 
 // snapshotDOKU is the part of the doku block that is desired state.
@@ -92,6 +113,8 @@ type snapshotCharge struct {
 	Description string        `json:"description"`
 	CatchUp     string        `json:"catch_up"`
 	Retry       snapshotRetry `json:"retry"`
+	// A Go duration; written only when not DefaultCatchUpGrace.
+	CatchUpGrace string `json:"catch_up_grace,omitempty"`
 }
 
 type snapshotRetry struct {
@@ -137,6 +160,14 @@ func (c *Config) Snapshot() ([]byte, error) {
 		Bindings: make([]snapshotBinding, 0, len(c.Bindings)),
 		Unbinds:  make([]snapshotUnbind, 0, len(c.Unbinds)),
 		Charges:  make([]snapshotCharge, 0, len(c.Charges)),
+	}
+	if lim := c.Settings.Limits; !lim.IsZero() {
+		s.Settings.Limits = &snapshotLimits{Refund: int64(lim.Refund), Charge: int64(lim.Charge),
+			RefundsPerApply: int64(lim.RefundsPerApply), ChargesPerApply: int64(lim.ChargesPerApply),
+			RefundsPerDay: int64(lim.RefundsPerDay), ChargesPerDay: int64(lim.ChargesPerDay)}
+	}
+	for _, m := range c.Moved {
+		s.Moved = append(s.Moved, snapshotMoved{From: m.From, To: m.To, Block: m.Block})
 	}
 	for _, r := range c.Refunds {
 		s.Refunds = append(s.Refunds, snapshotRefund{
@@ -190,6 +221,9 @@ func (c *Config) Snapshot() ([]byte, error) {
 			CatchUp:     string(ch.CatchUp),
 			Retry:       snapshotRetry{Attempts: ch.Retry.Attempts, Every: ch.Retry.Every.String()},
 		})
+		if g := ch.CatchUpGrace; g != 0 && g != DefaultCatchUpGrace {
+			s.Charges[len(s.Charges)-1].CatchUpGrace = g.String()
+		}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -258,6 +292,12 @@ func FromSnapshot(b []byte, d DOKU, dir string) (*Config, error) {
 		state = filepath.Join(abs, filepath.FromSlash(state))
 	}
 	d.RefundPolicy = s.DOKU.RefundPolicy
+	var limits Limits
+	if l := s.Settings.Limits; l != nil {
+		limits = Limits{Refund: money.Amount(l.Refund), Charge: money.Amount(l.Charge),
+			RefundsPerApply: money.Amount(l.RefundsPerApply), ChargesPerApply: money.Amount(l.ChargesPerApply),
+			RefundsPerDay: money.Amount(l.RefundsPerDay), ChargesPerDay: money.Amount(l.ChargesPerDay)}
+	}
 	cfg := &Config{
 		Dir: abs,
 		Settings: Settings{
@@ -265,8 +305,12 @@ func FromSnapshot(b []byte, d DOKU, dir string) (*Config, error) {
 			Location:        loc,
 			State:           state,
 			ReferencePrefix: s.Settings.ReferencePrefix,
+			Limits:          limits,
 		},
 		DOKU: d,
+	}
+	for _, m := range s.Moved {
+		cfg.Moved = append(cfg.Moved, Moved{From: m.From, To: m.To, Block: m.Block})
 	}
 
 	for _, r := range s.Refunds {
@@ -343,6 +387,12 @@ func FromSnapshot(b []byte, d DOKU, dir string) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the stored configuration snapshot is corrupt: retry.every of %s is %q, not a duration such as \"24h0m0s\"; run ddctl apply to store the configuration again", c.Address, c.Retry.Every)
 		}
+		grace := DefaultCatchUpGrace
+		if c.CatchUpGrace != "" {
+			if grace, err = time.ParseDuration(c.CatchUpGrace); err != nil || grace <= 0 {
+				return nil, fmt.Errorf("the stored configuration snapshot is corrupt: catch_up_grace of %s is %q, not a duration such as \"2h0m0s\"; run ddctl apply to store the configuration again", c.Address, c.CatchUpGrace)
+			}
+		}
 		cfg.Charges = append(cfg.Charges, Charge{
 			Address:     c.Address,
 			Name:        c.Name,
@@ -355,6 +405,8 @@ func FromSnapshot(b []byte, d DOKU, dir string) (*Config, error) {
 			Description: c.Description,
 			CatchUp:     CatchUp(c.CatchUp),
 			Retry:       Retry{Attempts: c.Retry.Attempts, Every: every},
+
+			CatchUpGrace: grace,
 		})
 	}
 
