@@ -14,6 +14,7 @@ var allMigrations = []string{
 	"migrations/0001_init.sql",
 	"migrations/0002_bindings_charges.sql",
 	"migrations/0003_daemon.sql",
+	"migrations/0004_identity.sql",
 }
 
 // stateAt makes a state file at path holding the first n migrations, as an

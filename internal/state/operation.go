@@ -48,9 +48,10 @@ type Operation struct {
 	RunID          int64
 	Address        string
 	Kind           string
-	IdempotencyKey string // partnerRefundNo
-	ExternalID     string // X-EXTERNAL-ID
-	Request        []byte // the request body as sent
+	IdempotencyKey string       // partnerRefundNo
+	ExternalID     string       // X-EXTERNAL-ID
+	Request        []byte       // the request body as sent
+	Amount         money.Amount // what a refund or charge asked to move; 0 for other kinds
 	Status         OpStatus
 	HTTPStatus     int
 	SNAPCode       string
@@ -67,6 +68,7 @@ type operationRow struct {
 	IdempotencyKey string `db:"idempotency_key"`
 	ExternalID     string `db:"external_id"`
 	Request        []byte `db:"request"`
+	Amount         int64  `db:"amount"`
 	Status         string `db:"status"`
 	HTTPStatus     int    `db:"http_status"`
 	SNAPCode       string `db:"snap_code"`
@@ -77,7 +79,7 @@ type operationRow struct {
 
 func (r operationRow) operation() Operation {
 	return Operation{ID: r.ID, RunID: r.RunID, Address: r.Address, Kind: r.Kind, IdempotencyKey: r.IdempotencyKey,
-		ExternalID: r.ExternalID, Request: r.Request, Status: OpStatus(r.Status), HTTPStatus: r.HTTPStatus,
+		ExternalID: r.ExternalID, Request: r.Request, Amount: money.Amount(r.Amount), Status: OpStatus(r.Status), HTTPStatus: r.HTTPStatus,
 		SNAPCode: r.SNAPCode, Message: r.Message, CreatedAt: parseTime(r.CreatedAt), UpdatedAt: parseTime(r.UpdatedAt)}
 }
 
@@ -127,9 +129,9 @@ func (s *Store) RecordRefundIntent(ctx context.Context, op Operation, r Refund, 
 			// A pending refund is sent again exactly as it was first sent.
 			return fmt.Errorf("record intent %s: pending refund of %s under key %s differs from this request", op.Address, have.Payment, have.PartnerRefundNo)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO operations (run_id, address, kind, idempotency_key, external_id, request, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?)`,
-			op.RunID, op.Address, KindRefund, op.IdempotencyKey, op.ExternalID, op.Request, timeText(now), timeText(now))
+		res, err := tx.ExecContext(ctx, `INSERT INTO operations (run_id, address, kind, idempotency_key, external_id, request, amount, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)`,
+			op.RunID, op.Address, KindRefund, op.IdempotencyKey, op.ExternalID, op.Request, int64(r.Amount), timeText(now), timeText(now))
 		if err != nil {
 			return formatError(err)
 		}
@@ -243,9 +245,9 @@ func (s *Store) RecordIntent(ctx context.Context, op Operation, now time.Time) (
 		if open > 0 {
 			return fmt.Errorf("record intent %s: %w", op.Address, ErrOperationOpen)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO operations (run_id, address, kind, idempotency_key, external_id, request, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?)`,
-			op.RunID, op.Address, op.Kind, op.IdempotencyKey, op.ExternalID, op.Request, timeText(now), timeText(now))
+		res, err := tx.ExecContext(ctx, `INSERT INTO operations (run_id, address, kind, idempotency_key, external_id, request, amount, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)`,
+			op.RunID, op.Address, op.Kind, op.IdempotencyKey, op.ExternalID, op.Request, int64(op.Amount), timeText(now), timeText(now))
 		if err != nil {
 			return formatError(err)
 		}
@@ -270,4 +272,36 @@ func (s *Store) RecordOutcome(ctx context.Context, opID int64, o Outcome, now ti
 		}
 		return nil
 	})
+}
+
+// Spent sums what the refund and charge requests journalled at or after
+// since asked to move, by kind: the amounts settings.limits caps per day.
+// Requests DOKU refused for good or never received moved nothing and are
+// left out; those whose outcome is open count, as they may have moved
+// money.
+func (s *Store) Spent(ctx context.Context, since time.Time) (refunds, charges money.Amount, err error) {
+	var rows []struct {
+		Kind      string `db:"kind"`
+		Amount    int64  `db:"amount"`
+		CreatedAt string `db:"created_at"`
+	}
+	// created_at is RFC 3339 text, which sorts as time does to the second:
+	// the query takes a second more, and the times are compared here.
+	err = s.db.SelectContext(ctx, &rows, `SELECT kind, amount, created_at FROM operations
+		WHERE kind IN ('refund', 'charge') AND created_at >= ? AND status NOT IN ('failed', 'not_received')`,
+		timeText(since.Add(-time.Second).Truncate(time.Second)))
+	if err != nil {
+		return 0, 0, formatError(err)
+	}
+	for _, r := range rows {
+		if parseTime(r.CreatedAt).Before(since) {
+			continue
+		}
+		if r.Kind == KindRefund {
+			refunds += money.Amount(r.Amount)
+		} else {
+			charges += money.Amount(r.Amount)
+		}
+	}
+	return refunds, charges, nil
 }

@@ -21,6 +21,9 @@ type Run struct {
 	User       string
 	Host       string
 	PID        int
+	// Override is why this run was allowed to move more than
+	// settings.limits allow, when it was (apply -override-limits).
+	Override string
 }
 
 type runRow struct {
@@ -34,14 +37,15 @@ type runRow struct {
 	User       string `db:"user"`
 	Host       string `db:"host"`
 	PID        int    `db:"pid"`
+	Override   string `db:"override"`
 }
 
 // StartRun records the start of a run and returns its ID.
 func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO runs (command, started_at, spec_digest, git_commit, user, host, pid)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, r.Command, timeText(r.StartedAt), r.SpecDigest, r.GitCommit, r.User, r.Host, r.PID)
+		res, err := tx.ExecContext(ctx, `INSERT INTO runs (command, started_at, spec_digest, git_commit, user, host, pid, override)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Command, timeText(r.StartedAt), r.SpecDigest, r.GitCommit, r.User, r.Host, r.PID, r.Override)
 		if err != nil {
 			return formatError(err)
 		}
@@ -68,7 +72,7 @@ func (s *Store) Runs(ctx context.Context) ([]Run, error) {
 	out := make([]Run, len(rows))
 	for i, r := range rows {
 		out[i] = Run{ID: r.ID, Command: r.Command, StartedAt: parseTime(r.StartedAt), FinishedAt: parseTime(r.FinishedAt),
-			Status: r.Status, SpecDigest: r.SpecDigest, GitCommit: r.GitCommit, User: r.User, Host: r.Host, PID: r.PID}
+			Status: r.Status, SpecDigest: r.SpecDigest, GitCommit: r.GitCommit, User: r.User, Host: r.Host, PID: r.PID, Override: r.Override}
 	}
 	return out, nil
 }

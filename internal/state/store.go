@@ -30,6 +30,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -50,6 +52,15 @@ type Store struct {
 
 	cipher                *Cipher
 	allowPlaintextSecrets bool
+
+	// The witness beside the file (continuity.go): the highest serial
+	// and the generation this process wrote to it.
+	generation        atomic.Int64
+	witnessMu         sync.Mutex
+	witness           *os.File
+	witnessSerial     int64
+	witnessGeneration int64
+	restored          *Restored // the restore Open detected, if any
 }
 
 // OpenOptions says how to open a state file. The zero value opens it with
@@ -64,6 +75,11 @@ type OpenOptions struct {
 	// are not real; a keyed state refuses such values (ErrPlaintextSecret).
 	// With a Cipher as well, secrets are sealed and plaintext ones are read.
 	AllowPlaintextSecrets bool
+	// NowFunc is the clock that dates the state's creation and a restore
+	// Open detects (Continuity.Since); nil is the wall clock.
+	NowFunc func() time.Time
+
+	restore *restoreFloor // set by Restore only
 }
 
 // Open opens the state file at path, creating it (mode 0600) if needed, and
@@ -89,7 +105,8 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 	// can hold the connection a writer waits for.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, path: path, cipher: opts.Cipher, allowPlaintextSecrets: opts.AllowPlaintextSecrets}
-	if err := s.migrate(); err != nil {
+	ran, err := s.migrate()
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
@@ -99,6 +116,20 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 	}
 	if err := restrictSidecars(path); err != nil {
 		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	now := time.Now
+	if opts.NowFunc != nil {
+		now = opts.NowFunc
+	}
+	if opts.restore != nil {
+		r := opts.restore
+		_, err = s.markRestored(context.Background(), now(), r.serial, r.generation, r.how)
+	} else {
+		err = s.checkContinuity(context.Background(), ran, now())
+	}
+	if err != nil {
+		s.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	return s, nil
@@ -124,7 +155,15 @@ func EscapePath(path string) string {
 }
 
 // Close closes the state file.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.witnessMu.Lock()
+	if s.witness != nil {
+		s.witness.Close()
+		s.witness = nil
+	}
+	s.witnessMu.Unlock()
+	return s.db.Close()
+}
 
 // Path is the state file's path.
 func (s *Store) Path() string { return s.path }
@@ -134,55 +173,60 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Lineage() string { return s.lineage }
 
 // migrate runs the embedded migrations not yet applied, one transaction
-// each, and gives a new file its lineage.
-func (s *Store) migrate() error {
+// each, and gives a new file its lineage. It returns the names of those
+// it ran.
+func (s *Store) migrate() (ran []string, err error) {
 	if _, err := s.db.Exec(`CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)`); err != nil {
-		return formatError(err)
+		return nil, formatError(err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if err := s.migrateFile(name); err != nil {
-			return fmt.Errorf("migration %s: %w", path.Base(name), err)
+		did, err := s.migrateFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", path.Base(name), err)
+		}
+		if did {
+			ran = append(ran, path.Base(name))
 		}
 	}
-	return nil
+	return ran, nil
 }
 
-func (s *Store) migrateFile(name string) error {
+func (s *Store) migrateFile(name string) (ran bool, err error) {
 	tx, err := s.db.Beginx()
 	if err != nil {
-		return formatError(err)
+		return false, formatError(err)
 	}
 	defer tx.Rollback()
 	var n int
 	if err := tx.Get(&n, `SELECT count(*) FROM migrations WHERE name = ?`, name); err != nil {
-		return formatError(err)
+		return false, formatError(err)
 	}
 	if n > 0 {
-		return nil
+		return false, nil
 	}
 	sql, err := migrations.ReadFile(name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.Exec(string(sql)); err != nil {
-		return formatError(err)
+		return false, formatError(err)
 	}
 	if _, err := tx.Exec(`INSERT INTO migrations (name) VALUES (?)`, name); err != nil {
-		return formatError(err)
+		return false, formatError(err)
 	}
 	if strings.HasSuffix(name, "0001_init.sql") {
 		buf := make([]byte, 16)
 		rand.Read(buf)
 		if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('lineage', ?), ('serial', '0')`, hex.EncodeToString(buf)); err != nil {
-			return formatError(err)
+			return false, formatError(err)
 		}
 	}
-	return tx.Commit()
+	return true, tx.Commit()
 }
 
 // Serial counts the write transactions this state has seen. A saved plan
@@ -219,12 +263,22 @@ func (s *Store) transact(ctx context.Context, bumpSerial bool, fn func(tx *sqlx.
 	if err := fn(tx); err != nil {
 		return err
 	}
+	var serial int64
 	if bumpSerial {
-		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'`); err != nil {
+		if err := tx.GetContext(ctx, &serial, `UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial' RETURNING CAST(value AS INTEGER)`); err != nil {
 			return formatError(err)
 		}
 	}
-	return formatError(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return formatError(err)
+	}
+	if bumpSerial {
+		// After the commit, so that the witness never claims more than
+		// the file has. The write is done: a witness that fails to follow
+		// only weakens the detection of a later restore.
+		s.writeWitness(serial)
+	}
+	return nil
 }
 
 // each runs query and calls scan on each row it returns. The reads of
