@@ -555,12 +555,22 @@ func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (r
 		rep.Err = fmt.Errorf("plan: %w", err)
 		return rep
 	}
-	if err := parts.Engine.RecordDeferrals(ctx, p); err != nil {
-		rep.Err = err
-		return rep
-	}
 	var res *reconcile.ApplyResult
-	if p.HasChanges() {
+	switch {
+	case len(p.OverLimit) > 0:
+		// The daemon never goes over settings.limits: only an apply given
+		// a reason does. Nothing of this plan is sent or recorded.
+		for _, l := range p.OverLimit {
+			d.log.Error("plan over settings.limits: nothing sent", "limit", l.Limit, "max", l.Max.String(), "total", l.Total.String(), "instances", len(l.Instances), "detail", l.Error())
+		}
+	case !p.HasChanges():
+		// A deferred charge spends an attempt (retry decides when it
+		// comes again).
+		if _, err := parts.Engine.Apply(ctx, p, 0, nil); err != nil {
+			rep.Err = err
+			return rep
+		}
+	default:
 		run := d.cfg.Run
 		run.Command, run.StartedAt, run.SpecDigest = "daemon", time.Now(), cfg.Digest
 		id, err := d.cfg.Store.StartRun(ctx, run)
@@ -568,9 +578,17 @@ func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (r
 			rep.Err = fmt.Errorf("record run: %w", err)
 			return rep
 		}
-		res = parts.Engine.Apply(ctx, p, id, func(r reconcile.ActionResult) {
+		res, err = parts.Engine.Apply(ctx, p, id, func(r reconcile.ActionResult) {
 			d.metrics.actions.WithLabelValues(string(r.Action.Kind), string(r.Status)).Inc()
 		})
+		if err != nil {
+			d.log.Error("apply", "error", err)
+			if ferr := d.cfg.Store.FinishRun(context.WithoutCancel(ctx), id, time.Now(), "failed"); ferr != nil {
+				d.log.Warn("record end of run", "error", ferr)
+			}
+			rep.Err = err
+			return rep
+		}
 		status := "succeeded"
 		rep.Actions, rep.Succeeded = len(res.Results), res.Count(reconcile.ResultSucceeded)
 		if rep.Succeeded != rep.Actions {

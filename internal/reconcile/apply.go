@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,15 +55,37 @@ func (r *ApplyResult) Count(st ResultStatus) int {
 	return n
 }
 
-// Apply makes the plan's calls, at most Parallelism at a time. For each:
-// the intent is committed to the state, then the request is sent, then its
-// outcome is committed through a context that cancellation cannot end
-// (DESIGN.md, "How apply executes"). A failed action does not stop the
-// others. When ctx is cancelled, actions not yet started are skipped and
-// those in flight are finished and recorded. report, if not nil, is called
-// after each action, from one goroutine at a time.
-func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(ActionResult)) *ApplyResult {
+// ErrOverLimit is returned by Apply for a plan over settings.limits
+// given no reason to go over them (Plan.Override): nothing is sent.
+var ErrOverLimit = errors.New("the plan is over settings.limits")
+
+// Apply carries out the plan. A plan over settings.limits with no
+// Override is refused with ErrOverLimit, and nothing happens. Otherwise:
+// its moved blocks first (a failure stops the apply before anything is
+// sent: the plan's decisions assumed them), then its deferrals are
+// recorded as attempts spent, then its calls are made, at most
+// Parallelism at a time. For each call: the intent is committed to the
+// state, then the request is sent, then its outcome is committed through
+// a context that cancellation cannot end (DESIGN.md, "How apply
+// executes"). A failed action does not stop the others. When ctx is
+// cancelled, actions not yet started are skipped and those in flight are
+// finished and recorded. report, if not nil, is called after each action,
+// from one goroutine at a time.
+func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(ActionResult)) (*ApplyResult, error) {
 	res := &ApplyResult{Results: make([]ActionResult, len(p.Actions))}
+	if p.Blocked() {
+		reasons := make([]string, len(p.OverLimit))
+		for i, b := range p.OverLimit {
+			reasons[i] = b.Error()
+		}
+		return res, fmt.Errorf("%w: %s; nothing was sent", ErrOverLimit, strings.Join(reasons, "; "))
+	}
+	if err := e.applyMoves(ctx, p, runID); err != nil {
+		return res, fmt.Errorf("%w; nothing was sent", err)
+	}
+	if err := e.recordDeferrals(ctx, p); err != nil {
+		return res, fmt.Errorf("%w; nothing was sent", err)
+	}
 	par := e.Parallelism
 	if par <= 0 {
 		par = DefaultParallelism
@@ -103,7 +126,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(Ac
 		}()
 	}
 	wg.Wait()
-	return res
+	return res, nil
 }
 
 func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionResult {
@@ -135,7 +158,12 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 	e.crash(CrashAfterResponse, a)
 	// (3) The outcome, whatever happened to ctx meanwhile.
 	o, st := outcome(err)
-	if a.Resend && st == ResultFailed {
+	switch {
+	case notSent(err):
+		// A token the request needed was refused or could not be had:
+		// the refund request never left, and DOKU refused nothing of it.
+		o.Status, st, o.Message = state.OpNotReceived, ResultSkipped, notSentMessage(err, a.Binding)
+	case a.Resend && st == ResultFailed:
 		// A refusal of a resend ("already refunded", "invalid amount") may
 		// be DOKU answering our own earlier request: ask before concluding.
 		o.Status, st = state.OpUnknown, ResultUnknown

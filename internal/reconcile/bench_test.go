@@ -184,7 +184,10 @@ func BenchmarkApply2000(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		res := e.Apply(ctx, p, run, nil)
+		res, err := e.Apply(ctx, p, run, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
 		t2 := time.Now()
 
 		b.StopTimer()

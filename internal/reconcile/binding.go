@@ -19,7 +19,7 @@ const DeviceID = "ddctl"
 // planBindings refreshes pending bindings (one customer-token exchange
 // each: it succeeds once the customer confirmed) and decides the binding
 // and unbind instances (DESIGN.md, "How plan decides").
-func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool) error {
+func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool, g *guard) error {
 	have, err := e.Store.Bindings(ctx)
 	if err != nil {
 		return fmt.Errorf("read bindings: %w", err)
@@ -39,7 +39,7 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 	desired := map[string]bool{}
 	for _, want := range cfg.Bindings {
 		desired[want.Address] = true
-		if unsettled[want.Address] || !p.Targets.Match(want.Address) {
+		if unsettled[want.Address] || !p.Targets.Match(want.Address) || g.blocked[want.Address] {
 			continue
 		}
 		b, ok := have[want.Address]

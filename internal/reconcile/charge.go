@@ -3,8 +3,9 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -13,11 +14,6 @@ import (
 	"github.com/ddctl/ddctl/internal/spec"
 	"github.com/ddctl/ddctl/internal/state"
 )
-
-// MissedAfter is how long after its time an occurrence with nothing sent
-// counts as missed, for catch_up: a run later than that (a stopped daemon,
-// a late CI job) charges missed occurrences only as catch_up says.
-const MissedAfter = time.Hour
 
 // ActionCharge is a payment of one occurrence of a recurring charge.
 const ActionCharge ActionKind = "charge"
@@ -40,14 +36,21 @@ func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, 
 		if r.Status != state.ChargeAwaitingCustomer || !configured[r.Address] || unsettled[occAddr] || !p.Targets.Match(occAddr) {
 			continue
 		}
-		st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: r.PartnerReferenceNo}, doku.RequestOptions{})
-		if err != nil {
+		st, found, err := e.askPayment(ctx, r.PartnerReferenceNo)
+		switch {
+		case err != nil:
 			continue // asked again next run
+		case !found:
+			// DOKU accepted this request but knows no payment under its
+			// key: the same attempt is sent again under the same key,
+			// which DOKU refuses if it does have it after all.
+			r.Status, r.Message = state.ChargeDeferred, "DOKU has no payment under this key (status inquiry); it is sent again under the same key"
+		default:
+			if r.Status = chargeStatusOf(st.LatestTransactionStatus); r.Status == state.ChargeAwaitingCustomer {
+				continue
+			}
+			r.ReferenceNo = st.OriginalReferenceNo
 		}
-		if r.Status = chargeStatusOf(st.LatestTransactionStatus); r.Status == state.ChargeAwaitingCustomer {
-			continue
-		}
-		r.ReferenceNo = st.OriginalReferenceNo
 		if err := e.Store.PutCharge(ctx, r, e.now()); err != nil {
 			return fmt.Errorf("record %s: %w", r.PartnerReferenceNo, err)
 		}
@@ -55,12 +58,40 @@ func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, 
 	return nil
 }
 
-// planCharges decides each occurrence that is due, after refreshCharges
-// (DESIGN.md, "How plan decides"): a balance inquiry, once per binding,
-// only for bindings with a charge to make; a charge when the balance covers
-// it, deferred otherwise; attempt n+1 with a new key after a failure, per
-// retry.
-func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now time.Time, unsettled map[string]bool) error {
+// askPayment asks DOKU for the payment under key. found is false when
+// DOKU says it has none: "Transaction Not Found" (404xx01), or status 07.
+// Any other failure is err, and says nothing about whether it exists.
+func (e *Engine) askPayment(ctx context.Context, key string) (st *doku.StatusResponse, found bool, err error) {
+	st, err = e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: key}, doku.RequestOptions{})
+	switch {
+	case doku.NotFound(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case st.LatestTransactionStatus == doku.TxNotFound:
+		return st, false, nil
+	}
+	return st, true, nil
+}
+
+// planCharges decides each occurrence of each charge up to now, after
+// refreshCharges (DESIGN.md, "How plan decides"):
+//
+//   - an occurrence something was sent for is governed by retry alone:
+//     paid, awaiting its customer, sent again under the same key when
+//     DOKU never got it, or attempt n+1 under a new key after a failure,
+//     retry.every later, while attempts are left;
+//   - one nothing was sent for is charged when it is due, and when it is
+//     missed (spec.Charge.Missed) as catch_up says: all of them, only the
+//     latest occurrence, or none.
+//
+// Before anything is sent, deferred or recorded under a key the state
+// cannot vouch for (a lost or restored state), DOKU is asked about every
+// key the occurrence could have used, and what it has is adopted
+// (verifyOccurrence). Then a balance inquiry, once per binding and only
+// for bindings with a charge to make, decides between a charge and a
+// deferral.
+func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now time.Time, unsettled map[string]bool, g *guard) error {
 	rows, err := e.Store.Charges(ctx)
 	if err != nil {
 		return fmt.Errorf("read charges: %w", err)
@@ -85,23 +116,28 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 	if err != nil {
 		return fmt.Errorf("read bindings: %w", err)
 	}
-	// The latest attempt of each occurrence.
+	// The attempts of each occurrence, by number.
 	type occKey struct {
 		addr string
 		at   int64
 	}
+	attempts := map[occKey]map[int]state.Charge{}
 	latest := map[occKey]state.Charge{}
-	history := map[string]bool{} // charges with any row in the state
 	for _, r := range rows {
-		history[r.Address] = true
 		k := occKey{r.Address, r.Occurrence.Unix()}
+		if attempts[k] == nil {
+			attempts[k] = map[int]state.Charge{}
+		}
+		attempts[k][r.Attempt] = r
 		if old, ok := latest[k]; !ok || r.Attempt > old.Attempt {
 			latest[k] = r
 		}
 	}
+	loc, prefix := cfg.Settings.Location, cfg.Settings.ReferencePrefix
 	balances := map[string]money.Amount{} // per binding, asked at most once
+	balanceErrs := map[string]error{}
 	for _, c := range cfg.Charges {
-		if unsettled[c.Address] || !p.Targets.Touches(c.Address) {
+		if unsettled[c.Address] || !p.Targets.Touches(c.Address) || g.blocked[c.Address] {
 			continue
 		}
 		b, ok := bindings[c.Binding]
@@ -109,16 +145,17 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			p.Waiting = append(p.Waiting, Waiting{Address: c.Address, Until: time.Time{}, Reason: c.Binding + " is not active yet"})
 			continue
 		}
-		occs := dueOccurrences(c, now, cfg.Settings.Location)
-		for _, at := range occs {
-			occAddr := spec.OccurrenceAddress(c.Address, at, cfg.Settings.Location)
+		occs := c.Occurrences(c.Start, now.Add(time.Nanosecond), loc)
+		for i, at := range occs {
+			occAddr := spec.OccurrenceAddress(c.Address, at, loc)
 			if unsettled[occAddr] {
 				continue // listed as unresolved: nothing until DOKU says what happened
 			}
 			if !p.Targets.Match(occAddr) {
 				continue
 			}
-			r, known := latest[occKey{c.Address, at.Unix()}]
+			k := occKey{c.Address, at.Unix()}
+			r, known := latest[k]
 			attempt, resend := 1, false
 			switch {
 			case known && r.Status == state.ChargeSucceeded:
@@ -128,8 +165,9 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 				p.Awaiting = append(p.Awaiting, Awaiting{Address: occAddr, Link: r.WebRedirectURL})
 				continue
 			case known && r.Status == state.ChargeDeferred:
-				// Nothing reached DOKU (refused before processing, or not
-				// found after a crash): the same attempt again, same key.
+				// Nothing reached DOKU (refused before processing, not
+				// sent, or not found after a crash): the same attempt
+				// again, same key.
 				attempt, resend = r.Attempt, true
 			case known:
 				// Failed or expired: another attempt, when allowed.
@@ -147,47 +185,73 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 					continue
 				}
 				attempt = r.Attempt + 1
-			}
-			bal, ok := balances[c.Binding]
-			if !ok {
-				resp, err := e.DOKU.Balance(ctx, doku.RequestOptions{AuthCode: b.AuthCode})
-				if err != nil {
-					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU for the balance", Transient: true,
-						Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
+			case c.Missed(at, now, loc):
+				// Nothing was sent for it, and its time has passed:
+				// catch_up decides.
+				if c.CatchUp == spec.CatchUpNone || c.CatchUp == spec.CatchUpLatest && i != len(occs)-1 {
 					continue
 				}
-				bal = balanceOf(resp)
-				balances[c.Binding] = bal
+			}
+			key := IdempotencyKey(prefix, c.Address, occAddr, attempt)
+
+			// The state must vouch for the key before anything is sent
+			// or recorded under it: it cannot for a key that could have
+			// been used before it began keeping its records.
+			vouched, err := e.vouches(ctx, g.continuity, key, at)
+			if err != nil {
+				return err
+			}
+			if !vouched {
+				found, err := e.verifyOccurrence(ctx, cfg, c, at, attempts[k])
+				if err != nil {
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU about an occurrence the state cannot vouch for", Transient: true,
+						Detail: fmt.Sprintf("%v. The state has no record of what was sent for it since %s (a new or restored state); nothing is sent, deferred or recorded for it until DOKU answers. Run plan again later.",
+							err, g.continuity.Since.In(loc).Format(time.RFC3339))})
+					continue
+				}
+				p.Verified = append(p.Verified, occAddr)
+				if len(found) > 0 {
+					paid := slices.ContainsFunc(found, func(f state.Charge) bool { return f.Status == state.ChargeSucceeded })
+					if paid {
+						p.Converged++
+					} else {
+						statuses := make([]string, len(found))
+						for i, f := range found {
+							statuses[i] = fmt.Sprintf("attempt %d %s", f.Attempt, f.Status)
+						}
+						p.Waiting = append(p.Waiting, Waiting{Address: occAddr, Reason: fmt.Sprintf("found at DOKU (%s) with no record in the state; adopted, decided by the next plan", strings.Join(statuses, ", "))})
+					}
+					continue
+				}
+			}
+
+			bal, ok := balances[c.Binding]
+			if !ok && balanceErrs[c.Binding] == nil {
+				resp, err := e.DOKU.Balance(ctx, doku.RequestOptions{AuthCode: b.AuthCode})
+				if err != nil {
+					balanceErrs[c.Binding] = err
+				} else {
+					bal = balanceOf(resp)
+					balances[c.Binding] = bal
+				}
+			}
+			if err := balanceErrs[c.Binding]; err != nil {
+				if reason, refused := tokenRefused(err); refused {
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Code: reason.code, Summary: "not sent: the payer's binding gives no customer token",
+						Detail: fmt.Sprintf("DOKU refused the customer token of %s (%s). Nothing was sent for this charge. If the customer unbound their account, re-bind them (ddctl state rm %s, then apply); it is tried again when the binding changes.",
+							c.Binding, reason.text, c.Binding)})
+					continue
+				}
+				p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU for the balance", Transient: true,
+					Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
+				continue
 			}
 			if bal < c.Amount {
 				p.Deferred = append(p.Deferred, Problem{Address: occAddr, Summary: "insufficient balance",
 					Detail: fmt.Sprintf("the customer's balance is %s; the charge is %s. No payment request is sent; it is retried per retry.", bal, c.Amount)})
 				p.Deferrals = append(p.Deferrals, Action{Kind: ActionCharge, Address: occAddr, Charge: c.Address, Occurrence: at,
-					Attempt: attempt, Amount: c.Amount, Binding: c.Binding,
-					Key: IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, attempt)})
+					Attempt: attempt, Amount: c.Amount, Binding: c.Binding, Key: key})
 				continue
-			}
-			if !known && !history[c.Address] && now.Sub(at) > MissedAfter {
-				// A past occurrence of a charge the state has no record of
-				// at all: a lost state may have forgotten its payment. Ask
-				// DOKU under its first key before charging (principle 2's
-				// second guard; a restored state is caught by DOKU's
-				// refusal of a used key, which is then asked about). What
-				// is found is recorded, and decided by the next plan.
-				found, ok, err := e.adoptCharge(ctx, c, at, IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, 1))
-				if err != nil {
-					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU about a missed occurrence", Transient: true,
-						Detail: fmt.Sprintf("%v. Nothing was sent for this charge; run plan again later.", err)})
-					continue
-				}
-				if ok {
-					if found.Status == state.ChargeSucceeded {
-						p.Converged++
-					} else {
-						p.Waiting = append(p.Waiting, Waiting{Address: occAddr, Reason: fmt.Sprintf("found at DOKU (%s) with no record in the state; adopted, decided by the next plan", found.Status)})
-					}
-					continue
-				}
 			}
 			balances[c.Binding] = bal - c.Amount
 			var urls spec.Binding
@@ -198,45 +262,22 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 			}
 			p.Actions = append(p.Actions, Action{Kind: ActionCharge, Address: occAddr, Charge: c.Address, Occurrence: at,
 				Attempt: attempt, Amount: c.Amount, Reason: c.Description, Binding: c.Binding,
-				SuccessURL: urls.SuccessURL, FailedURL: urls.FailedURL, Resend: resend,
-				Key: IdempotencyKey(cfg.Settings.ReferencePrefix, c.Address, occAddr, attempt)})
+				SuccessURL: urls.SuccessURL, FailedURL: urls.FailedURL, Resend: resend, Key: key})
 		}
 	}
 	return nil
 }
 
-// dueOccurrences are a charge's occurrences up to now, less the missed ones
-// catch_up leaves out.
-func dueOccurrences(c spec.Charge, now time.Time, loc *time.Location) []time.Time {
-	all := c.Occurrences(c.Start, now.Add(time.Nanosecond), loc)
-	var current, missed []time.Time
-	for _, t := range all {
-		if now.Sub(t) > MissedAfter {
-			missed = append(missed, t)
-		} else {
-			current = append(current, t)
-		}
-	}
-	switch c.CatchUp {
-	case spec.CatchUpAll:
-		return all
-	case spec.CatchUpNone:
-		return current
-	}
-	if len(missed) > 0 && len(current) == 0 {
-		return missed[len(missed)-1:]
-	}
-	return current
-}
-
 // deferralMessage marks an attempt RecordDeferrals spent.
 const deferralMessage = "deferred: insufficient balance; no payment request was sent"
 
-// RecordDeferrals records each charge the plan deferred for want of
+// recordDeferrals records each charge the plan deferred for want of
 // balance as an attempt spent with no request sent, so that retry decides
 // when it is tried again (after retry.every) and how often (retry.attempts).
-// Apply calls it; a plan alone spends no attempt.
-func (e *Engine) RecordDeferrals(ctx context.Context, p *Plan) error {
+// Apply calls it; a plan alone spends no attempt. The plan verified each
+// deferral's key at DOKU first where the state could not vouch for it, so
+// "no payment request was sent" is the state's knowledge, not a guess.
+func (e *Engine) recordDeferrals(ctx context.Context, p *Plan) error {
 	for _, a := range p.Deferrals {
 		row := state.Charge{Address: a.Charge, Occurrence: a.Occurrence, Attempt: a.Attempt, PartnerReferenceNo: a.Key,
 			Amount: a.Amount, BindingAddress: a.Binding, Status: state.ChargeFailed,
@@ -248,25 +289,85 @@ func (e *Engine) RecordDeferrals(ctx context.Context, p *Plan) error {
 	return nil
 }
 
-// adoptCharge asks DOKU for the payment under key, an occurrence's first
-// key, and records what it finds; ok is false when DOKU has no such
-// payment.
-func (e *Engine) adoptCharge(ctx context.Context, c spec.Charge, at time.Time, key string) (row state.Charge, ok bool, err error) {
-	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: key}, doku.RequestOptions{})
-	var derr *doku.Error
-	if errors.As(err, &derr) && derr.Code.HTTPStatus() == 404 {
-		return state.Charge{}, false, nil
-	}
+// verifyOccurrence asks DOKU about every key the occurrence at of charge c
+// could have used, attempts 1 to retry.attempts under its address and
+// under every address a moved block brought it from, but those the state
+// vouches for. What DOKU has that the state did not know (an attempt it
+// has no row of, or whose status differs) is adopted as the attempt's
+// row; the other keys are recorded as verified, so that they are not asked
+// about again. have are the state's attempts of the occurrence. It returns
+// the rows adopted; an error (nothing recorded) when DOKU could not be
+// asked about one of them.
+func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.Charge, at time.Time, have map[int]state.Charge) ([]state.Charge, error) {
+	cont, err := e.Store.Continuity(ctx)
 	if err != nil {
-		return state.Charge{}, false, err
+		return nil, err
 	}
-	row = state.Charge{Address: c.Address, Occurrence: at, Attempt: 1, PartnerReferenceNo: key, Amount: c.Amount,
-		BindingAddress: c.Binding, ReferenceNo: st.OriginalReferenceNo, Message: "adopted: found by status inquiry"}
-	row.Status = chargeStatusOf(st.LatestTransactionStatus)
-	if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
-		return state.Charge{}, false, fmt.Errorf("record %s: %w", key, err)
+	loc, prefix := cfg.Settings.Location, cfg.Settings.ReferencePrefix
+	occAddr := spec.OccurrenceAddress(c.Address, at, loc)
+	addrs := append([]string{c.Address}, cfg.FormerAddresses(c.Address)...)
+	var found []state.Charge
+	var missing []string
+	for n := 1; n <= max(c.Retry.Attempts, len(have)); n++ {
+		for _, a := range addrs {
+			key := IdempotencyKey(prefix, a, spec.OccurrenceAddress(a, at, loc), n)
+			if seen, ok, err := e.Store.KeySeen(ctx, key); err != nil {
+				return nil, err
+			} else if ok && !seen.Before(cont.Since) {
+				continue
+			}
+			st, ok, err := e.askPayment(ctx, key)
+			if err != nil {
+				return nil, fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
+			}
+			if !ok {
+				missing = append(missing, key)
+				continue
+			}
+			row, had := have[n]
+			if had && row.PartnerReferenceNo != key {
+				return nil, fmt.Errorf("DOKU has a payment under %s, which %s attempt %d used before a rename, but the state has that attempt under %s; look at both in DOKU's back office and forget the wrong one with ddctl state rm",
+					key, occAddr, n, row.PartnerReferenceNo)
+			}
+			status := chargeStatusOf(st.LatestTransactionStatus)
+			if had && row.Status == status {
+				// DOKU says what the state says: nothing new. The key is
+				// vouched for from now on.
+				missing = append(missing, key)
+				continue
+			}
+			if !had {
+				row = state.Charge{Address: c.Address, Occurrence: at, Attempt: n, PartnerReferenceNo: key, Amount: c.Amount, BindingAddress: c.Binding}
+			}
+			row.ReferenceNo, row.Status = st.OriginalReferenceNo, status
+			row.Message = "adopted: found by status inquiry"
+			if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
+				return nil, fmt.Errorf("record %s: %w", key, err)
+			}
+			found = append(found, row)
+		}
 	}
-	return row, true, nil
+	if len(missing) > 0 {
+		if err := e.Store.RecordVerified(ctx, occAddr, missing, e.now()); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// vouches reports whether the state can say what was sent under key, a
+// key that could first be used at first: it was created or restored
+// before then, or it journalled the key, or DOKU was asked about it,
+// since then.
+func (e *Engine) vouches(ctx context.Context, cont state.Continuity, key string, first time.Time) (bool, error) {
+	if !first.Before(cont.Since) {
+		return true, nil
+	}
+	seen, ok, err := e.Store.KeySeen(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	return ok && !seen.Before(cont.Since), nil
 }
 
 // chargeStatusOf is what a payment's latestTransactionStatus means for its
@@ -343,7 +444,7 @@ func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionR
 	// (a pending row with no operation would wait for ever).
 	e.crash(CrashBeforeIntent, a)
 	opID, err := e.Store.RecordIntent(ctx, state.Operation{RunID: runID, Address: a.Address, Kind: state.KindCharge,
-		IdempotencyKey: a.Key, ExternalID: extID, Request: body}, e.now())
+		IdempotencyKey: a.Key, ExternalID: extID, Request: body, Amount: a.Amount}, e.now())
 	if err != nil {
 		out.Status, out.Message = ResultSkipped, err.Error()
 		return out
@@ -358,6 +459,17 @@ func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionR
 	resp, err := e.DOKU.Pay(e.sendContext(context.WithoutCancel(ctx), a, extID), req, doku.RequestOptions{ExternalID: extID, AuthCode: b.AuthCode})
 	e.crash(CrashAfterResponse, a)
 	o, st := outcome(err)
+	switch {
+	case notSent(err):
+		// A token the request needed was refused or could not be had: no
+		// payment request left, the attempt is not spent.
+		o.Status, st, o.Message = state.OpNotReceived, ResultSkipped, notSentMessage(err, a.Binding)
+	case a.Resend && st == ResultFailed:
+		// A refusal of a resend ("paid bill", "duplicate") may be DOKU
+		// answering our own earlier request: ask before concluding, as
+		// for a refund.
+		o.Status, st = state.OpUnknown, ResultUnknown
+	}
 	out.Status = st
 	switch {
 	case err == nil:
@@ -396,11 +508,10 @@ func (e *Engine) resolveCharge(ctx context.Context, op state.Operation) Resoluti
 			row = &rows[i]
 		}
 	}
-	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: op.IdempotencyKey}, doku.RequestOptions{})
-	var derr *doku.Error
+	st, found, err := e.askPayment(ctx, op.IdempotencyKey)
 	var cs state.ChargeStatus
 	switch {
-	case errors.As(err, &derr) && derr.Code.HTTPStatus() == 404:
+	case err == nil && !found:
 		res.Status, res.Detail, cs = state.OpNotReceived, "DOKU has no payment under this key; it will be sent again", state.ChargeDeferred
 	case err != nil:
 		res.Detail = fmt.Sprintf("could not ask DOKU: %v; it will be asked again next run", err)

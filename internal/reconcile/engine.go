@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/secret"
 	"github.com/ddctl/ddctl/internal/state"
 )
@@ -44,6 +45,13 @@ type Store interface {
 	Binding(ctx context.Context, address string) (state.Binding, bool, error)
 	KeepsSecrets() bool
 	PutBinding(ctx context.Context, b state.Binding, now time.Time) error
+
+	// What keeps a money move's identity across restores and renames.
+	Continuity(ctx context.Context) (state.Continuity, error)
+	KeySeen(ctx context.Context, key string) (time.Time, bool, error)
+	RecordVerified(ctx context.Context, address string, keys []string, now time.Time) error
+	Move(ctx context.Context, from, to string, block bool, runID int64, now time.Time) (int, error)
+	Spent(ctx context.Context, since time.Time) (refunds, charges money.Amount, err error)
 }
 
 // DefaultParallelism is how many actions apply runs at once (as Terraform).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,7 +118,7 @@ type Plan struct {
 	Errors        []Problem    `json:"errors,omitempty"`
 	// Deferred are charges due now that the balance does not cover: no
 	// payment request; retried per retry. Deferrals are the same as the
-	// attempts apply records as spent (RecordDeferrals).
+	// attempts apply records as spent (recordDeferrals).
 	Deferred  []Problem `json:"deferred,omitempty"`
 	Deferrals []Action  `json:"deferrals,omitempty"`
 	// Noted are instances that need nothing, with a word why (an unbind
@@ -131,6 +132,21 @@ type Plan struct {
 	Converged int `json:"converged"`
 	// Targets, when set, narrowed the plan to these addresses (-target).
 	Targets Targets `json:"targets,omitempty"`
+
+	// Generation is the state's restore generation the plan was made
+	// against: a plan made before a restore never applies after it.
+	Generation int64 `json:"generation"`
+	// Moved are the moved blocks apply carries out first, with no call.
+	Moved []Move `json:"moved,omitempty"`
+	// Verified lists the instances DOKU was asked about because the state
+	// could not vouch for their keys (a new or restored state).
+	Verified []string `json:"verified,omitempty"`
+	// OverLimit lists the settings.limits the actions break: apply sends
+	// nothing unless it is given a reason to go over them.
+	OverLimit []LimitBreach `json:"over_limit,omitempty"`
+	// Override is the reason an apply goes over the limits; set by the
+	// apply, never read from a plan file.
+	Override string `json:"-"`
 }
 
 // PlanOptions are a plan's inputs besides the configuration.
@@ -139,8 +155,9 @@ type PlanOptions struct {
 	Targets Targets   // -target; nil plans every instance
 }
 
-// HasChanges reports whether applying the plan would call DOKU.
-func (p *Plan) HasChanges() bool { return len(p.Actions) > 0 }
+// HasChanges reports whether applying the plan would call DOKU or change
+// the state's addresses (moved blocks).
+func (p *Plan) HasChanges() bool { return len(p.Actions) > 0 || len(p.Moved) > 0 }
 
 // Plan resolves open operations, refreshes what it must from DOKU, and
 // decides per instance (DESIGN.md, "How plan decides"). The resolver pass
@@ -148,17 +165,42 @@ func (p *Plan) HasChanges() bool { return len(p.Actions) > 0 }
 // an earlier outcome is unknown. The payments that refunds refer to are
 // asked about at most Parallelism at a time, each once; the plan is the
 // same as if they had been asked one after another.
+//
+// Moved blocks are planned first: the decisions are made as if they were
+// done, and apply does them. Instances that look like a block renamed
+// without a moved block are errors and are not planned (renames). Keys
+// the state cannot vouch for are verified at DOKU before anything is
+// planned under them.
 func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (*Plan, error) {
 	now := opts.At
 	if now.IsZero() {
 		now = e.now()
 	}
-	resolved, err := e.Resolve(ctx)
+	p := &Plan{FormatVersion: FormatVersion, CreatedAt: e.now().UTC(), At: now, Lineage: e.Store.Lineage(),
+		SpecDigest: cfg.Digest, Actions: []Action{}, Targets: opts.Targets}
+	moves, err := e.planMoves(ctx, p, cfg)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{FormatVersion: FormatVersion, CreatedAt: e.now().UTC(), At: now, Lineage: e.Store.Lineage(),
-		SpecDigest: cfg.Digest, Resolved: resolved, Actions: []Action{}, Targets: opts.Targets}
+	if len(moves) > 0 {
+		moved := *e
+		moved.Store = movedStore{Store: e.Store, moves: moves}
+		return moved.plan(ctx, cfg, p, now)
+	}
+	return e.plan(ctx, cfg, p, now)
+}
+
+func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.Time) (*Plan, error) {
+	cont, err := e.Store.Continuity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.Generation = cont.Generation
+	g := &guard{continuity: cont, blocked: map[string]bool{}}
+	if p.Resolved, err = e.Resolve(ctx); err != nil {
+		return nil, err
+	}
+	resolved := p.Resolved
 	unsettled := map[string]bool{}
 	for _, r := range resolved {
 		if r.Status.Open() {
@@ -168,6 +210,9 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 	}
 
 	if err := e.refreshCharges(ctx, p, cfg, unsettled); err != nil {
+		return nil, err
+	}
+	if err := e.renames(ctx, p, cfg, g); err != nil {
 		return nil, err
 	}
 	refunds, err := e.Store.Refunds(ctx)
@@ -202,7 +247,17 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 		}
 	}
 	view := &refundView{refunds: refunds, payments: payments, paid: paidOccurrences(charges),
-		targets: p.Targets, unsettled: unsettled, now: now}
+		targets: p.Targets, unsettled: unsettled, blocked: g.blocked, now: now, since: cont.Since}
+	var bindings map[string]state.Binding // read when a refund needs them
+	bindingOf := func(addr string) (state.Binding, bool) {
+		if bindings == nil {
+			if bindings, err = e.Store.Bindings(ctx); err != nil {
+				bindings = map[string]state.Binding{}
+			}
+		}
+		b, ok := bindings[addr]
+		return b, ok
+	}
 	// The payments this plan must ask about are asked first, at most
 	// Parallelism at a time (2,000 inquiries one after another at 50 ms
 	// each would take 100 s); the decisions below are then made in the
@@ -221,7 +276,9 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 			p.Waiting = append(p.Waiting, Waiting{Address: want.Address, Reason: "its charge occurrence has not been paid (yet)"})
 			continue
 		case refundKnown:
-			e.planKnownRefund(p, in.want, in.have, in.binding)
+			if err := e.planKnownRefund(ctx, p, cfg, in, bindingOf, cont); err != nil {
+				return nil, err
+			}
 			continue
 		case refundNotYet:
 			p.Waiting = append(p.Waiting, Waiting{Address: want.Address, Until: want.NotBefore})
@@ -243,10 +300,12 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 		// refund is sent with its customer token (Authorization-Customer).
 		want, pay, binding := in.want, in.pay, in.binding
 		key := IdempotencyKey(cfg.Settings.ReferencePrefix, want.Address, "", 1)
-		if r, ok := refundByKey(pay, key); ok {
-			// DOKU made this refund under our key: a lost state, or a run
-			// whose journal did not survive. Adopt it; never send it again.
-			adopted := state.Refund{Address: want.Address, Payment: want.Payment, Amount: r.Amount, PartnerRefundNo: key, RefundNo: r.RefundNo}
+		if r, ok := refundByKey(pay, refundKeys(cfg, want.Address)...); ok {
+			// DOKU made this refund under our key (or the key of the
+			// address a moved block brought it from): a lost state, or a
+			// run whose journal did not survive. Adopt it; never send it
+			// again.
+			adopted := state.Refund{Address: want.Address, Payment: want.Payment, Amount: r.Amount, PartnerRefundNo: r.PartnerRefundNo, RefundNo: r.RefundNo}
 			if err := e.Store.AdoptRefund(ctx, adopted, e.now()); err != nil {
 				return nil, fmt.Errorf("adopt %s: %w", want.Address, err)
 			}
@@ -267,10 +326,13 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 			p.Removed = append(p.Removed, addr)
 		}
 	}
-	if err := e.planBindings(ctx, p, cfg, unsettled); err != nil {
+	if err := e.planBindings(ctx, p, cfg, unsettled, g); err != nil {
 		return nil, err
 	}
-	if err := e.planCharges(ctx, p, cfg, now, unsettled); err != nil {
+	if err := e.planCharges(ctx, p, cfg, now, unsettled, g); err != nil {
+		return nil, err
+	}
+	if err := e.checkLimits(ctx, p, cfg, now); err != nil {
 		return nil, err
 	}
 	sort.Strings(p.Removed)
@@ -282,8 +344,14 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 	return p, nil
 }
 
-// planKnownRefund decides for an instance the state already has.
-func (e *Engine) planKnownRefund(p *Plan, want spec.Refund, have state.Refund, binding string) {
+// planKnownRefund decides for an instance the state already has. A
+// pending refund whose last request never reached DOKU is sent again with
+// the same key; but first, when the state cannot vouch for that key (it
+// was restored since), DOKU is asked whether it has the refund, and when
+// the request never left because the payer's binding gave no customer
+// token, it waits until the binding changes.
+func (e *Engine) planKnownRefund(ctx context.Context, p *Plan, cfg *spec.Config, in refundInput, bindingOf func(string) (state.Binding, bool), cont state.Continuity) error {
+	want, have, binding := in.want, in.have, in.binding
 	switch have.Status {
 	case state.RefundSucceeded:
 		if have.Payment != want.Payment || (want.Amount != 0 && want.Amount != have.Amount) {
@@ -291,7 +359,7 @@ func (e *Engine) planKnownRefund(p *Plan, want spec.Refund, have state.Refund, b
 				Summary: "refunds are immutable",
 				Detail: fmt.Sprintf("%s already refunded %s of payment %q (refundNo %s); this block now asks for %s of %q. Restore the block, or write a new block for a new refund.",
 					want.Address, have.Amount, have.Payment, have.RefundNo, amountText(want.Amount), want.Payment)})
-			return
+			return nil
 		}
 		p.Converged++
 	case state.RefundFailed:
@@ -301,9 +369,47 @@ func (e *Engine) planKnownRefund(p *Plan, want spec.Refund, have state.Refund, b
 	default:
 		// Pending with no open operation: the last request reached no one.
 		// Send it again, same key and same amount.
+		if strings.HasPrefix(have.Message, notSentPrefix) && binding != "" {
+			if b, ok := bindingOf(binding); !ok || !b.UpdatedAt.After(have.UpdatedAt) {
+				p.Errors = append(p.Errors, Problem{Address: want.Address, Code: have.SNAPCode, Summary: "not sent: the payer's binding gives no customer token",
+					Detail: strings.TrimPrefix(have.Message, notSentPrefix) + "."})
+				return nil
+			}
+		}
+		vouched, err := e.vouches(ctx, cont, have.PartnerRefundNo, have.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		if !vouched {
+			p.Verified = append(p.Verified, want.Address)
+			pay, err := e.refreshPayment(ctx, have.Payment)
+			if err != nil {
+				p.Errors = append(p.Errors, paymentProblem(want, err))
+				return nil
+			}
+			if r, ok := refundByKey(pay, have.PartnerRefundNo); ok {
+				adopted := state.Refund{Address: want.Address, Payment: have.Payment, Amount: r.Amount, PartnerRefundNo: have.PartnerRefundNo, RefundNo: r.RefundNo}
+				if err := e.Store.AdoptRefund(ctx, adopted, e.now()); err != nil {
+					return fmt.Errorf("adopt %s: %w", want.Address, err)
+				}
+				p.Converged++
+				return nil
+			}
+		}
 		p.Actions = append(p.Actions, Action{Kind: ActionRefund, Address: want.Address, Payment: have.Payment,
 			Amount: have.Amount, Reason: want.Reason, Key: have.PartnerRefundNo, Resend: true, Binding: binding})
 	}
+	return nil
+}
+
+// refundKeys are the keys the refund at addr could have been sent under:
+// its own, and those of the addresses moved blocks brought it from.
+func refundKeys(cfg *spec.Config, addr string) []string {
+	keys := []string{IdempotencyKey(cfg.Settings.ReferencePrefix, addr, "", 1)}
+	for _, a := range cfg.FormerAddresses(addr) {
+		keys = append(keys, IdempotencyKey(cfg.Settings.ReferencePrefix, a, "", 1))
+	}
+	return keys
 }
 
 func amountText(a money.Amount) string {
@@ -323,11 +429,18 @@ func final(status string) bool {
 	return true
 }
 
+// errNoSuchPayment is DOKU's answer that it has no payment under a
+// reference: "Transaction Not Found" or status 07.
+var errNoSuchPayment = errors.New("DOKU has no payment under this reference")
+
 // refreshPayment asks DOKU about a payment once and keeps the answer.
 func (e *Engine) refreshPayment(ctx context.Context, ref string) (state.Payment, error) {
-	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: ref}, doku.RequestOptions{})
+	st, found, err := e.askPayment(ctx, ref)
 	if err != nil {
 		return state.Payment{}, err
+	}
+	if !found {
+		return state.Payment{}, errNoSuchPayment
 	}
 	p, err := paymentFromStatus(st, e.now())
 	if err != nil {
@@ -340,18 +453,19 @@ func (e *Engine) refreshPayment(ctx context.Context, ref string) (state.Payment,
 }
 
 func paymentProblem(want spec.Refund, err error) Problem {
-	var derr *doku.Error
-	if errors.As(err, &derr) && derr.Code.HTTPStatus() == 404 && derr.Code.Case() == "01" {
-		return Problem{Address: want.Address, Code: string(derr.Code), Summary: "payment not found",
-			Detail: fmt.Sprintf("DOKU knows no payment %q (%s %s). Check the block's payment reference.", want.Payment, derr.Code, derr.Message)}
+	if errors.Is(err, errNoSuchPayment) {
+		return Problem{Address: want.Address, Summary: "payment not found",
+			Detail: fmt.Sprintf("DOKU knows no payment %q (status inquiry: status 07, not found). Check the block's payment reference.", want.Payment)}
 	}
 	return Problem{Address: want.Address, Summary: "could not ask DOKU about the payment", Transient: true,
 		Detail: fmt.Sprintf("%v. Nothing was sent for this refund; run plan again later.", err)}
 }
 
-func refundByKey(p state.Payment, key string) (state.PaymentRefund, bool) {
+// refundByKey is the refund of p made under one of keys, if DOKU lists
+// one.
+func refundByKey(p state.Payment, keys ...string) (state.PaymentRefund, bool) {
 	for _, r := range p.Refunds {
-		if r.PartnerRefundNo == key {
+		if slices.Contains(keys, r.PartnerRefundNo) {
 			return r, true
 		}
 	}
@@ -438,7 +552,9 @@ type refundView struct {
 	paid      map[occurrenceKey]state.Charge
 	targets   Targets
 	unsettled map[string]bool
+	blocked   map[string]bool // looks like a rename without a moved block: not planned
 	now       time.Time
+	since     time.Time // the state vouches for keys from then on (Continuity.Since)
 
 	refundsOf map[string][]state.PaymentRefund // succeeded refunds by payment; built on first use
 }
@@ -466,7 +582,7 @@ func paidOccurrences(charges []state.Charge) map[occurrenceKey]state.Charge {
 // payments to ask about can be listed before the decisions are made.
 func (v *refundView) classify(want spec.Refund) refundInput {
 	in := refundInput{want: want}
-	if v.unsettled[want.Address] || !v.targets.Match(want.Address) {
+	if v.unsettled[want.Address] || !v.targets.Match(want.Address) || v.blocked[want.Address] {
 		return in // refundSkipped
 	}
 	var chargedAmount money.Amount
@@ -490,9 +606,16 @@ func (v *refundView) classify(want spec.Refund) refundInput {
 	}
 	ref := in.want.Payment
 	pay, ok := v.payments[ref]
-	if !ok && chargedAmount > 0 {
-		// ddctl made this payment and saw it paid: nothing to ask
-		// (DESIGN.md, "How plan decides").
+	if ok && pay.CheckedAt.Before(v.since) {
+		// DOKU's answer predates what the state vouches for (it was
+		// restored since): a refund made since would not show in it.
+		ok = false
+	}
+	if !ok && chargedAmount > 0 && !want.Occurrence.Before(v.since) {
+		// ddctl made this payment and saw it paid, after the state began
+		// keeping its records: nothing to ask (DESIGN.md, "How plan
+		// decides"). Before then, a lost or restored state may not know
+		// of a refund already made: DOKU is asked.
 		pay, ok = state.Payment{PartnerReferenceNo: ref, Amount: chargedAmount, Status: doku.TxSuccess, Refunds: v.succeededRefunds(ref)}, true
 	}
 	if !ok || !final(pay.Status) {

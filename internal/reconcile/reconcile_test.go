@@ -32,7 +32,10 @@ type bundle struct {
 func setup(t *testing.T, configure ...func(*sandbox.Config)) *bundle {
 	t.Helper()
 	sb := sandboxtest.New(t, configure...)
-	st, err := state.OpenWith(filepath.Join(t.TempDir(), "ddctl.db"), state.OpenOptions{AllowPlaintextSecrets: true})
+	// The state was created a day before the tests' now: it vouches for
+	// every key of the occurrences the tests plan.
+	st, err := state.OpenWith(filepath.Join(t.TempDir(), "ddctl.db"), state.OpenOptions{AllowPlaintextSecrets: true,
+		NowFunc: func() time.Time { return now.Add(-24 * time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +72,11 @@ func (b *bundle) apply(t *testing.T, p *reconcile.Plan) *reconcile.ApplyResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b.engine.Apply(context.Background(), p, run, nil)
+	res, err := b.engine.Apply(context.Background(), p, run, nil)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	return res
 }
 
 func TestPlanApplyReplan(t *testing.T) {
@@ -270,19 +277,26 @@ func TestCheckFresh(t *testing.T) {
 	p := b.plan(t, cfg)
 	serial, _ := b.store.Serial(context.Background())
 	wall := time.Now()
-	if err := reconcile.CheckFresh(p, b.store.Lineage(), serial, cfg.Digest, wall); err != nil {
+	cur := reconcile.Current{Lineage: b.store.Lineage(), Serial: serial, Generation: 1, SpecDigest: cfg.Digest, Now: wall}
+	if err := reconcile.CheckFresh(p, cur); err != nil {
 		t.Fatalf("fresh plan refused: %v", err)
 	}
 	future := *p
 	future.At = wall.Add(time.Hour)
 	b.apply(t, p)
 	serial2, _ := b.store.Serial(context.Background())
+	with := func(edit func(*reconcile.Current)) reconcile.Current {
+		c := cur
+		edit(&c)
+		return c
+	}
 	for name, err := range map[string]error{
-		"serial":  reconcile.CheckFresh(p, b.store.Lineage(), serial2, cfg.Digest, wall),
-		"lineage": reconcile.CheckFresh(p, "other", serial, cfg.Digest, wall),
-		"spec":    reconcile.CheckFresh(p, b.store.Lineage(), serial, "other", wall),
-		"too old": reconcile.CheckFresh(p, b.store.Lineage(), serial, cfg.Digest, wall.Add(reconcile.MaxPlanAge+time.Hour)),
-		"-at":     reconcile.CheckFresh(&future, b.store.Lineage(), serial, cfg.Digest, wall),
+		"serial":     reconcile.CheckFresh(p, with(func(c *reconcile.Current) { c.Serial = serial2 })),
+		"lineage":    reconcile.CheckFresh(p, with(func(c *reconcile.Current) { c.Lineage = "other" })),
+		"generation": reconcile.CheckFresh(p, with(func(c *reconcile.Current) { c.Generation = 2 })),
+		"spec":       reconcile.CheckFresh(p, with(func(c *reconcile.Current) { c.SpecDigest = "other" })),
+		"too old":    reconcile.CheckFresh(p, with(func(c *reconcile.Current) { c.Now = wall.Add(reconcile.MaxPlanAge + time.Hour) })),
+		"-at":        reconcile.CheckFresh(&future, cur),
 	} {
 		if err == nil {
 			t.Fatalf("%s changed: plan accepted", name)
@@ -471,7 +485,9 @@ func (b *bundle) loseState(t *testing.T) *state.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := state.OpenWith(filepath.Join(t.TempDir(), "new.db"), state.OpenOptions{AllowPlaintextSecrets: true})
+	// Made now: it cannot vouch for what was sent before.
+	fresh, err := state.OpenWith(filepath.Join(t.TempDir(), "new.db"), state.OpenOptions{AllowPlaintextSecrets: true,
+		NowFunc: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,65 +604,54 @@ func TestRefundOfChargeCarriesCustomerToken(t *testing.T) {
 	}
 }
 
-// A state file lost after a charge was paid: the new state has no record
-// of the charge, so before charging its missed occurrence again ddctl asks
-// DOKU under the occurrence's first key, finds the payment and adopts it.
-// No second payment request is sent.
+// A state file lost after a charge was paid: the new state cannot vouch
+// for the occurrence's keys (it was made after the occurrence), so before
+// charging it ddctl asks DOKU under every key the occurrence could have
+// used, finds the payment and adopts it. No second payment request is
+// sent, whether the occurrence is missed or still due.
 func TestLostStateAdoptsCharge(t *testing.T) {
-	b := setup(t)
-	ctx := context.Background()
-	cfg := config()
-	b.activeBinding(t, cfg)
-	cfg.Charges = gymCharge(3)
-	res := b.apply(t, b.plan(t, cfg))
-	if res.Count(reconcile.ResultSucceeded) != 1 {
-		t.Fatalf("charge: %+v", res.Results)
-	}
-	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
-		t.Fatal(err)
-	}
-	fresh := b.loseState(t)
-	payments := b.sb.Calls(doku.OpPayment)
-	// Two hours on, the occurrence is a missed one (MissedAfter).
-	p, err := b.engine.Plan(ctx, cfg, reconcile.PlanOptions{At: now.Add(2 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.HasChanges() || p.Converged != 2 {
-		t.Fatalf("plan on the new state: actions %+v, converged %d; want none and 2 (binding, occurrence)", p.Actions, p.Converged)
-	}
-	if got := b.sb.Calls(doku.OpPayment); got != payments {
-		t.Fatalf("payment calls %d -> %d, want none", payments, got)
-	}
-	rows, err := fresh.Charges(ctx)
-	if err != nil || len(rows) != 1 || rows[0].Status != state.ChargeSucceeded {
-		t.Fatalf("new state's charges: %+v, %v; want the adopted payment", rows, err)
-	}
-}
-
-// Within the hour of the occurrence, a lost state sends the charge again
-// under the same key: DOKU refuses the used key, ddctl takes the answer
-// for an unknown outcome and settles it by inquiry. One payment only.
-func TestLostStateResendIsRefused(t *testing.T) {
-	b := setup(t)
-	ctx := context.Background()
-	cfg := config()
-	b.activeBinding(t, cfg)
-	cfg.Charges = gymCharge(3)
-	res := b.apply(t, b.plan(t, cfg))
-	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
-		t.Fatal(err)
-	}
-	b.loseState(t)
-	res = b.apply(t, b.plan(t, cfg))
-	if res.Count(reconcile.ResultSucceeded) != 0 {
-		t.Fatalf("a second payment request under a used key succeeded: %+v", res.Results)
-	}
-	p := b.plan(t, cfg)
-	if p.HasChanges() || p.Converged != 2 {
-		t.Fatalf("plan after the refusal: resolved %+v, actions %+v, converged %d", p.Resolved, p.Actions, p.Converged)
-	}
-	if n := len(b.sb.Ledger(t).Payments); n != 1 {
-		t.Fatalf("ledger payments=%d, want 1", n)
+	for _, later := range []time.Duration{0, 2 * time.Hour} {
+		t.Run(fmt.Sprintf("plan %v after the charge", later), func(t *testing.T) {
+			b := setup(t)
+			ctx := context.Background()
+			cfg := config()
+			b.activeBinding(t, cfg)
+			cfg.Charges = gymCharge(3)
+			res := b.apply(t, b.plan(t, cfg))
+			if res.Count(reconcile.ResultSucceeded) != 1 {
+				t.Fatalf("charge: %+v", res.Results)
+			}
+			if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+				t.Fatal(err)
+			}
+			fresh := b.loseState(t)
+			payments, statuses := b.sb.Calls(doku.OpPayment), b.sb.Calls(doku.OpStatus)
+			p, err := b.engine.Plan(ctx, cfg, reconcile.PlanOptions{At: now.Add(later)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.HasChanges() || p.Converged != 2 || len(p.Verified) != 1 {
+				t.Fatalf("plan on the new state: actions %+v, converged %d, verified %v; want none, 2 (binding, occurrence), the occurrence",
+					p.Actions, p.Converged, p.Verified)
+			}
+			if got := b.sb.Calls(doku.OpPayment); got != payments {
+				t.Fatalf("payment calls %d -> %d, want none", payments, got)
+			}
+			if got := b.sb.Calls(doku.OpStatus) - statuses; got != 3 {
+				t.Errorf("%d status inquiries, want 3: one per key of retry.attempts = 3", got)
+			}
+			rows, err := fresh.Charges(ctx)
+			if err != nil || len(rows) != 1 || rows[0].Status != state.ChargeSucceeded {
+				t.Fatalf("new state's charges: %+v, %v; want the adopted payment", rows, err)
+			}
+			// The keys DOKU had nothing under are recorded: asked once.
+			statuses = b.sb.Calls(doku.OpStatus)
+			if p := b.plan(t, cfg); p.HasChanges() || len(p.Verified) != 0 {
+				t.Fatalf("second plan: actions %+v, verified %v", p.Actions, p.Verified)
+			}
+			if got := b.sb.Calls(doku.OpStatus) - statuses; got != 0 {
+				t.Errorf("the second plan made %d status inquiries, want 0", got)
+			}
+		})
 	}
 }

@@ -32,9 +32,26 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 	if len(p.Resolved) > 0 {
 		b.WriteString("\n")
 	}
-	if len(p.Actions) == 0 {
+	if len(p.OverLimit) > 0 {
+		b.WriteString("Error: this plan is over settings.limits, so apply sends nothing of it:\n")
+		for _, l := range p.OverLimit {
+			fmt.Fprintf(b, "  %s\n", l.Error())
+		}
+		b.WriteString("  If the amounts are right, apply with -override-limits=\"REASON\" (the reason is recorded in the history);\n  otherwise correct the configuration.\n\n")
+	}
+	if len(p.Moved) > 0 {
+		b.WriteString("Moved in the state (no call):\n")
+		for _, m := range p.Moved {
+			fmt.Fprintf(b, "  # %s has moved to %s (%s)\n", m.From, m.To, plural(m.Entries, "entry", "entries"))
+		}
+		b.WriteString("\n")
+	}
+	switch {
+	case len(p.Actions) == 0 && len(p.Moved) == 0:
 		b.WriteString("No changes. DOKU and the state match the configuration.\n")
-	} else {
+	case len(p.Actions) == 0:
+		b.WriteString("No call to DOKU.\n")
+	default:
 		b.WriteString("ddctl will make the following calls:\n")
 		for _, a := range p.Actions {
 			verb := "will be sent"
@@ -127,6 +144,9 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 			fmt.Fprintf(b, "  %s: %s\n", n.Address, n.Summary)
 		}
 	}
+	if len(p.Verified) > 0 {
+		fmt.Fprintf(b, "\nAsked DOKU first (the state cannot vouch for them: it is new, or was restored): %s\n", strings.Join(p.Verified, ", "))
+	}
 	fmt.Fprintf(b, "\n%s\n", Summary(p))
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -153,6 +173,12 @@ func Summary(p *Plan) string {
 		calls = append(calls, plural(n, "unbind", "unbinds"))
 	}
 	parts := []string{fmt.Sprintf("Plan: %s.", strings.Join(calls, ", "))}
+	if n := len(p.Moved); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d moved.", n))
+	}
+	if n := len(p.OverLimit); n > 0 {
+		parts = append(parts, fmt.Sprintf("Over %s: nothing will be sent.", plural(n, "limit", "limits")))
+	}
 	if n := len(p.Deferred); n > 0 {
 		parts = append(parts, fmt.Sprintf("%s deferred (insufficient balance).", plural(n, "charge", "charges")))
 	}
@@ -247,21 +273,33 @@ var ErrStalePlan = fmt.Errorf("saved plan is stale")
 // said when it was made (payments, refunds made elsewhere) ages too.
 const MaxPlanAge = 7 * 24 * time.Hour
 
+// Current is what a saved plan is checked against: the state and the
+// configuration as they are when it is applied.
+type Current struct {
+	Lineage    string
+	Serial     int64
+	Generation int64 // the state's restore generation (state.Continuity)
+	SpecDigest string
+	Now        time.Time
+}
+
 // CheckFresh refuses a saved plan made against another state file, a state
-// that changed since, or another configuration, one too old, and one made
-// for a time still to come (plan -at), whose scheduled refunds are not due
-// (DESIGN.md principle 4).
-func CheckFresh(p *Plan, lineage string, serial int64, specDigest string, now time.Time) error {
+// that was restored or changed since, or another configuration, one too
+// old, and one made for a time still to come (plan -at), whose scheduled
+// refunds are not due (DESIGN.md principle 4).
+func CheckFresh(p *Plan, cur Current) error {
 	switch {
-	case p.At.After(now.Add(time.Minute)):
+	case p.At.After(cur.Now.Add(time.Minute)):
 		return fmt.Errorf("%w: it was evaluated for %s, which has not come yet (plan -at); run plan again without -at", ErrStalePlan, p.At.Format(time.RFC3339))
-	case now.Sub(p.CreatedAt) > MaxPlanAge:
+	case cur.Now.Sub(p.CreatedAt) > MaxPlanAge:
 		return fmt.Errorf("%w: it was made %s, more than %s ago; run plan again", ErrStalePlan, p.CreatedAt.Format(time.RFC3339), MaxPlanAge)
-	case p.Lineage != lineage:
-		return fmt.Errorf("%w: it was made against another state file (lineage %s, this one is %s); run plan again", ErrStalePlan, p.Lineage, lineage)
-	case p.Serial != serial:
-		return fmt.Errorf("%w: the state changed since it was made (serial %d, now %d); run plan again", ErrStalePlan, p.Serial, serial)
-	case p.SpecDigest != specDigest:
+	case p.Lineage != cur.Lineage:
+		return fmt.Errorf("%w: it was made against another state file (lineage %s, this one is %s); run plan again", ErrStalePlan, p.Lineage, cur.Lineage)
+	case p.Generation != cur.Generation:
+		return fmt.Errorf("%w: the state was restored since it was made (generation %d, now %d), and what it says went back in time; a plan made before a restore never applies: run plan again", ErrStalePlan, p.Generation, cur.Generation)
+	case p.Serial != cur.Serial:
+		return fmt.Errorf("%w: the state changed since it was made (serial %d, now %d); run plan again", ErrStalePlan, p.Serial, cur.Serial)
+	case p.SpecDigest != cur.SpecDigest:
 		return fmt.Errorf("%w: the configuration changed since it was made; run plan again", ErrStalePlan)
 	}
 	return nil

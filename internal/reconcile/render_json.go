@@ -16,8 +16,9 @@ import (
 //
 // 1.1 added the fields of binds, unbinds and charges, the awaiting and
 // deferred lists, waiting's reason and the summary's counts per kind; a
-// refund's change is as it was in 1.0.
-const JSONFormatVersion = "1.1"
+// refund's change is as it was in 1.0. 1.2 added generation, moved,
+// verified and over_limit, and the summary's moved and over_limit.
+const JSONFormatVersion = "1.2"
 
 // Action reasons in RenderJSON's resource_changes.
 const (
@@ -51,7 +52,26 @@ type (
 		Resolved        []jsonResolution `json:"resolved"`
 		Removed         []jsonRemoved    `json:"removed"`
 		Noted           []jsonProblem    `json:"noted"`
+		Generation      int64            `json:"generation"`
+		Moved           []jsonMoved      `json:"moved"`
+		Verified        []jsonRemoved    `json:"verified"`
+		OverLimit       []jsonLimit      `json:"over_limit"`
 		Summary         jsonSummary      `json:"summary"`
+	}
+	jsonMoved struct {
+		From    string `json:"from"`
+		To      string `json:"to"`
+		Block   bool   `json:"block"`
+		Entries int    `json:"entries"`
+	}
+	jsonLimit struct {
+		Limit       string     `json:"limit"`
+		Max         jsonAmount `json:"max"`
+		MaxMinor    int64      `json:"max_minor"`
+		Total       jsonAmount `json:"total"`
+		TotalMinor  int64      `json:"total_minor"`
+		BeforeMinor int64      `json:"before_minor"`
+		Instances   []string   `json:"instances"`
 	}
 	jsonChange struct {
 		Address      string         `json:"address"`
@@ -133,6 +153,8 @@ type (
 		Errors     int       `json:"errors"`
 		Unresolved int       `json:"unresolved"`
 		UpToDate   int       `json:"up_to_date"`
+		Moved      int       `json:"moved"`
+		OverLimit  int       `json:"over_limit"`
 	}
 	jsonKinds struct {
 		Refund int `json:"refund"`
@@ -164,7 +186,7 @@ func jsonDocument(p *Plan) jsonPlan {
 		Lineage:         p.Lineage,
 		Serial:          p.Serial,
 		SpecDigest:      p.SpecDigest,
-		Applyable:       len(p.Errors) == 0,
+		Applyable:       len(p.Errors) == 0 && len(p.OverLimit) == 0,
 		ResourceChanges: make([]jsonChange, 0, len(p.Actions)),
 		Waiting:         make([]jsonWaiting, 0, len(p.Waiting)),
 		Awaiting:        make([]jsonAwaiting, 0, len(p.Awaiting)),
@@ -174,6 +196,10 @@ func jsonDocument(p *Plan) jsonPlan {
 		Resolved:        make([]jsonResolution, 0, len(p.Resolved)),
 		Removed:         make([]jsonRemoved, 0, len(p.Removed)),
 		Noted:           jsonProblems(p.Noted),
+		Generation:      p.Generation,
+		Moved:           make([]jsonMoved, 0, len(p.Moved)),
+		Verified:        make([]jsonRemoved, 0, len(p.Verified)),
+		OverLimit:       make([]jsonLimit, 0, len(p.OverLimit)),
 		Summary: jsonSummary{
 			Refunds:    len(p.Actions),
 			Changes:    len(p.Actions),
@@ -183,7 +209,19 @@ func jsonDocument(p *Plan) jsonPlan {
 			Errors:     len(p.Errors),
 			Unresolved: len(p.Unresolved),
 			UpToDate:   p.Converged,
+			Moved:      len(p.Moved),
+			OverLimit:  len(p.OverLimit),
 		},
+	}
+	for _, m := range p.Moved {
+		d.Moved = append(d.Moved, jsonMoved(m))
+	}
+	for _, a := range p.Verified {
+		d.Verified = append(d.Verified, jsonRemoved{Address: a})
+	}
+	for _, l := range p.OverLimit {
+		d.OverLimit = append(d.OverLimit, jsonLimit{Limit: l.Limit, Max: jsonAmountOf(l.Max), MaxMinor: int64(l.Max),
+			Total: jsonAmountOf(l.Total), TotalMinor: int64(l.Total), BeforeMinor: int64(l.Before), Instances: append([]string{}, l.Instances...)})
 	}
 	for _, a := range p.Actions {
 		reason := ReasonCreate

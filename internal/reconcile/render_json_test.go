@@ -100,10 +100,32 @@ func renderFixtures() []struct {
 	kinds.Removed = []string{"binding.old"}
 	kinds.Converged = 2
 
+	// guards has what keeps a money move's identity: a moved block, the
+	// instances asked about after a restore, and a plan over the limits.
+	guards := base()
+	guards.Generation = 3
+	guards.Moved = []reconcile.Move{
+		{From: "recurring_charge.gym", To: "recurring_charge.gym_membership", Entries: 4},
+		{From: "refund.batch", To: "refund.batch_2026", Block: true, Entries: 2},
+	}
+	guards.Verified = []string{"recurring_charge.gym_membership#2026-11-01T09:00+07:00", "refund.ord_20"}
+	guards.Actions = []reconcile.Action{
+		{Kind: reconcile.ActionRefund, Address: `refund.csv["A-1"]`, Payment: "ORD-21", Amount: 1500000000,
+			Reason: "CSV in sen", Key: "TESTF1B2C3D4E5F60718293A4B5C6D7E8F95"},
+		{Kind: reconcile.ActionRefund, Address: `refund.csv["A-2"]`, Payment: "ORD-22", Amount: 990000000,
+			Key: "TESTF2B2C3D4E5F60718293A4B5C6D7E8F96"},
+	}
+	guards.OverLimit = []reconcile.LimitBreach{
+		{Limit: "settings.limits.refund", Max: 500000000, Total: 1500000000, Instances: []string{`refund.csv["A-1"]`, `refund.csv["A-2"]`}},
+		{Limit: "settings.limits.refunds_per_day", Max: 2000000000, Total: 2590000000, Before: 100000000, Instances: []string{`refund.csv["A-1"]`, `refund.csv["A-2"]`}},
+	}
+	guards.Errors = []reconcile.Problem{{Address: "recurring_charge.fitness", Summary: "looks like recurring_charge.gym renamed",
+		Detail: "recurring_charge.fitness is new to the state, and recurring_charge.gym#2026-11-01T09:00+07:00 holds attempt 1 (succeeded) of the same occurrence."}}
+
 	return []struct {
 		name string
 		plan *reconcile.Plan
-	}{{"no_changes", none}, {"mixed", mixed}, {"resend", resend}, {"kinds", kinds}}
+	}{{"no_changes", none}, {"mixed", mixed}, {"resend", resend}, {"kinds", kinds}, {"guards", guards}}
 }
 
 // renderers are the plan renderers, all of one signature.
@@ -201,7 +223,26 @@ type jsonDoc struct {
 	Removed []struct {
 		Address string `json:"address"`
 	} `json:"removed"`
-	Noted   []jsonProblem `json:"noted"`
+	Noted      []jsonProblem `json:"noted"`
+	Generation int64         `json:"generation"`
+	Moved      []struct {
+		From    string `json:"from"`
+		To      string `json:"to"`
+		Block   bool   `json:"block"`
+		Entries int    `json:"entries"`
+	} `json:"moved"`
+	Verified []struct {
+		Address string `json:"address"`
+	} `json:"verified"`
+	OverLimit []struct {
+		Limit       string     `json:"limit"`
+		Max         jsonAmount `json:"max"`
+		MaxMinor    int64      `json:"max_minor"`
+		Total       jsonAmount `json:"total"`
+		TotalMinor  int64      `json:"total_minor"`
+		BeforeMinor int64      `json:"before_minor"`
+		Instances   []string   `json:"instances"`
+	} `json:"over_limit"`
 	Summary struct {
 		Refunds int `json:"refunds"`
 		Changes int `json:"changes"`
@@ -217,6 +258,8 @@ type jsonDoc struct {
 		Errors     int `json:"errors"`
 		Unresolved int `json:"unresolved"`
 		UpToDate   int `json:"up_to_date"`
+		Moved      int `json:"moved"`
+		OverLimit  int `json:"over_limit"`
 	} `json:"summary"`
 }
 
@@ -310,8 +353,8 @@ func TestRenderJSON(t *testing.T) {
 	fx := renderFixtures()
 	t.Run("Mixed", func(t *testing.T) {
 		d, raw := decodeJSONDoc(t, fx[1].plan)
-		if d.FormatVersion != "1.1" || reconcile.JSONFormatVersion != "1.1" {
-			t.Fatalf("FormatVersion=%q, want %q", d.FormatVersion, "1.1")
+		if d.FormatVersion != "1.2" || reconcile.JSONFormatVersion != "1.2" {
+			t.Fatalf("FormatVersion=%q, want %q", d.FormatVersion, "1.2")
 		}
 		if _, ok := raw["ddctl_version"]; ok {
 			t.Errorf("ddctl_version is present; it is not known to the renderer")

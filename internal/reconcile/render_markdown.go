@@ -48,11 +48,16 @@ func RenderMarkdown(w io.Writer, p *Plan, opts RenderOptions) error {
 func markdownFull(p *Plan, loc *time.Location) string {
 	b := &strings.Builder{}
 	mdHeading(b, p)
+	mdOverLimit(b, p)
 	mdErrors(b, p.Errors)
 	mdUnresolved(b, p)
-	if len(p.Actions) == 0 {
+	mdMoved(b, p)
+	switch {
+	case len(p.Actions) == 0 && len(p.Moved) == 0:
 		b.WriteString("No changes. DOKU and the state match the configuration.\n\n")
-	} else {
+	case len(p.Actions) == 0:
+		b.WriteString("No call to DOKU.\n\n")
+	default:
 		b.WriteString("#### Calls ddctl will make\n\n")
 		for _, g := range mdGroups(p.Actions) {
 			open, end := mdCollapse(len(g) > markdownCollapseAfter, mdGroupSummary(g))
@@ -70,9 +75,53 @@ func markdownFull(p *Plan, loc *time.Location) string {
 	mdWaiting(b, p, loc)
 	mdRemoved(b, p)
 	mdNoted(b, p)
+	mdVerified(b, p)
 	mdResolved(b, p)
 	mdFooter(b, p, loc)
 	return b.String()
+}
+
+// mdOverLimit says, before anything else, that apply will send nothing
+// of a plan over settings.limits, and why.
+func mdOverLimit(b *strings.Builder, p *Plan) {
+	if len(p.OverLimit) == 0 {
+		return
+	}
+	b.WriteString("> [!CAUTION]\n> **Over `settings.limits`: apply sends nothing of this plan.** If the amounts are right, apply with `-override-limits=\"REASON\"` (recorded in the history); otherwise correct the configuration.\n>\n")
+	for _, l := range p.OverLimit {
+		fmt.Fprintf(b, "> - %s\n", mdEscape(l.Error()))
+	}
+	b.WriteString("\n")
+}
+
+// mdMoved lists the moved blocks apply carries out, with no call.
+func mdMoved(b *strings.Builder, p *Plan) {
+	if len(p.Moved) == 0 {
+		return
+	}
+	b.WriteString("#### Moved in the state (no call)\n\n")
+	for _, m := range p.Moved {
+		fmt.Fprintf(b, "- `%s` → `%s` (%s)\n", m.From, m.To, plural(m.Entries, "entry", "entries"))
+	}
+	b.WriteString("\n")
+}
+
+// mdVerified lists what DOKU was asked about because the state could not
+// vouch for it.
+func mdVerified(b *strings.Builder, p *Plan) {
+	if len(p.Verified) == 0 {
+		return
+	}
+	open, end := mdCollapse(len(p.Verified) > markdownCollapseAfter, fmt.Sprintf("Asked DOKU first (%d): the state is new or was restored", len(p.Verified)))
+	if open == "" {
+		b.WriteString("#### Asked DOKU first: the state is new or was restored\n\n")
+	}
+	b.WriteString(open)
+	for _, a := range p.Verified {
+		fmt.Fprintf(b, "- `%s`\n", a)
+	}
+	b.WriteString("\n")
+	b.WriteString(end)
 }
 
 // markdownShort is the plan cut to MarkdownLimit.

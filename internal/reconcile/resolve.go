@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -84,12 +83,11 @@ func (e *Engine) resolveRefund(ctx context.Context, op state.Operation) Resoluti
 		res.Detail = fmt.Sprintf("journalled request of operation %d is unreadable: %v", op.ID, err)
 		return res
 	}
-	st, err := e.DOKU.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: req.OriginalPartnerReferenceNo}, doku.RequestOptions{})
-	var derr *doku.Error
+	st, found, err := e.askPayment(ctx, req.OriginalPartnerReferenceNo)
 	switch {
-	case errors.As(err, &derr) && derr.Code.Case() == "01" && derr.Code.HTTPStatus() == 404:
+	case err == nil && !found:
 		// DOKU knows no such payment, so it made no refund of it.
-		res.Status, res.Detail = state.OpNotReceived, fmt.Sprintf("DOKU knows no payment %q (%s)", req.OriginalPartnerReferenceNo, derr.Code)
+		res.Status, res.Detail = state.OpNotReceived, fmt.Sprintf("DOKU knows no payment %q", req.OriginalPartnerReferenceNo)
 	case err != nil:
 		res.Detail = fmt.Sprintf("could not ask DOKU about it: %v; it will be asked again next run", err)
 		return res
