@@ -28,6 +28,7 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	parallelism := fs.Int("parallelism", reconcile.DefaultParallelism, "at most `N` calls at once")
 	var targets listFlag
 	fs.Var(&targets, "target", "apply only the instance, block or charge occurrence at `ADDR` (repeatable; not with PLANFILE, whose targets were chosen at plan time)")
+	override := fs.String("override-limits", "", "apply even where the plan is over settings.limits, for this apply only; `REASON` is recorded in the history")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -36,6 +37,9 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	}
 	if *parallelism < 1 {
 		return usageError(s, "apply", "-parallelism must be at least 1")
+	}
+	if isFlagSet(fs, "override-limits") && strings.TrimSpace(*override) == "" {
+		return usageError(s, "apply", "-override-limits needs a reason, such as -override-limits=\"finance checked the CSV, ticket 123\"")
 	}
 	planFile := fs.Arg(0)
 	if planFile != "" && len(targets) > 0 {
@@ -74,7 +78,13 @@ func runApply(ctx context.Context, args []string, s streams) int {
 			fmt.Fprintf(s.stderr, "Error: %v\n", err)
 			return exitError
 		}
-		if err := reconcile.CheckFresh(p, w.store.Lineage(), serial, e.cfg.Digest, time.Now()); err != nil {
+		cont, err := w.store.Continuity(ctx)
+		if err != nil {
+			fmt.Fprintf(s.stderr, "Error: %v\n", err)
+			return exitError
+		}
+		cur := reconcile.Current{Lineage: w.store.Lineage(), Serial: serial, Generation: cont.Generation, SpecDigest: e.cfg.Digest, Now: time.Now()}
+		if err := reconcile.CheckFresh(p, cur); err != nil {
 			fmt.Fprintf(s.stderr, "Error: %s: %v\n", planFile, err)
 			return exitError
 		}
@@ -85,26 +95,47 @@ func runApply(ctx context.Context, args []string, s streams) int {
 			return exitError
 		}
 		reconcile.RenderText(s.stdout, p, reconcile.RenderOptions{Location: e.cfg.Settings.Location})
-		if p.HasChanges() && !*autoApprove && !confirm(s) {
-			fmt.Fprintln(s.stdout, "\nApply cancelled. Nothing was sent.")
+	}
+	if len(p.OverLimit) > 0 {
+		if *override == "" {
+			fmt.Fprintf(s.stderr, "Error: the plan is over settings.limits; nothing was sent.\n")
+			for _, l := range p.OverLimit {
+				fmt.Fprintf(s.stderr, "  %s\n", l.Error())
+			}
+			fmt.Fprintf(s.stderr, "Correct the configuration, or, if the amounts are right, apply again with -override-limits=\"REASON\" (recorded in the history).\n")
 			return exitError
 		}
+		p.Override = *override
+		fmt.Fprintf(s.stdout, "\nWarning: going over settings.limits for this apply only, because: %s\n", *override)
+		for _, l := range p.OverLimit {
+			fmt.Fprintf(s.stdout, "  %s\n", l.Error())
+		}
+	} else if *override != "" {
+		fmt.Fprintln(s.stdout, "\nNote: the plan is within settings.limits; -override-limits is not needed, and nothing is recorded for it.")
+	}
+	if planFile == "" && p.HasChanges() && !*autoApprove && !confirm(s) {
+		fmt.Fprintln(s.stdout, "\nApply cancelled. Nothing was sent.")
+		return exitError
 	}
 
 	code := exitOK
 	if len(p.Errors) > 0 || len(p.Unresolved) > 0 {
 		code = exitError
 	}
-	// A deferred charge spends an attempt (retry decides when it comes
-	// again); only apply spends it, never a plan alone.
-	if err := w.engine.RecordDeferrals(ctx, p); err != nil {
-		fmt.Fprintf(s.stderr, "Error: %v\n", err)
-		return exitError
-	}
 	var run int64
 	if p.HasChanges() {
-		if run, err = w.store.StartRun(ctx, newRun("apply", e.cfg)); err != nil {
+		r := newRun("apply", e.cfg)
+		r.Override = p.Override
+		if run, err = w.store.StartRun(ctx, r); err != nil {
 			fmt.Fprintf(s.stderr, "Error: record run: %v\n", err)
+			return exitError
+		}
+	}
+	if !p.HasChanges() {
+		// A deferred charge spends an attempt (retry decides when it
+		// comes again); only apply spends it, never a plan alone.
+		if _, err := w.engine.Apply(ctx, p, run, nil); err != nil {
+			fmt.Fprintf(s.stderr, "Error: %v\n", err)
 			return exitError
 		}
 	}
@@ -118,8 +149,16 @@ func runApply(ctx context.Context, args []string, s streams) int {
 	}
 	fmt.Fprintln(s.stdout)
 	prog := newProgress(s.stdout, len(p.Actions))
-	res := w.engine.Apply(ctx, p, run, prog.report) // one report at a time
+	res, err := w.engine.Apply(ctx, p, run, prog.report) // one report at a time
 	prog.finish()
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		w.store.FinishRun(context.WithoutCancel(ctx), run, time.Now(), "failed")
+		return exitError
+	}
+	for _, m := range p.Moved {
+		fmt.Fprintf(s.stdout, "%s: moved to %s (%s; no call)\n", m.From, m.To, pluralEntries(m.Entries))
+	}
 	status := "succeeded"
 	if res.Count(reconcile.ResultSucceeded) != len(res.Results) {
 		status, code = "failed", exitError
@@ -165,4 +204,18 @@ func recordApplied(ctx context.Context, s streams, store *state.Store, cfg *spec
 		fmt.Fprintf(s.stdout, "\nApplied configuration recorded for ddctl daemon (spec %.12s).\n", cfg.Digest)
 	}
 	return nil
+}
+
+// isFlagSet reports whether the flag name was given on the command line.
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func pluralEntries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
 }

@@ -176,6 +176,7 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, err
 	}
+	warnRestored(s, w.store)
 	w.client, err = newClient(d, key, w.store, logger(s), nil)
 	if err != nil {
 		return w, err
@@ -381,4 +382,17 @@ func parseAt(s string) (time.Time, error) {
 		return time.Time{}, errors.New("-at wants an RFC 3339 time such as 2026-12-01T09:00:00+07:00")
 	}
 	return t, nil
+}
+
+// warnRestored says, on stderr, that the state went back in time when it
+// was opened: a restore ddctl state restore did not make.
+func warnRestored(s streams, st *state.Store) {
+	r := st.RestoredAtOpen()
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(s.stderr, "Warning: the state %s went back in time (%s).\n"+
+		"  It is recorded as restored (generation %d): plans saved before now are refused, and every key the next runs\n"+
+		"  would send, defer or record without a record of it since is first asked about at DOKU. Use ddctl state restore\n"+
+		"  to put a copy back.\n", st.Path(), r.How, r.Generation)
 }

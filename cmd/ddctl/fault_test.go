@@ -230,18 +230,22 @@ func engineRun(tb testing.TB, eng *reconcile.Engine, st *state.Store, cfg *spec.
 	if err != nil {
 		tb.Fatalf("plan: %v", err)
 	}
-	if err := eng.RecordDeferrals(ctx, p); err != nil {
-		tb.Fatal(err)
-	}
 	out := appliedPlan{Plan: p}
 	if !p.HasChanges() {
+		if _, err := eng.Apply(ctx, p, 0, nil); err != nil { // the deferrals
+			tb.Fatal(err)
+		}
 		return out
 	}
 	run, err := st.StartRun(ctx, newRun("apply", cfg))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out.Results = eng.Apply(ctx, p, run, nil).Results
+	res, err := eng.Apply(ctx, p, run, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out.Results = res.Results
 	if err := st.FinishRun(ctx, run, time.Now(), "done"); err != nil {
 		tb.Fatal(err)
 	}

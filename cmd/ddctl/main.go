@@ -41,7 +41,7 @@ Commands:
   plan       show the calls that apply would make
   apply      make the calls of a plan
   show       print a saved plan (-json: as JSON)
-  state      list, show or rm (forget) what the state file holds
+  state      list, show, rm (forget), mv (rename) or restore (put a copy back) what the state file holds
   force-unlock  remove a dead run's lock record
   import     adopt a binding made outside ddctl (its authCode on stdin)
   history    list the journalled operations, with their runs

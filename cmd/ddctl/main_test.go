@@ -18,6 +18,7 @@ import (
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/state"
 )
 
 func TestMain(m *testing.M) {
@@ -57,6 +58,7 @@ func TestScripts(t *testing.T) {
 			"mark":     cmdMark,
 			"newcalls": cmdNewCalls,
 			"dokuset":  cmdDOKUSet,
+			"newstate": cmdNewState,
 		},
 	})
 }
@@ -270,4 +272,24 @@ func cmdDOKUSet(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("doku.hcl does not end its block with a closing brace")
 	}
 	ts.Check(os.WriteFile(path, []byte(body+"  "+args[0]+" = "+args[1]+"\n}\n"), 0o600))
+}
+
+// newstate TIME [DIR] creates the state file DIR/ddctl.db (DIR defaults
+// to the work directory), as a run at TIME (RFC 3339) would have: it
+// vouches for the keys of occurrences from then on. Scripts that plan for
+// a time in the past (-at) use it, so that the state is older than what
+// they plan, as in a real deployment.
+func cmdNewState(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: newstate TIME [DIR]")
+	}
+	at, err := time.Parse(time.RFC3339, args[0])
+	ts.Check(err)
+	dir := "."
+	if len(args) == 2 {
+		dir = args[1]
+	}
+	st, err := state.OpenWith(ts.MkAbs(filepath.Join(dir, "ddctl.db")), state.OpenOptions{AllowPlaintextSecrets: true, NowFunc: func() time.Time { return at }})
+	ts.Check(err)
+	ts.Check(st.Close())
 }

@@ -85,7 +85,7 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintln(notes, e.sandbox.statsLine())
 	}
 	switch {
-	case len(p.Errors) > 0:
+	case len(p.Errors) > 0 || len(p.OverLimit) > 0:
 		return exitError
 	case *detailed && p.HasChanges():
 		return exitChanges
