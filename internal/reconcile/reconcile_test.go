@@ -41,7 +41,7 @@ func setup(t *testing.T, configure ...func(*sandbox.Config)) *bundle {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := sb.Client(t)
-	return &bundle{sb: sb, store: st, client: c, engine: &reconcile.Engine{DOKU: c, Store: st}}
+	return &bundle{sb: sb, store: st, client: c, engine: &reconcile.Engine{DOKU: c, Store: st, NowFunc: func() time.Time { return now }}}
 }
 
 func config(refunds ...spec.Refund) *spec.Config {
@@ -276,7 +276,7 @@ func TestCheckFresh(t *testing.T) {
 	cfg := config(refund("a", "INV-1", 0))
 	p := b.plan(t, cfg)
 	serial, _ := b.store.Serial(context.Background())
-	wall := time.Now()
+	wall := now
 	cur := reconcile.Current{Lineage: b.store.Lineage(), Serial: serial, Generation: 1, SpecDigest: cfg.Digest, Now: wall}
 	if err := reconcile.CheckFresh(p, cur); err != nil {
 		t.Fatalf("fresh plan refused: %v", err)
@@ -374,7 +374,7 @@ func TestResendRepeatsJournalledRequest(t *testing.T) {
 	run, _ := b.store.StartRun(ctx, state.Run{Command: "apply", StartedAt: now})
 	if _, err := b.store.RecordRefundIntent(ctx, state.Operation{RunID: run, Address: a.Address, Kind: state.KindRefund,
 		IdempotencyKey: a.Key, ExternalID: extID, Request: body},
-		state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, time.Now()); err != nil {
+		state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, now); err != nil {
 		t.Fatal(err)
 	}
 	var sent []string
