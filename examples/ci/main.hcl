@@ -6,6 +6,15 @@ settings {
   timezone         = "Asia/Jakarta"
   state            = var.state_file
   reference_prefix = "SHOP1"
+
+  # What one apply (or one daemon cycle, or one day) may move. A CSV with
+  # amounts in sen instead of rupiah is stopped here, before any call; to
+  # go over a limit once, apply with -override-limits="REASON".
+  limits {
+    refund            = 5000000
+    refunds_per_apply = 50000000
+    refunds_per_day   = 100000000
+  }
 }
 
 variable "state_file" {
