@@ -170,25 +170,16 @@ func runStateRm(ctx context.Context, args []string, s streams) int {
 	if fs.NArg() != 1 {
 		return usageError(s, "state rm", "want exactly one address, such as refund.order_1001")
 	}
-	st, e, code := openStateReadOnly(ctx, s, cf)
+	e := loadConfig(ctx, s, cf)
+	if e == nil {
+		return exitError
+	}
+	defer e.close()
+	st, lock, code := lockAndOpen(ctx, s, e, "state rm", lf)
 	if st == nil {
 		return code
 	}
-	defer e.close()
-	st.Close()
-	run := newRun("state rm", e.cfg)
-	lock, err := state.AcquireLock(ctx, e.cfg.Settings.State, state.LockInfo{
-		Operation: "state rm", PID: run.PID, Host: run.Host, Who: run.User, Created: run.StartedAt}, lf.timeout)
-	if err != nil {
-		fmt.Fprintf(s.stderr, "Error: %v\n", err)
-		return exitError
-	}
 	defer lock.Unlock()
-	st, err = state.Open(e.cfg.Settings.State)
-	if err != nil {
-		fmt.Fprintf(s.stderr, "Error: %v\n", err)
-		return exitError
-	}
 	defer st.Close()
 	n, err := st.Forget(ctx, fs.Arg(0))
 	if err != nil {
@@ -315,20 +306,33 @@ func lockAndOpen(ctx context.Context, s streams, e *env, command string, lf lock
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return nil, nil, exitError
 	}
-	opts, err := stateOptions(e.cfg.DOKU.Environment)
-	if err != nil {
+	st := openStateFile(s, e)
+	if st == nil {
 		lock.Unlock()
-		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return nil, nil, exitError
 	}
-	st, err := state.OpenWith(path, opts)
-	if err != nil {
-		lock.Unlock()
-		fmt.Fprintf(s.stderr, "Error: %v\n", err)
-		return nil, nil, exitError
-	}
-	warnRestored(s, st)
 	return st, lock, exitOK
+}
+
+// openStateFile opens the existing state file of e's configuration with
+// its key, and warns if it went back in time. It prints why when it
+// returns nil.
+func openStateFile(s streams, e *env) *state.Store {
+	path := e.cfg.Settings.State
+	if !fileExists(path) {
+		fmt.Fprintf(s.stderr, "Error: no state file at %s: nothing was planned or applied here yet.\n", path)
+		return nil
+	}
+	opts, err := stateOptions(e.cfg.DOKU.Environment)
+	if err == nil {
+		var st *state.Store
+		if st, err = state.OpenWith(path, opts); err == nil {
+			warnRestored(s, st)
+			return st
+		}
+	}
+	fmt.Fprintf(s.stderr, "Error: %v\n", err)
+	return nil
 }
 
 // runStateRestore is `ddctl state restore FILE`: a copy of the state (a
@@ -579,22 +583,9 @@ func openStateReadOnly(ctx context.Context, s streams, cf configFlags) (*state.S
 	if e == nil {
 		return nil, nil, exitError
 	}
-	path := e.cfg.Settings.State
-	if !fileExists(path) {
+	st := openStateFile(s, e)
+	if st == nil {
 		e.close()
-		fmt.Fprintf(s.stderr, "Error: no state file at %s: nothing was planned or applied here yet.\n", path)
-		return nil, nil, exitError
-	}
-	opts, err := stateOptions(e.cfg.DOKU.Environment)
-	if err != nil {
-		e.close()
-		fmt.Fprintf(s.stderr, "Error: %v\n", err)
-		return nil, nil, exitError
-	}
-	st, err := state.OpenWith(path, opts)
-	if err != nil {
-		e.close()
-		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return nil, nil, exitError
 	}
 	return st, e, exitOK
