@@ -423,11 +423,12 @@ func TestScenarioRenamedBlock(t *testing.T) {
 	}
 }
 
-// lastChange is the last day before now on which the clocks of loc moved
-// in the direction given (back: fewer... later offset smaller), as the
-// UTC midnight of its date.
+// lastChange is the last day, at least three days before now, on which
+// the clocks of loc moved back (back) or forward, as midnight of that day
+// in loc: the charges of TestScenarioDST run from the day before it to the
+// day after it, all due by now.
 func lastChange(loc *time.Location, back bool) time.Time {
-	d := time.Now().In(loc)
+	d := time.Now().In(loc).AddDate(0, 0, -3)
 	day := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc)
 	for range 800 {
 		prev := day.AddDate(0, 0, -1)

@@ -214,7 +214,7 @@ func TestTokenRefusalIsNotARefusedRefund(t *testing.T) {
 	}
 	// The binding changes (the customer is bound again): the refund goes.
 	binding.UpdatedAt = time.Time{}
-	if err := b.store.PutBinding(ctx, binding, time.Now().Add(time.Minute)); err != nil {
+	if err := b.store.PutBinding(ctx, binding, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	p = b.plan(t, cfg)
