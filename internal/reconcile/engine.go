@@ -52,6 +52,7 @@ type Store interface {
 	RecordVerified(ctx context.Context, address string, keys []string, now time.Time) error
 	Move(ctx context.Context, from, to string, block bool, runID int64, now time.Time) (int, error)
 	Spent(ctx context.Context, since time.Time) (refunds, charges money.Amount, err error)
+	EntryAddresses(ctx context.Context) (charges, bindings []string, err error)
 }
 
 // DefaultParallelism is how many actions apply runs at once (as Terraform).

@@ -29,22 +29,64 @@ type guard struct {
 // would move the same money again under a new key. Each is a plan error
 // naming both addresses and the moved block to write, and is not planned:
 // nothing is sent for it.
-func (e *Engine) renames(ctx context.Context, p *Plan, cfg *spec.Config, g *guard) error {
-	refunds, err := e.Store.Refunds(ctx)
-	if err != nil {
-		return fmt.Errorf("read refunds: %w", err)
-	}
-	charges, err := e.Store.Charges(ctx)
-	if err != nil {
-		return fmt.Errorf("read charges: %w", err)
-	}
-	bindings, err := e.Store.Bindings(ctx)
-	if err != nil {
-		return fmt.Errorf("read bindings: %w", err)
-	}
+//
+// It reads the state's rows only when the configuration has a new instance
+// and the state an entry no longer in the configuration, of one kind: a
+// converged plan pays for the addresses alone. refunds are the state's.
+func (e *Engine) renames(ctx context.Context, p *Plan, cfg *spec.Config, g *guard, refunds map[string]state.Refund) error {
 	desired := map[string]bool{}
 	for _, a := range cfg.Addresses() {
 		desired[a] = true
+	}
+	chargeAddrs, bindingAddrs, err := e.Store.EntryAddresses(ctx)
+	if err != nil {
+		return fmt.Errorf("read the state's addresses: %w", err)
+	}
+	// newAndRemoved reports whether, of one kind, some configured instance
+	// has no entry and some entry is not configured.
+	newAndRemoved := func(configured []string, have []string) bool {
+		in := map[string]bool{}
+		removed := false
+		for _, a := range have {
+			in[a] = true
+			removed = removed || !desired[a]
+		}
+		if !removed {
+			return false
+		}
+		for _, a := range configured {
+			if !in[a] {
+				return true
+			}
+		}
+		return false
+	}
+	var cfgCharges, cfgBindings, cfgRefunds, haveRefunds []string
+	for _, c := range cfg.Charges {
+		cfgCharges = append(cfgCharges, c.Address)
+	}
+	for _, b := range cfg.Bindings {
+		cfgBindings = append(cfgBindings, b.Address)
+	}
+	for _, r := range cfg.Refunds {
+		cfgRefunds = append(cfgRefunds, r.Address)
+	}
+	for a := range refunds {
+		haveRefunds = append(haveRefunds, a)
+	}
+	var charges []state.Charge
+	if newAndRemoved(cfgCharges, chargeAddrs) || newAndRemoved(cfgRefunds, haveRefunds) {
+		// Charges: for themselves, and for the payments of the refunds of
+		// charge occurrences.
+		if charges, err = e.Store.Charges(ctx); err != nil {
+			return fmt.Errorf("read charges: %w", err)
+		}
+	}
+	var bindings map[string]state.Binding
+	if newAndRemoved(cfgBindings, bindingAddrs) {
+		if bindings, err = e.Store.Bindings(ctx); err != nil {
+			return fmt.Errorf("read bindings: %w", err)
+		}
 	}
 	block := func(addr, old, what string) {
 		g.blocked[addr] = true

@@ -143,6 +143,17 @@ func (s movedStore) Charges(ctx context.Context) ([]state.Charge, error) {
 	return rows, err
 }
 
+func (s movedStore) EntryAddresses(ctx context.Context) (charges, bindings []string, err error) {
+	charges, bindings, err = s.Store.EntryAddresses(ctx)
+	for i := range charges {
+		charges[i] = s.fwd(charges[i])
+	}
+	for i := range bindings {
+		bindings[i] = s.fwd(bindings[i])
+	}
+	return charges, bindings, err
+}
+
 func (s movedStore) ChargeByKey(ctx context.Context, key string) (state.Charge, bool, error) {
 	c, ok, err := s.Store.ChargeByKey(ctx, key)
 	return s.charge(c), ok, err

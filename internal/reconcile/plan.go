@@ -212,12 +212,12 @@ func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.T
 	if err := e.refreshCharges(ctx, p, cfg, unsettled); err != nil {
 		return nil, err
 	}
-	if err := e.renames(ctx, p, cfg, g); err != nil {
-		return nil, err
-	}
 	refunds, err := e.Store.Refunds(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read refunds: %w", err)
+	}
+	if err := e.renames(ctx, p, cfg, g, refunds); err != nil {
+		return nil, err
 	}
 	// What DOKU said of payments matters only to refunds the state has not
 	// made yet: a converged plan does without reading it (10,000 payments

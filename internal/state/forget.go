@@ -38,3 +38,25 @@ func (s *Store) Forget(ctx context.Context, address string) (int, error) {
 	}
 	return removed, nil
 }
+
+// EntryAddresses lists the instance addresses of the state's charges and
+// bindings, by kind ("charge" or "binding"), without reading their rows:
+// what a plan needs to tell new instances and removed entries apart.
+func (s *Store) EntryAddresses(ctx context.Context) (charges, bindings []string, err error) {
+	var rows []struct {
+		Address string `db:"address"`
+		Kind    string `db:"kind"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, `SELECT DISTINCT address, 'charge' AS kind FROM charges
+		UNION ALL SELECT address, 'binding' AS kind FROM bindings`); err != nil {
+		return nil, nil, formatError(err)
+	}
+	for _, r := range rows {
+		if r.Kind == "charge" {
+			charges = append(charges, r.Address)
+		} else {
+			bindings = append(bindings, r.Address)
+		}
+	}
+	return charges, bindings, nil
+}
