@@ -50,22 +50,26 @@ const DefaultCatchUpGrace = time.Hour
 // than CatchUpGrace has passed since it. The zero grace is
 // DefaultCatchUpGrace.
 func (c Charge) Missed(at, now time.Time, loc *time.Location) bool {
-	grace := c.CatchUpGrace
-	if grace <= 0 {
-		grace = DefaultCatchUpGrace
-	}
-	if now.Sub(at) > grace {
+	if now.Sub(at) > c.Grace() {
 		return true
 	}
 	next, ok := c.nextOccurrence(at.Add(time.Nanosecond), loc)
 	return ok && !now.Before(next)
 }
 
+// Grace is CatchUpGrace, or DefaultCatchUpGrace when it is not set.
+func (c Charge) Grace() time.Duration {
+	if c.CatchUpGrace <= 0 {
+		return DefaultCatchUpGrace
+	}
+	return c.CatchUpGrace
+}
+
 // Limits of recurring charge fields.
 const (
 	minCatchUpGrace      = time.Minute
 	maxDescriptionLength = 40 // SNAP-ALLO.md: additionalInfo.remarks ≤ 40
-	maxRetryAttempts     = 10
+	MaxRetryAttempts     = 10 // retry.attempts at most; also how many keys an occurrence may have used
 	minRetryEvery        = time.Minute
 )
 
@@ -245,9 +249,9 @@ func (l *loader) retry(sc scope, attrs hcl.Attributes) Retry {
 					}
 				}
 			}
-			if attempts < 1 || attempts > maxRetryAttempts {
+			if attempts < 1 || attempts > MaxRetryAttempts {
 				l.errorf(attr.Expr.Range().Ptr(), "Invalid retry attempts",
-					"%sattempts is the number of attempts per occurrence, counting the first: a whole number from 1 (no retry) to %d.", sc.prefix(), maxRetryAttempts)
+					"%sattempts is the number of attempts per occurrence, counting the first: a whole number from 1 (no retry) to %d.", sc.prefix(), MaxRetryAttempts)
 			} else {
 				r.Attempts = int(attempts)
 			}

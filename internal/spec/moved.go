@@ -138,6 +138,17 @@ func (l *loader) decodeMoved(blocks []*hcl.Block, addrs []string) []Moved {
 		}
 		out = append(out, Moved{From: m.from.String(), To: to.String(), Block: !m.from.keyed && !to.keyed, DeclRange: m.b.DefRange})
 	}
+	// One entry moves to one place: an instance may not be moved by its
+	// own block and by itself.
+	for _, m := range out {
+		for _, o := range out {
+			if m.Block && strings.HasPrefix(o.From, m.From+"[") {
+				l.errorf(o.DeclRange.Ptr(), "Overlapping moved blocks",
+					"%s moves %s, and the moved block at %s:%d moves every instance of %s: an entry moves to one place. Keep one of them.",
+					o, o.From, m.DeclRange.Filename, m.DeclRange.Start.Line, m.From)
+			}
+		}
+	}
 	slices.SortFunc(out, func(a, b Moved) int { return strings.Compare(a.From, b.From) })
 	return out
 }

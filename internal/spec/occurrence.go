@@ -220,6 +220,25 @@ func (c Charge) Occurrences(from, to time.Time, loc *time.Location) []time.Time 
 	return sched.between(from, to, loc)
 }
 
+// Jumped reports whether the occurrence at of c is one the clocks of loc
+// jumped to: a scheduled wall-clock time that did not exist that night
+// (02:30 when 02:00 became 03:00), and not a scheduled time of its own.
+// Schedulers that skip such times (cron/v3, which ddctl followed before)
+// had no occurrence there.
+func (c Charge) Jumped(at time.Time, loc *time.Location) bool {
+	sched, err := parseSchedule(c.Schedule)
+	if err != nil || sched.spec == nil {
+		return false
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	w, sp := at.In(loc), sched.spec
+	scheduled := sp.Month&(1<<uint(w.Month())) != 0 && dayMatches(sp, civilDate(at, loc)) &&
+		sp.Hour&(1<<uint(w.Hour())) != 0 && sp.Minute&(1<<uint(w.Minute())) != 0 && sp.Second&(1<<uint(w.Second())) != 0
+	return !scheduled
+}
+
 // nextOccurrence returns c's first occurrence at or after t, if there is
 // one within five years.
 func (c Charge) nextOccurrence(t time.Time, loc *time.Location) (time.Time, bool) {

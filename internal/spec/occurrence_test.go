@@ -321,3 +321,38 @@ func TestMissed(t *testing.T) {
 		}
 	}
 }
+
+// TestJumped: an occurrence is one the clocks jumped to only when the
+// scheduled wall-clock time did not exist that night; a time scheduled
+// for itself (03:00) is not, even at the instant of a jump.
+func TestJumped(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tt := range []struct {
+		schedule, at string
+		want         bool
+	}{
+		{"30 2 * * *", "2026-03-08T03:00:00-04:00", true},  // 02:30 did not exist
+		{"30 2 * * *", "2026-03-09T02:30:00-04:00", false}, // the next day's
+		{"0 3 * * *", "2026-03-08T03:00:00-04:00", false},  // 03:00 scheduled for itself
+		{"30 1 * * *", "2026-11-01T01:30:00-04:00", false}, // twice that night, first
+	} {
+		c := Charge{Schedule: tt.schedule}
+		occ := c.Occurrences(at(tt.at), at(tt.at).Add(time.Second), ny)
+		if len(occ) != 1 {
+			t.Fatalf("%q has no occurrence at %s", tt.schedule, tt.at)
+		}
+		if got := c.Jumped(occ[0], ny); got != tt.want {
+			t.Errorf("%q at %s: Jumped=%v, want %v", tt.schedule, tt.at, got, tt.want)
+		}
+	}
+}

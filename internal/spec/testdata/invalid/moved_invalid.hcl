@@ -77,3 +77,18 @@ moved { # ERROR: Invalid moved block
   from = refund.single["a"]
   to   = refund.batch
 }
+
+refund "pair" {
+  for_each = { a = "INV-4" }
+  payment  = each.value
+}
+
+moved {
+  from = refund.old_pair
+  to   = refund.pair
+}
+
+moved { # ERROR: Overlapping moved blocks
+  from = refund.old_pair["a"]
+  to   = refund.batch["a"]
+}
