@@ -43,6 +43,10 @@ type Continuity struct {
 	Since time.Time
 	// Generation is 1 for a state never restored, plus one per restore.
 	Generation int64
+	// SchedulesSince is when this state began to be kept by a ddctl that
+	// fires a scheduled time the clocks jump over (its creation, or its
+	// upgrade from an older ddctl, which skipped such times).
+	SchedulesSince time.Time
 }
 
 // Continuity reads the state's Continuity.
@@ -51,7 +55,7 @@ func (s *Store) Continuity(ctx context.Context) (Continuity, error) {
 		Key   string `db:"key"`
 		Value string `db:"value"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, `SELECT key, value FROM meta WHERE key IN ('vouched_since', 'generation')`); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, `SELECT key, value FROM meta WHERE key IN ('vouched_since', 'generation', 'schedules_since')`); err != nil {
 		return Continuity{}, formatError(err)
 	}
 	var c Continuity
@@ -61,6 +65,8 @@ func (s *Store) Continuity(ctx context.Context) (Continuity, error) {
 			c.Since = parseTime(r.Value)
 		case "generation":
 			c.Generation, _ = strconv.ParseInt(r.Value, 10, 64)
+		case "schedules_since":
+			c.SchedulesSince = parseTime(r.Value)
 		}
 	}
 	if c.Since.IsZero() || c.Generation < 1 {
@@ -112,12 +118,19 @@ type Restored struct {
 	How        string
 }
 
+// errNotBehind is markRestored finding, inside its transaction, that the
+// state is no longer behind its witness.
+var errNotBehind = errors.New("the state is not behind its witness")
+
 // markRestored records a restore at now in one transaction: the
 // generation goes up by one (above floorGeneration too), the serial above
 // floorSerial and above its own, so that every plan made before the
 // restore is stale, and the state vouches only from now on. how says how
-// the restore happened; it names the run recorded with it.
-func (s *Store) markRestored(ctx context.Context, now time.Time, floorSerial, floorGeneration int64, how string) (Restored, error) {
+// the restore happened; it names the run recorded with it. With
+// onlyIfBehind, it records nothing and returns errNotBehind when the
+// state's serial and generation are not below the floors (the witness's)
+// any more.
+func (s *Store) markRestored(ctx context.Context, now time.Time, floorSerial, floorGeneration int64, how string, onlyIfBehind bool) (Restored, error) {
 	r := Restored{At: now, How: how}
 	err := s.transact(ctx, false, func(tx *sqlx.Tx) error {
 		var serial, gen int64
@@ -126,6 +139,9 @@ func (s *Store) markRestored(ctx context.Context, now time.Time, floorSerial, fl
 		}
 		if err := tx.GetContext(ctx, &gen, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'`); err != nil {
 			return formatError(err)
+		}
+		if onlyIfBehind && serial >= floorSerial && gen >= floorGeneration {
+			return errNotBehind
 		}
 		r.Serial, r.Generation = max(serial, floorSerial)+1, max(gen, floorGeneration)+1
 		for k, v := range map[string]string{
@@ -141,6 +157,9 @@ func (s *Store) markRestored(ctx context.Context, now time.Time, floorSerial, fl
 			how, timeText(now), timeText(now), os.Getpid())
 		return formatError(err)
 	})
+	if errors.Is(err, errNotBehind) {
+		return Restored{}, err
+	}
 	if err != nil {
 		return Restored{}, fmt.Errorf("record the restore of %s: %w", s.path, err)
 	}
@@ -198,6 +217,9 @@ func readWitness(path string) (w witness, ok bool, err error) {
 func (s *Store) writeWitness(serial int64) error {
 	s.witnessMu.Lock()
 	defer s.witnessMu.Unlock()
+	if s.closed {
+		return nil
+	}
 	gen := s.generation.Load()
 	if serial <= s.witnessSerial && gen == s.witnessGeneration {
 		return nil
@@ -220,12 +242,23 @@ func (s *Store) writeWitness(serial int64) error {
 // checkContinuity compares a state just opened, after the migrations in
 // ran, with its witness: a state created by this open is given its
 // Continuity and a witness, and so is one kept by a ddctl older than
-// witnesses; one whose witness is missing, belongs to another state or
-// shows a higher serial or generation was restored (or moved here without
-// its witness), and is recorded as restored at now.
+// witnesses (unless a witness of it shows it went back); one whose witness
+// is missing, belongs to another state or shows a higher serial or
+// generation was restored (or moved here without its witness), and is
+// recorded as restored at now.
+//
+// The witness is read before the state: a process committing meanwhile
+// raises both, and the state read second is never behind the witness read
+// first unless it went back. The comparison is made again inside the
+// transaction that records a restore, so that two processes opening a
+// restored state record one restore.
 func (s *Store) checkContinuity(ctx context.Context, ran []string, now time.Time) error {
 	created := slices.Contains(ran, "0001_init.sql")
 	older := slices.Contains(ran, "0004_identity.sql") // kept by a ddctl before witnesses
+	w, ok, err := readWitness(s.path)
+	if err != nil && !created {
+		return fmt.Errorf("%w; if the state file is sound, remove the witness: the next open records a restore, and the runs after it ask DOKU before they act", err)
+	}
 	serial, err := s.Serial(ctx)
 	if err != nil {
 		return err
@@ -236,30 +269,79 @@ func (s *Store) checkContinuity(ctx context.Context, ran []string, now time.Time
 	}
 	s.generation.Store(gen)
 	if created {
+		// A new state vouches from now on; and no ddctl ever scheduled it
+		// with rules that skip the times clocks jump over.
 		if err := s.transact(ctx, false, func(tx *sqlx.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'vouched_since'`, timeText(now))
+			if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'vouched_since'`, timeText(now)); err != nil {
+				return formatError(err)
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'schedules_since'`, timeText(time.Time{}))
 			return formatError(err)
 		}); err != nil {
 			return err
 		}
 		return s.writeWitness(serial)
 	}
-	w, ok, err := readWitness(s.path)
-	if err != nil {
-		return err
-	}
+	went := ok && w.lineage == s.lineage && (w.serial > serial || w.generation > gen)
 	switch {
-	case older:
+	case older && !went:
 		err = s.writeWitness(serial)
 	case !ok:
-		_, err = s.markRestored(ctx, now, 0, 0, "restore detected: the state had no witness (moved, copied, or kept by an older ddctl)")
+		_, err = s.markRestored(ctx, now, 0, 0, "restore detected: the state had no witness (moved, copied, or kept by an older ddctl)", false)
 	case w.lineage != s.lineage:
-		_, err = s.markRestored(ctx, now, 0, 0, fmt.Sprintf("restore detected: the witness is of another state (lineage %s)", w.lineage))
-	case w.serial > serial || w.generation > gen:
+		_, err = s.markRestored(ctx, now, 0, 0, fmt.Sprintf("restore detected: the witness is of another state (lineage %s)", w.lineage), false)
+	case went:
 		_, err = s.markRestored(ctx, now, w.serial, w.generation,
-			fmt.Sprintf("restore detected: the state is at serial %d generation %d, its witness at serial %d generation %d", serial, gen, w.serial, w.generation))
+			fmt.Sprintf("restore detected: the state is at serial %d generation %d, its witness at serial %d generation %d", serial, gen, w.serial, w.generation), true)
+		if errors.Is(err, errNotBehind) {
+			err = s.writeWitness(serial) // another process recorded it, or committed meanwhile
+		}
 	default:
 		err = s.writeWitness(serial)
 	}
 	return err
+}
+
+// ErrStateReplaced is returned by CheckUnchanged when the state file was
+// replaced or restored while this Store had it open.
+var ErrStateReplaced = errors.New("the state file was replaced or restored while it was open")
+
+// CheckUnchanged returns ErrStateReplaced, saying how, when the state at
+// Path is no longer the one this Store opened: another file is at its
+// path, or its lineage or generation changed, or its serial is below one
+// this Store wrote. A process that keeps the state open (the daemon)
+// checks it before each cycle and stops: the next start then sees the
+// restore, and asks DOKU before it acts.
+func (s *Store) CheckUnchanged(ctx context.Context) error {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStateReplaced, err)
+	}
+	if s.opened != nil && !os.SameFile(fi, s.opened) {
+		return fmt.Errorf("%w: another file is at %s", ErrStateReplaced, s.path)
+	}
+	var lineage string
+	if err := s.db.GetContext(ctx, &lineage, `SELECT value FROM meta WHERE key = 'lineage'`); err != nil {
+		return formatError(err)
+	}
+	serial, err := s.Serial(ctx)
+	if err != nil {
+		return err
+	}
+	var gen int64
+	if err := s.db.GetContext(ctx, &gen, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'`); err != nil {
+		return formatError(err)
+	}
+	s.witnessMu.Lock()
+	wrote := s.witnessSerial
+	s.witnessMu.Unlock()
+	switch {
+	case lineage != s.lineage:
+		return fmt.Errorf("%w: its lineage is now %s, not %s", ErrStateReplaced, lineage, s.lineage)
+	case gen != s.generation.Load():
+		return fmt.Errorf("%w: it was restored (generation %d, opened at %d)", ErrStateReplaced, gen, s.generation.Load())
+	case serial < wrote:
+		return fmt.Errorf("%w: its serial is %d, below the %d this process wrote", ErrStateReplaced, serial, wrote)
+	}
+	return nil
 }

@@ -61,9 +61,11 @@ func (s *Store) Move(ctx context.Context, from, to string, block bool, runID int
 	// maps: from itself, its instances (block) and its occurrences.
 	candidates := func(ctx context.Context, tx *sqlx.Tx, table, column string) ([]string, error) {
 		var addrs []string
+		// length() counts characters, as substr() does: an address may
+		// hold a key that is not ASCII.
 		err := tx.SelectContext(ctx, &addrs, `SELECT DISTINCT `+column+` FROM `+table+` WHERE `+column+` = ?
-			OR substr(`+column+`, 1, ?) = ? OR substr(`+column+`, 1, ?) = ?`,
-			from, len(from)+1, from+"[", len(from)+1, from+"#")
+			OR substr(`+column+`, 1, length(?)) = ? OR substr(`+column+`, 1, length(?)) = ?`,
+			from, from+"[", from+"[", from+"#", from+"#")
 		if err != nil {
 			return nil, formatError(err)
 		}

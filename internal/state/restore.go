@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // CopyInfo describes a copy of a state file, as Inspect reads it.
@@ -87,44 +89,29 @@ type RestoreOptions struct {
 // itself is not changed. The caller holds the state's lock and has
 // checked the copy (Inspect) and that no daemon runs on the state.
 //
-// The copy is written next to path and renamed over it, so that a crash
-// leaves either the old state or the restored one; the old state's WAL
-// files are removed with it.
+// The copy's pages are written into the state file by SQLite's online
+// backup, in one transaction, through the state's own WAL and locks: a
+// crash leaves the old state or the restored one, and a process that has
+// the state open sees one or the other, never a file replaced under it
+// (a daemon that finds the state restored stops: CheckUnchanged).
 func Restore(ctx context.Context, path, copyPath string, opts RestoreOptions) (*Store, Restored, error) {
 	floorSerial, floorGen := int64(0), int64(0)
+	exists := false
 	if cur, err := Inspect(ctx, path); err == nil {
-		floorSerial, floorGen = cur.Serial, cur.Generation
+		floorSerial, floorGen, exists = cur.Serial, cur.Generation, true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, Restored{}, fmt.Errorf("the state being replaced: %w", err)
 	}
 	if w, ok, err := readWitness(path); err == nil && ok {
 		floorSerial, floorGen = max(floorSerial, w.serial), max(floorGen, w.generation)
 	}
-	if opts.Backup != "" && floorSerial > 0 {
+	if opts.Backup != "" && exists {
 		if err := vacuumInto(ctx, path, opts.Backup); err != nil {
 			return nil, Restored{}, fmt.Errorf("keep the state being replaced: %w", err)
 		}
 	}
-	tmp := path + ".restoring"
-	os.Remove(tmp)
-	if err := vacuumInto(ctx, copyPath, tmp); err != nil {
-		return nil, Restored{}, fmt.Errorf("copy %s: %w", copyPath, err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return nil, Restored{}, err
-	}
-	for _, side := range []string{path + "-wal", path + "-shm"} {
-		if err := os.Remove(side); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			os.Remove(tmp)
-			return nil, Restored{}, err
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return nil, Restored{}, err
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return nil, Restored{}, err
+	if err := backupInto(ctx, copyPath, path); err != nil {
+		return nil, Restored{}, fmt.Errorf("restore %s: %w", copyPath, err)
 	}
 	o := opts.Open
 	o.NowFunc = func() time.Time { return opts.Now }
@@ -134,6 +121,50 @@ func Restore(ctx context.Context, path, copyPath string, opts RestoreOptions) (*
 		return nil, Restored{}, err
 	}
 	return s, *s.restored, nil
+}
+
+// backupInto writes every page of the SQLite file at from into the state
+// file at to (created if missing), with SQLite's online backup: one write
+// transaction of to, under its locks.
+func backupInto(ctx context.Context, from, to string) error {
+	src, err := sql.Open("sqlite3", "file:"+EscapePath(from)+"?mode=ro&_busy_timeout=10000")
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	f, err := os.OpenFile(to, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	dst, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=%d", EscapePath(to), BusyTimeout.Milliseconds()))
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	sc, err := src.Conn(ctx)
+	if err != nil {
+		return formatError(err)
+	}
+	defer sc.Close()
+	dc, err := dst.Conn(ctx)
+	if err != nil {
+		return formatError(err)
+	}
+	defer dc.Close()
+	return dc.Raw(func(d any) error {
+		return sc.Raw(func(s any) error {
+			b, err := d.(*sqlite3.SQLiteConn).Backup("main", s.(*sqlite3.SQLiteConn), "main")
+			if err != nil {
+				return formatError(err)
+			}
+			if _, err := b.Step(-1); err != nil {
+				b.Close()
+				return formatError(err)
+			}
+			return formatError(b.Finish())
+		})
+	})
 }
 
 // restoreFloor makes OpenWith record a restore whatever the witness says:
@@ -160,14 +191,4 @@ func vacuumInto(ctx context.Context, from, to string) error {
 	}
 	defer f.Close()
 	return f.Sync()
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

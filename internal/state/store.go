@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,7 +61,9 @@ type Store struct {
 	witness           *os.File
 	witnessSerial     int64
 	witnessGeneration int64
-	restored          *Restored // the restore Open detected, if any
+	restored          *Restored   // the restore Open detected, if any
+	opened            os.FileInfo // the file at path when it was opened
+	closed            bool        // under witnessMu
 }
 
 // OpenOptions says how to open a state file. The zero value opens it with
@@ -118,13 +121,17 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
+	if s.opened, err = os.Stat(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
 	now := time.Now
 	if opts.NowFunc != nil {
 		now = opts.NowFunc
 	}
 	if opts.restore != nil {
 		r := opts.restore
-		_, err = s.markRestored(context.Background(), now(), r.serial, r.generation, r.how)
+		_, err = s.markRestored(context.Background(), now(), r.serial, r.generation, r.how, false)
 	} else {
 		err = s.checkContinuity(context.Background(), ran, now())
 	}
@@ -161,6 +168,7 @@ func (s *Store) Close() error {
 		s.witness.Close()
 		s.witness = nil
 	}
+	s.closed = true
 	s.witnessMu.Unlock()
 	return s.db.Close()
 }
@@ -184,7 +192,17 @@ func (s *Store) migrate() (ran []string, err error) {
 		return nil, err
 	}
 	sort.Strings(names)
+	// Those applied are skipped without a write transaction: opening a
+	// state that is up to date takes no write lock, and does not wait for
+	// another process's writes.
+	var applied []string
+	if err := s.db.Select(&applied, `SELECT name FROM migrations`); err != nil {
+		return nil, formatError(err)
+	}
 	for _, name := range names {
+		if slices.Contains(applied, name) {
+			continue
+		}
 		did, err := s.migrateFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("migration %s: %w", path.Base(name), err)

@@ -35,6 +35,10 @@ ALTER TABLE runs ADD COLUMN override TEXT NOT NULL DEFAULT '';
 -- time from which the state holds every request sent under its keys (its
 -- creation, or its last restore). A state older than this migration
 -- vouches from its first run.
+-- schedules_since is when a ddctl that fires a scheduled time the clocks
+-- jump over (at the jump) began keeping this state: what earlier versions
+-- skipped on those nights is not owed.
 INSERT INTO meta (key, value) VALUES ('generation', '1');
+INSERT INTO meta (key, value) VALUES ('schedules_since', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
 INSERT INTO meta (key, value) VALUES ('vouched_since',
 	COALESCE((SELECT min(started_at) FROM runs), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
