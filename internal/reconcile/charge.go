@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -185,14 +186,27 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 					continue
 				}
 				attempt = r.Attempt + 1
-			case c.Missed(at, now, loc):
-				// Nothing was sent for it, and its time has passed:
+			case i < len(occs)-1 || now.Sub(at) > c.Grace():
+				// Nothing was sent for it, and it is missed
+				// (spec.Charge.Missed): the next occurrence is due (a
+				// later one is in occs), or the grace has passed.
 				// catch_up decides.
 				if c.CatchUp == spec.CatchUpNone || c.CatchUp == spec.CatchUpLatest && i != len(occs)-1 {
 					continue
 				}
+				if c.CatchUp == spec.CatchUpAll && g.continuity.SchedulesSince.After(at) && c.Jumped(at, loc) {
+					// A time the clocks jumped over, before this ddctl
+					// scheduled such times (the ddctl of then had no
+					// occurrence there): nothing is owed for it.
+					continue
+				}
 			}
 			key := IdempotencyKey(prefix, c.Address, occAddr, attempt)
+			if resend {
+				// The same request again: the key it was sent under,
+				// whatever address the entry has now (a moved block).
+				key = r.PartnerReferenceNo
+			}
 
 			// The state must vouch for the key before anything is sent
 			// or recorded under it: it cannot for a key that could have
@@ -202,7 +216,11 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 				return err
 			}
 			if !vouched {
-				found, err := e.verifyOccurrence(ctx, cfg, c, at, attempts[k])
+				found, _, err := e.verifyOccurrence(ctx, cfg, c, at, attempts[k])
+				if errors.Is(err, errKeyConflict) {
+					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "one attempt found under two keys", Detail: err.Error() + "."})
+					continue
+				}
 				if err != nil {
 					p.Errors = append(p.Errors, Problem{Address: occAddr, Summary: "could not ask DOKU about an occurrence the state cannot vouch for", Transient: true,
 						Detail: fmt.Sprintf("%v. The state has no record of what was sent for it since %s (a new or restored state); nothing is sent, deferred or recorded for it until DOKU answers. Run plan again later.",
@@ -298,27 +316,33 @@ func (e *Engine) recordDeferrals(ctx context.Context, p *Plan) error {
 // about again. have are the state's attempts of the occurrence. It returns
 // the rows adopted; an error (nothing recorded) when DOKU could not be
 // asked about one of them.
-func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.Charge, at time.Time, have map[int]state.Charge) ([]state.Charge, error) {
+func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.Charge, at time.Time, have map[int]state.Charge) (found []state.Charge, asked int, err error) {
 	cont, err := e.Store.Continuity(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	loc, prefix := cfg.Settings.Location, cfg.Settings.ReferencePrefix
 	occAddr := spec.OccurrenceAddress(c.Address, at, loc)
 	addrs := append([]string{c.Address}, cfg.FormerAddresses(c.Address)...)
-	var found []state.Charge
+	// Every attempt the occurrence could have had, whatever retry says
+	// now: retry.attempts may have been higher when it was charged.
+	attempts := spec.MaxRetryAttempts
+	for n := range have {
+		attempts = max(attempts, n)
+	}
 	var missing []string
-	for n := 1; n <= max(c.Retry.Attempts, len(have)); n++ {
+	for n := 1; n <= attempts; n++ {
 		for _, a := range addrs {
 			key := IdempotencyKey(prefix, a, spec.OccurrenceAddress(a, at, loc), n)
 			if seen, ok, err := e.Store.KeySeen(ctx, key); err != nil {
-				return nil, err
+				return nil, asked, err
 			} else if ok && !seen.Before(cont.Since) {
 				continue
 			}
+			asked++
 			st, ok, err := e.askPayment(ctx, key)
 			if err != nil {
-				return nil, fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
+				return nil, asked, fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
 			}
 			if !ok {
 				missing = append(missing, key)
@@ -326,8 +350,8 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 			}
 			row, had := have[n]
 			if had && row.PartnerReferenceNo != key {
-				return nil, fmt.Errorf("DOKU has a payment under %s, which %s attempt %d used before a rename, but the state has that attempt under %s; look at both in DOKU's back office and forget the wrong one with ddctl state rm",
-					key, occAddr, n, row.PartnerReferenceNo)
+				return nil, asked, fmt.Errorf("%w: DOKU has a payment (status %s) under %s, the key %s attempt %d had before a moved block renamed it, and the state has that attempt under %s; both may have been charged. Look at both in DOKU's back office, refund what is extra, and forget the state's entry with ddctl state rm %s if it is wrong",
+					errKeyConflict, st.LatestTransactionStatus, key, occAddr, n, row.PartnerReferenceNo, c.Address)
 			}
 			status := chargeStatusOf(st.LatestTransactionStatus)
 			if had && row.Status == status {
@@ -342,18 +366,22 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 			row.ReferenceNo, row.Status = st.OriginalReferenceNo, status
 			row.Message = "adopted: found by status inquiry"
 			if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
-				return nil, fmt.Errorf("record %s: %w", key, err)
+				return nil, asked, fmt.Errorf("record %s: %w", key, err)
 			}
 			found = append(found, row)
 		}
 	}
 	if len(missing) > 0 {
 		if err := e.Store.RecordVerified(ctx, occAddr, missing, e.now()); err != nil {
-			return nil, err
+			return nil, asked, err
 		}
 	}
-	return found, nil
+	return found, asked, nil
 }
+
+// errKeyConflict is verifyOccurrence finding one attempt of an occurrence
+// under two keys (before and after a rename): an operator must look.
+var errKeyConflict = errors.New("one attempt under two keys")
 
 // vouches reports whether the state can say what was sent under key, a
 // key that could first be used at first: it was created or restored

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/money"
@@ -111,7 +112,9 @@ func (e *Engine) renames(ctx context.Context, p *Plan, cfg *spec.Config, g *guar
 			continue
 		}
 		for _, r := range charges {
-			if desired[r.Address] || r.BindingAddress != c.Binding || r.Amount != c.Amount {
+			// The amount is not compared: a charge renamed and repriced
+			// is still the same occurrence charged again.
+			if desired[r.Address] || r.BindingAddress != c.Binding {
 				continue
 			}
 			if occ := c.Occurrences(r.Occurrence, r.Occurrence.Add(1), cfg.Settings.Location); len(occ) == 1 && occ[0].Equal(r.Occurrence) {
@@ -138,10 +141,10 @@ func (e *Engine) renames(ctx context.Context, p *Plan, cfg *spec.Config, g *guar
 			payment = c.PartnerReferenceNo
 		}
 		for addr, r := range refunds {
-			if desired[addr] || r.Payment != payment || want.Amount != 0 && want.Amount != r.Amount {
+			if desired[addr] || r.Payment != payment {
 				continue
 			}
-			block(want.Address, addr, fmt.Sprintf("is a refund (%s) of %s of the same payment %q", r.Status, r.Amount, payment))
+			block(want.Address, addr, fmt.Sprintf("is a refund (%s) of %s of the same payment %q (this block asks for %s)", r.Status, r.Amount, payment, amountText(want.Amount)))
 			break
 		}
 	}
@@ -184,6 +187,15 @@ func tokenRefused(err error) (refusal, bool) {
 	return refusal{}, false
 }
 
+// refusedTokenCode reports whether code, recorded for a request that was
+// not sent, is DOKU refusing the payer's customer token (tokenRefused): the
+// request waits for the binding to change. Anything else (the access
+// token could not be had for now) is sent again by the next run.
+func refusedTokenCode(code string) bool {
+	c := doku.Code(code)
+	return c.Service() == doku.ServiceTokenB2B2C && (c.HTTPStatus() == 403 || c.HTTPStatus() == 404)
+}
+
 // notSent reports whether err failed a request before it left: the access
 // token or the customer token it needed was refused or could not be had.
 // Whatever DOKU answered, it answered about the token, not the request.
@@ -213,4 +225,56 @@ func planAmounts(p *Plan) (refunds, charges money.Amount) {
 		}
 	}
 	return refunds, charges
+}
+
+// verifyRefunded asks DOKU about the charge occurrences that refunds of
+// the configuration refund, that the state has no paid attempt of, and
+// that are older than its records (a lost or restored state): a charge
+// skipped as missed is never verified by planCharges, and its refund
+// would wait for ever for a payment made before the state knew. Refunds
+// the state has made are left alone.
+func (e *Engine) verifyRefunded(ctx context.Context, p *Plan, cfg *spec.Config, g *guard, refunds map[string]state.Refund, unsettled map[string]bool) error {
+	var wants []spec.Refund
+	for _, r := range cfg.Refunds {
+		if _, made := refunds[r.Address]; !made && r.Charge != "" && r.Occurrence.Before(g.continuity.Since) &&
+			!g.blocked[r.Address] && !unsettled[r.Address] && p.Targets.Match(r.Address) {
+			wants = append(wants, r)
+		}
+	}
+	if len(wants) == 0 {
+		return nil
+	}
+	rows, err := e.Store.Charges(ctx)
+	if err != nil {
+		return fmt.Errorf("read charges: %w", err)
+	}
+	paid := paidOccurrences(rows)
+	charges := map[string]spec.Charge{}
+	for _, c := range cfg.Charges {
+		charges[c.Address] = c
+	}
+	for _, r := range wants {
+		c, ok := charges[r.Charge]
+		if _, done := paid[occurrenceKey{r.Charge, r.Occurrence.UnixNano()}]; done || !ok {
+			continue
+		}
+		have := map[int]state.Charge{}
+		for _, row := range rows {
+			if row.Address == r.Charge && row.Occurrence.Equal(r.Occurrence) {
+				have[row.Attempt] = row
+			}
+		}
+		_, asked, err := e.verifyOccurrence(ctx, cfg, c, r.Occurrence, have)
+		if err != nil {
+			p.Errors = append(p.Errors, Problem{Address: r.Address, Summary: "could not ask DOKU about the occurrence this refund refunds", Transient: true,
+				Detail: fmt.Sprintf("%v. The state has no record of it before %s (a new or restored state); nothing is sent for this refund until DOKU answers. Run plan again later.",
+					err, g.continuity.Since.In(cfg.Settings.Location).Format(time.RFC3339))})
+			g.blocked[r.Address] = true
+			continue
+		}
+		if asked > 0 {
+			p.Verified = append(p.Verified, spec.OccurrenceAddress(r.Charge, r.Occurrence, cfg.Settings.Location))
+		}
+	}
+	return nil
 }

@@ -317,3 +317,160 @@ func sandboxFaults500(op string) sandbox.Faults {
 }
 
 func noFaults() sandbox.Faults { return sandbox.Faults{} }
+
+// refundTokenDown embeds the real client; Refund fails as if DOKU's access
+// token could not be had (a 503 on the token endpoint): nothing left.
+type refundTokenDown struct{ reconcile.DOKU }
+
+func (refundTokenDown) Refund(context.Context, doku.RefundRequest, doku.RequestOptions) (*doku.RefundResponse, error) {
+	return nil, &doku.Error{Op: doku.OpTokenB2B, HTTPStatus: 503, Outcome: doku.RetryLater, Err: errors.New("service unavailable")}
+}
+
+// TestResendAfterMoveKeepsItsKey: an attempt DOKU never got, then its
+// charge renamed with a moved block: the same request is sent again under
+// the key it was sent under, not one of the new address.
+func TestResendAfterMoveKeepsItsKey(t *testing.T) {
+	b := setup(t)
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = gymCharge(1)
+	p := b.plan(t, cfg)
+	key := p.Actions[0].Key
+	b.sb.Server.SetFaults(sandboxFaults500("payment"))
+	b.apply(t, p)
+	b.sb.Server.SetFaults(noFaults())
+	b.plan(t, cfg) // resolves: not received
+	renamed := *cfg
+	renamed.Charges = gymCharge(1)
+	renamed.Charges[0].Address, renamed.Charges[0].Name = "recurring_charge.gym2", "gym2"
+	renamed.Moved = []spec.Moved{{From: "recurring_charge.gym", To: "recurring_charge.gym2"}}
+	p = b.plan(t, &renamed)
+	if len(p.Actions) != 1 || !p.Actions[0].Resend || p.Actions[0].Key != key {
+		t.Fatalf("plan after the move: %+v, want the attempt sent again under %s", p.Actions, key)
+	}
+	if res := b.apply(t, p); res.Count(reconcile.ResultSucceeded) != 1 {
+		t.Fatalf("resend: %+v", res.Results)
+	}
+	if l := b.sb.Ledger(t); len(l.Payments) != 1 || l.Payments[0].PartnerReferenceNo != key {
+		t.Fatalf("ledger: %+v, want one payment under %s", l.Payments, key)
+	}
+}
+
+// TestAccessTokenDownIsSentAgain: a refund stopped because the access
+// token could not be had (not the payer's binding) is not sent, and is
+// sent again by the next run, without waiting for the binding to change.
+func TestAccessTokenDownIsSentAgain(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = gymCharge(1)
+	res := b.apply(t, b.plan(t, cfg))
+	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+	// A refund in the payer's name: the kind that waits for its binding
+	// when the payer's token is refused, but not for a passing failure.
+	cfg.Refunds = []spec.Refund{{Address: "refund.a", Name: "a", Charge: "recurring_charge.gym", Occurrence: res.Results[0].Action.Occurrence}}
+	b.plan(t, cfg) // the payment is seen paid
+	b.engine.DOKU = refundTokenDown{b.client}
+	res = b.apply(t, b.plan(t, cfg))
+	if r := res.Results[0]; r.Status != reconcile.ResultSkipped || !strings.Contains(r.Message, "not sent") {
+		t.Fatalf("refund with the access token down: %+v", r)
+	}
+	b.engine.DOKU = b.client
+	p := b.plan(t, cfg)
+	if len(p.Actions) != 1 || !p.Actions[0].Resend || len(p.Errors) != 0 {
+		t.Fatalf("next plan: actions %+v, errors %+v; want the refund sent again", p.Actions, p.Errors)
+	}
+}
+
+// TestMoveWaitsForUnsettledRequest: a moved block whose entry has a
+// request of unknown outcome waits (a plan error for it), and the rest of
+// the plan goes on.
+func TestMoveWaitsForUnsettledRequest(t *testing.T) {
+	b := setup(t)
+	b.sb.Pay(t, "INV-1", 5000000)
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = gymCharge(1)
+	p := b.plan(t, cfg)
+	key := p.Actions[0].Key
+	b.sb.Server.SetFaults(sandboxFaults500("payment"))
+	b.apply(t, p)
+	b.sb.Server.SetFaults(noFaults())
+	b.engine.DOKU = statusSpy{DOKU: b.client, keys: map[string]bool{key: true},
+		err: &doku.Error{Op: doku.OpStatus, HTTPStatus: 404, Code: "4045502", Outcome: doku.Failed}}
+	renamed := *cfg
+	renamed.Charges = gymCharge(1)
+	renamed.Charges[0].Address, renamed.Charges[0].Name = "recurring_charge.gym2", "gym2"
+	renamed.Moved = []spec.Moved{{From: "recurring_charge.gym", To: "recurring_charge.gym2"}}
+	renamed.Refunds = []spec.Refund{refund("other", "INV-1", 0)}
+	p = b.plan(t, &renamed)
+	if len(p.Moved) != 0 || len(p.Actions) != 1 || p.Actions[0].Address != "refund.other" {
+		t.Fatalf("plan: moved %+v, actions %+v; want no move and the unrelated refund", p.Moved, p.Actions)
+	}
+	if !slicesContainsFunc(p.Errors, func(e reconcile.Problem) bool { return strings.Contains(e.Summary, "waits for an unsettled request") }) {
+		t.Fatalf("errors %+v, want the move waiting", p.Errors)
+	}
+	if res := b.apply(t, p); res.Count(reconcile.ResultSucceeded) != 1 {
+		t.Fatalf("apply: %+v, want the refund made", res.Results)
+	}
+}
+
+// TestRefundOfMissedOccurrenceAfterLostState: a charge paid, the state
+// lost, and the occurrence missed for catch_up = "none": planCharges never
+// asks about it, but its refund does, and the refund is made.
+func TestRefundOfMissedOccurrenceAfterLostState(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = gymCharge(1)
+	res := b.apply(t, b.plan(t, cfg))
+	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+	occ := res.Results[0].Action.Occurrence
+	b.loseState(t)
+	cfg.Charges[0].CatchUp = spec.CatchUpNone
+	cfg.Refunds = []spec.Refund{{Address: "refund.back", Name: "back", Charge: "recurring_charge.gym", Occurrence: occ}}
+	p, err := b.engine.Plan(ctx, cfg, reconcile.PlanOptions{At: now.Add(3 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Actions) != 1 || p.Actions[0].Address != "refund.back" {
+		t.Fatalf("plan: actions %+v, waiting %+v; want the refund of the paid occurrence", p.Actions, p.Waiting)
+	}
+}
+
+// TestRenamedAndRepriced: a renamed charge whose amount changed too is
+// still a rename: its occurrence was paid under the old name.
+func TestRenamedAndRepriced(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	cfg := config()
+	b.activeBinding(t, cfg)
+	cfg.Charges = gymCharge(1)
+	res := b.apply(t, b.plan(t, cfg))
+	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+	b.plan(t, cfg)
+	renamed := *cfg
+	renamed.Charges = gymCharge(1)
+	renamed.Charges[0].Address, renamed.Charges[0].Name, renamed.Charges[0].Amount = "recurring_charge.gym2", "gym2", 17500000
+	p := b.plan(t, &renamed)
+	if p.HasChanges() || len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Summary, "recurring_charge.gym renamed") {
+		t.Fatalf("renamed and repriced: actions %+v, errors %+v", p.Actions, p.Errors)
+	}
+}
+
+func slicesContainsFunc[T any](s []T, f func(T) bool) bool {
+	for _, v := range s {
+		if f(v) {
+			return true
+		}
+	}
+	return false
+}

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,9 +23,12 @@ type Move struct {
 }
 
 // planMoves finds the moved blocks of cfg that have entries to move in the
-// state, and refuses (as plan errors) those whose destination has entries
-// of its own. It returns the moves to carry out.
-func (e *Engine) planMoves(ctx context.Context, p *Plan, cfg *spec.Config) ([]spec.Moved, error) {
+// state. A move is refused, as a plan error, while an operation of an
+// entry it moves is unsettled, or when an entry would land on an address
+// the state already has; nothing is then sent for the instances it would
+// move to (they are added to g.blocked). It returns the moves to carry
+// out.
+func (e *Engine) planMoves(ctx context.Context, p *Plan, cfg *spec.Config, g *guard) ([]spec.Moved, error) {
 	if len(cfg.Moved) == 0 {
 		return nil, nil
 	}
@@ -40,42 +44,69 @@ func (e *Engine) planMoves(ctx context.Context, p *Plan, cfg *spec.Config) ([]sp
 	if err != nil {
 		return nil, fmt.Errorf("read bindings: %w", err)
 	}
-	var addrs []string
+	open, err := e.Store.OpenOperations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read open operations: %w", err)
+	}
+	have := map[string]int{} // rows at each address
 	for a := range refunds {
-		addrs = append(addrs, a)
+		have[a]++
 	}
 	for a := range bindings {
-		addrs = append(addrs, a)
+		have[a]++
 	}
 	for _, c := range charges {
-		addrs = append(addrs, c.Address)
+		have[c.Address]++
 	}
-	count := func(match func(string) bool) (n int, where string) {
-		for _, a := range addrs {
-			if match(a) {
-				n++
-				where = a
+	block := func(m spec.Moved, summary, detail string) {
+		p.Errors = append(p.Errors, Problem{Address: m.To, Summary: summary,
+			Detail: fmt.Sprintf("%s (at %s:%d): %s", m, m.DeclRange.Filename, m.DeclRange.Start.Line, detail)})
+		for _, c := range cfg.Addresses() {
+			if c == m.To || m.Block && strings.HasPrefix(c, m.To+"[") {
+				g.blocked[c] = true
 			}
 		}
-		return n, where
 	}
 	var out []spec.Moved
+	claimed := map[string]bool{} // destinations of the moves planned so far
 	for _, m := range cfg.Moved {
-		from, _ := count(func(a string) bool { _, ok := m.Apply(a); return ok })
-		if from == 0 {
+		entries, conflict := 0, ""
+		var dests []string
+		for a, n := range have {
+			d, ok := m.Apply(a)
+			if !ok {
+				continue
+			}
+			entries += n
+			dests = append(dests, d)
+			if claimed[d] {
+				conflict = d
+			}
+			if have[d] > 0 {
+				if _, away := cfg.Destination(d); !away {
+					conflict = d
+				}
+			}
+		}
+		if entries == 0 {
 			continue // done before, or nothing was ever there: nothing to move
 		}
-		taken, where := count(func(a string) bool {
-			return a == m.To || m.Block && strings.HasPrefix(a, m.To+"[")
-		})
-		if taken > 0 {
-			p.Errors = append(p.Errors, Problem{Address: m.To, Summary: "moved block cannot move: the destination has entries",
-				Detail: fmt.Sprintf("%s (at %s:%d) moves %s to %s, but the state already has %s. Nothing was sent for either. Remove the moved block if it was carried out before, or forget the destination's entries with ddctl state rm %s if they are wrong.",
-					m, m.DeclRange.Filename, m.DeclRange.Start.Line, m.From, m.To, where, where)})
+		if conflict != "" {
+			block(m, "moved block cannot move: the destination has entries",
+				fmt.Sprintf("the state already has %s. Nothing was sent for either. Remove the moved block if it was carried out before; if the entries at %s are wrong, forget them with ddctl state rm %s.", conflict, conflict, conflict))
 			continue
 		}
+		if i := slices.IndexFunc(open, func(op state.Operation) bool { _, ok := m.Apply(op.Address); return ok }); i >= 0 {
+			op := open[i]
+			block(m, "moved block waits for an unsettled request",
+				fmt.Sprintf("the outcome of %s's %s request (key %s) is not known yet, and an entry moves only with its outcome settled. Nothing was sent for %s; the move is made by the first plan after DOKU says what happened.", op.Address, op.Kind, op.IdempotencyKey, m.To))
+			continue
+		}
+		for _, d := range dests {
+			claimed[d] = true
+		}
 		out = append(out, m)
-		p.Moved = append(p.Moved, Move{From: m.From, To: m.To, Block: m.Block, Entries: from})
+		p.Moved = append(p.Moved, Move{From: m.From, To: m.To, Block: m.Block, Entries: entries})
 	}
 	return out, nil
 }

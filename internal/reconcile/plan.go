@@ -19,9 +19,11 @@ import (
 )
 
 // FormatVersion is the version of a saved plan's form (plan -out). It
-// changes when a field changes meaning or goes away. plan -json has its
-// own, JSONFormatVersion.
-const FormatVersion = "1.0"
+// changes when a field changes meaning, goes away, or comes that apply
+// must check: 1.1 added generation (a plan made before a restore is
+// refused), moved, verified and over_limit, so a 1.0 plan is refused as
+// made by another version. plan -json has its own, JSONFormatVersion.
+const FormatVersion = "1.1"
 
 // ActionKind is what an action does at DOKU. Its value is its name.
 type ActionKind string
@@ -178,28 +180,36 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 	}
 	p := &Plan{FormatVersion: FormatVersion, CreatedAt: e.now().UTC(), At: now, Lineage: e.Store.Lineage(),
 		SpecDigest: cfg.Digest, Actions: []Action{}, Targets: opts.Targets}
-	moves, err := e.planMoves(ctx, p, cfg)
+	// What earlier runs left open is settled first, on the state as it
+	// is: a move waits for the outcomes of what it moves.
+	var err error
+	if p.Resolved, err = e.Resolve(ctx); err != nil {
+		return nil, err
+	}
+	g := &guard{blocked: map[string]bool{}}
+	moves, err := e.planMoves(ctx, p, cfg, g)
 	if err != nil {
 		return nil, err
 	}
 	if len(moves) > 0 {
+		view := movedStore{Store: e.Store, moves: moves}
+		for i := range p.Resolved {
+			p.Resolved[i].Address = view.fwd(p.Resolved[i].Address)
+		}
 		moved := *e
-		moved.Store = movedStore{Store: e.Store, moves: moves}
-		return moved.plan(ctx, cfg, p, now)
+		moved.Store = view
+		return moved.plan(ctx, cfg, p, now, g)
 	}
-	return e.plan(ctx, cfg, p, now)
+	return e.plan(ctx, cfg, p, now, g)
 }
 
-func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.Time) (*Plan, error) {
+func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.Time, g *guard) (*Plan, error) {
 	cont, err := e.Store.Continuity(ctx)
 	if err != nil {
 		return nil, err
 	}
 	p.Generation = cont.Generation
-	g := &guard{continuity: cont, blocked: map[string]bool{}}
-	if p.Resolved, err = e.Resolve(ctx); err != nil {
-		return nil, err
-	}
+	g.continuity = cont
 	resolved := p.Resolved
 	unsettled := map[string]bool{}
 	for _, r := range resolved {
@@ -217,6 +227,9 @@ func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.T
 		return nil, fmt.Errorf("read refunds: %w", err)
 	}
 	if err := e.renames(ctx, p, cfg, g, refunds); err != nil {
+		return nil, err
+	}
+	if err := e.verifyRefunded(ctx, p, cfg, g, refunds, unsettled); err != nil {
 		return nil, err
 	}
 	// What DOKU said of payments matters only to refunds the state has not
@@ -369,7 +382,7 @@ func (e *Engine) planKnownRefund(ctx context.Context, p *Plan, cfg *spec.Config,
 	default:
 		// Pending with no open operation: the last request reached no one.
 		// Send it again, same key and same amount.
-		if strings.HasPrefix(have.Message, notSentPrefix) && binding != "" {
+		if strings.HasPrefix(have.Message, notSentPrefix) && refusedTokenCode(have.SNAPCode) && binding != "" {
 			if b, ok := bindingOf(binding); !ok || !b.UpdatedAt.After(have.UpdatedAt) {
 				p.Errors = append(p.Errors, Problem{Address: want.Address, Code: have.SNAPCode, Summary: "not sent: the payer's binding gives no customer token",
 					Detail: strings.TrimPrefix(have.Message, notSentPrefix) + "."})
