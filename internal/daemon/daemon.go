@@ -82,6 +82,7 @@ type Store interface {
 	PendingCounts(ctx context.Context) (map[string]int, error)
 	StartRun(ctx context.Context, r state.Run) (int64, error)
 	FinishRun(ctx context.Context, id int64, now time.Time, status string) error
+	CheckUnchanged(ctx context.Context) error
 }
 
 // Parts are what SIGHUP rebuilds from the configuration on disk: how DOKU
@@ -159,6 +160,9 @@ type Daemon struct {
 	cfgCache *spec.Config
 	cfgParts *Parts         // the parts cfgCache was checked with
 	loc      *time.Location // the applied configuration's zone, once loaded
+
+	// stop ends Run with a cause (set by Run).
+	stop context.CancelCauseFunc
 
 	// Loop state, touched only by the loop goroutine.
 	due      map[string]time.Time // targeted wakes, by address
@@ -272,6 +276,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	d.stop = cancel
 
 	var wg sync.WaitGroup
 	wg.Go(func() { d.heartbeat(runCtx, cancel) })
@@ -311,6 +316,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Wait()
 	if errors.Is(context.Cause(runCtx), ErrLeaseLost) {
 		return ErrLeaseLost
+	}
+	if cause := context.Cause(runCtx); errors.Is(cause, state.ErrStateReplaced) {
+		return fmt.Errorf("daemon: %w; start it again: the state is then checked, and what it cannot vouch for is asked about at DOKU before anything is sent", cause)
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("daemon: serve: %w", err)
@@ -505,6 +513,16 @@ func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (r
 		return rep
 	}
 	defer unlock()
+	// A state replaced or restored under this daemon (cp over the file)
+	// must not be written as if it were the one it opened: it stops.
+	if err := d.cfg.Store.CheckUnchanged(ctx); err != nil {
+		d.log.Error("the state changed under the daemon; stopping", "error", err)
+		if d.stop != nil && errors.Is(err, state.ErrStateReplaced) {
+			d.stop(err)
+		}
+		rep.Err = err
+		return rep
+	}
 	parts := d.parts.Load()
 
 	cfg, changed, err := d.appliedConfig(ctx, parts)

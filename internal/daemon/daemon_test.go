@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -1407,4 +1409,49 @@ refund "b" {
 		t.Fatalf("cycle %+v, %d status inquiries; want the periodic one, asking nothing more (%d)", rep, e.sb.Calls(doku.OpStatus)-asked, attempts)
 	}
 	t.Logf("%d inquiries about INV-1; a due retry at the capped wait came after %d failures in a row", attempts, failures-1)
+}
+
+// TestDaemonStopsWhenTheStateIsRestored: a state restored under a running
+// daemon (its lease lapsed, say, while its machine was paused) must not be
+// written as the state the daemon opened: the next cycle finds it
+// restored, and the daemon stops, saying so, instead of acting on it.
+func TestDaemonStopsWhenTheStateIsRestored(t *testing.T) {
+	e := newEnv(t, envOptions{hcl: bindingHCL, at: gymFirst})
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	other := e.openStore()
+	if _, err := other.Serial(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	step := newStepper()
+	r := e.start(daemonOptions{step: step})
+	step.next(t, "at start")
+	// A copy of the state, put back by state restore while the daemon runs.
+	if err := copyStateFile(e.path, backup); err != nil {
+		t.Fatal(err)
+	}
+	restored, _, err := state.Restore(context.Background(), e.path, backup, state.RestoreOptions{Now: e.clock.Now(), Open: state.OpenOptions{AllowPlaintextSecrets: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored.Close()
+	step.advance(t, e.clock, e.clock.Now().Add(time.Hour))
+	if rep := step.next(t, "the cycle after the restore"); !errors.Is(rep.Err, state.ErrStateReplaced) {
+		t.Fatalf("cycle after the restore: %+v, want it refused", rep)
+	}
+	step.advance(t, e.clock, e.clock.Now())
+	err = r.wait(t)
+	if !errors.Is(err, state.ErrStateReplaced) || !strings.Contains(err.Error(), "restored") {
+		t.Fatalf("Run returned %v, want it to stop on a restored state", err)
+	}
+}
+
+// copyStateFile copies the SQLite state at from, consistently, to to.
+func copyStateFile(from, to string) error {
+	db, err := sql.Open("sqlite3", "file:"+state.EscapePath(from)+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.Exec(`VACUUM INTO ?`, to)
+	return err
 }
