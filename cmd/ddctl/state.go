@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"path/filepath"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -380,8 +380,10 @@ Options:`)
 		fmt.Fprintf(s.stderr, "Error: %v\nNothing was restored.\n", err)
 		return exitError
 	}
-	if abs, _ := filepath.Abs(file); abs == path {
-		return usageError(s, "state restore", fmt.Sprintf("%s is the state file itself: give the copy to put in its place", file))
+	if a, err := os.Stat(file); err == nil {
+		if b, err := os.Stat(path); err == nil && os.SameFile(a, b) {
+			return usageError(s, "state restore", fmt.Sprintf("%s is the state file itself: give the copy to put in its place", file))
+		}
 	}
 	run := newRun("state restore", e.cfg)
 	lock, err := state.AcquireLock(ctx, path, state.LockInfo{
