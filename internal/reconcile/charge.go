@@ -314,8 +314,9 @@ func (e *Engine) recordDeferrals(ctx context.Context, p *Plan) error {
 // has no row of, or whose status differs) is adopted as the attempt's
 // row; the other keys are recorded as verified, so that they are not asked
 // about again. have are the state's attempts of the occurrence. It returns
-// the rows adopted; an error (nothing recorded) when DOKU could not be
-// asked about one of them.
+// the rows adopted, and how many keys it asked about; an error when it
+// found nothing and DOKU could not be asked about a key (what the other
+// keys told is kept, so the next plan asks only about the rest).
 func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.Charge, at time.Time, have map[int]state.Charge) (found []state.Charge, asked int, err error) {
 	cont, err := e.Store.Continuity(ctx)
 	if err != nil {
@@ -331,6 +332,7 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 		attempts = max(attempts, n)
 	}
 	var missing []string
+	var askErr error // the first key DOKU could not be asked about
 	for n := 1; n <= attempts; n++ {
 		for _, a := range addrs {
 			key := IdempotencyKey(prefix, a, spec.OccurrenceAddress(a, at, loc), n)
@@ -342,7 +344,12 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 			asked++
 			st, ok, err := e.askPayment(ctx, key)
 			if err != nil {
-				return nil, asked, fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
+				// The other keys are still asked about, and what they
+				// tell is kept: the next plan asks only about this one.
+				if askErr == nil {
+					askErr = fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
+				}
+				continue
 			}
 			if !ok {
 				missing = append(missing, key)
@@ -375,6 +382,11 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 		if err := e.Store.RecordVerified(ctx, occAddr, missing, e.now()); err != nil {
 			return nil, asked, err
 		}
+	}
+	if len(found) == 0 && askErr != nil {
+		// Nothing found yet, and a key not answered: nothing may be sent,
+		// deferred or recorded for the occurrence.
+		return nil, asked, askErr
 	}
 	return found, asked, nil
 }
