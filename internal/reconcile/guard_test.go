@@ -179,12 +179,7 @@ func TestTokenRefusalIsNotARefusedRefund(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	cfg := config()
-	b.activeBinding(t, cfg)
-	cfg.Charges = gymCharge(1)
-	res := b.apply(t, b.plan(t, cfg))
-	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
-		t.Fatal(err)
-	}
+	res := b.paidGym(t, cfg)
 	occ := res.Results[0].Action.Occurrence
 	cfg.Refunds = []spec.Refund{{Address: "refund.gym_back", Name: "gym_back", Charge: "recurring_charge.gym", Occurrence: occ}}
 	p := b.plan(t, cfg)
@@ -232,12 +227,7 @@ func TestMovedBlock(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	cfg := config()
-	b.activeBinding(t, cfg)
-	cfg.Charges = gymCharge(1)
-	res := b.apply(t, b.plan(t, cfg))
-	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
-		t.Fatal(err)
-	}
+	b.paidGym(t, cfg)
 	b.plan(t, cfg) // adopts the payment
 	payments := b.sb.Calls(doku.OpPayment)
 
@@ -361,14 +351,8 @@ func TestResendAfterMoveKeepsItsKey(t *testing.T) {
 // sent again by the next run, without waiting for the binding to change.
 func TestAccessTokenDownIsSentAgain(t *testing.T) {
 	b := setup(t)
-	ctx := context.Background()
 	cfg := config()
-	b.activeBinding(t, cfg)
-	cfg.Charges = gymCharge(1)
-	res := b.apply(t, b.plan(t, cfg))
-	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
-		t.Fatal(err)
-	}
+	res := b.paidGym(t, cfg)
 	// A refund in the payer's name: the kind that waits for its binding
 	// when the payer's token is refused, but not for a passing failure.
 	cfg.Refunds = []spec.Refund{{Address: "refund.a", Name: "a", Charge: "recurring_charge.gym", Occurrence: res.Results[0].Action.Occurrence}}
@@ -425,12 +409,7 @@ func TestRefundOfMissedOccurrenceAfterLostState(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	cfg := config()
-	b.activeBinding(t, cfg)
-	cfg.Charges = gymCharge(1)
-	res := b.apply(t, b.plan(t, cfg))
-	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
-		t.Fatal(err)
-	}
+	res := b.paidGym(t, cfg)
 	occ := res.Results[0].Action.Occurrence
 	b.loseState(t)
 	cfg.Charges[0].CatchUp = spec.CatchUpNone
@@ -448,14 +427,8 @@ func TestRefundOfMissedOccurrenceAfterLostState(t *testing.T) {
 // still a rename: its occurrence was paid under the old name.
 func TestRenamedAndRepriced(t *testing.T) {
 	b := setup(t)
-	ctx := context.Background()
 	cfg := config()
-	b.activeBinding(t, cfg)
-	cfg.Charges = gymCharge(1)
-	res := b.apply(t, b.plan(t, cfg))
-	if err := b.sb.Server.Confirm(ctx, path.Base(res.Results[0].Link), true); err != nil {
-		t.Fatal(err)
-	}
+	b.paidGym(t, cfg)
 	b.plan(t, cfg)
 	renamed := *cfg
 	renamed.Charges = gymCharge(1)
@@ -473,4 +446,17 @@ func slicesContainsFunc[T any](s []T, f func(T) bool) bool {
 		}
 	}
 	return false
+}
+
+// paidGym binds the customer and charges recurring_charge.gym once, paid:
+// the starting point of every test here that refunds or renames it.
+func (b *bundle) paidGym(t *testing.T, cfg *spec.Config) *reconcile.ApplyResult {
+	t.Helper()
+	b.activeBinding(t, cfg)
+	cfg.Charges = gymCharge(1)
+	res := b.apply(t, b.plan(t, cfg))
+	if err := b.sb.Server.Confirm(context.Background(), path.Base(res.Results[0].Link), true); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
