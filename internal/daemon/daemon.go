@@ -69,7 +69,7 @@ const (
 type Store interface {
 	AppliedSpec(ctx context.Context) (state.AppliedSpec, bool, error)
 	AppliedSpecID(ctx context.Context) (int64, bool, error)
-	RecordNotification(ctx context.Context, externalID, dedupKey string, body []byte, now time.Time) (bool, error)
+	RecordNotification(ctx context.Context, n state.Notification, now time.Time) (state.Recorded, error)
 	PendingNotifications(ctx context.Context) ([]state.Notification, error)
 	MarkNotificationProcessed(ctx context.Context, id int64, now time.Time) error
 	AcquireLease(ctx context.Context, name string, me state.LeaseInfo, ttl time.Duration, now time.Time, dead func(state.LeaseInfo) bool) (state.LeaseInfo, error)
@@ -151,6 +151,7 @@ type Daemon struct {
 	http    *http.Server
 
 	notified  chan struct{} // the inbox has something new
+	refusals  rateLog       // refused notifications, logged at a rate
 	reload    chan struct{} // SIGHUP
 	delivered chan struct{} // events were recorded
 
@@ -705,6 +706,7 @@ func (d *Daemon) processInbox(ctx context.Context, parts *Parts, cfg *spec.Confi
 		}
 		note, perr := doku.ParseNotification(in.Body)
 		if perr == nil {
+			note.ExternalID, note.Signed = in.ExternalID, in.Signed
 			out, err := parts.Engine.ApplyNotification(ctx, note)
 			if err != nil {
 				return touched, n, err

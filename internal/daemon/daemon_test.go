@@ -1455,3 +1455,101 @@ func copyStateFile(from, to string) error {
 	_, err = db.Exec(`VACUUM INTO ?`, to)
 	return err
 }
+
+// A "paid" notification on a bearer token alone (token-only mode, as an
+// attacker holding a token sends it) for a charge DOKU still has awaiting
+// its customer (03): the daemon asks DOKU, and the state follows DOKU. The
+// charge stays awaiting, no charge.succeeded event is sent; once the
+// customer really pays, the next cycle's inquiry finds it.
+func TestUnsignedPaidFollowsDOKU(t *testing.T) {
+	e := newEnv(t, envOptions{hcl: bindingHCL + gymHCL, at: gymFirst.Add(time.Minute)})
+	e.bindAlice()
+	c := e.chargeGym()
+	tokenOnly, err := doku.NewReceiver(doku.ReceiverConfig{
+		ClientID:      e.sb.Config.ClientID,
+		DOKUPublicKey: &e.sb.Config.DOKUPrivateKey.PublicKey,
+		SigningKey:    e.merchantKey(),
+		Mode:          doku.ModeTokenOnly,
+		NowFunc:       e.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.start(daemonOptions{configure: func(cfg *Config) { cfg.Parts.Receiver = tokenOnly }})
+	r.cycles.wait(t, 0, "at start", func(CycleReport) bool { return true })
+	n := e.notifier(r.url)
+	n.Mode = doku.ModeTokenOnly
+	token, err := n.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := e.sb.Calls(doku.OpStatus)
+	req, err := n.Request(context.Background(), token, "unsigned-1", e.notification(c, doku.TxSuccess))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := r.cycles.len()
+	if status, code := send(t, &http.Client{}, req); status != http.StatusOK {
+		t.Fatalf("notification: HTTP %d %s, want 200 (recorded, then checked)", status, code)
+	}
+	r.cycles.wait(t, from, "processing the notification", func(c CycleReport) bool { return c.Notifications > 0 })
+	if got := e.charge(); got.Status != state.ChargeAwaitingCustomer {
+		t.Fatalf("charge %s after an unsigned \"paid\" DOKU has as 03; want %s", got.Status, state.ChargeAwaitingCustomer)
+	}
+	if got := e.sb.Calls(doku.OpStatus) - statuses; got < 1 {
+		t.Fatalf("%d status inquiries, want the notification confirmed by one", got)
+	}
+	if k := e.countEvents(state.EventChargeSucceeded); k != 0 {
+		t.Fatalf("%d charge.succeeded events, want 0", k)
+	}
+}
+
+// SNAP makes X-EXTERNAL-ID unique per day: another notification under an
+// X-EXTERNAL-ID used today is refused with 409 and counted, not silently
+// dropped as a duplicate; a resend of the first stays a duplicate.
+func TestNotificationExternalIDConflict(t *testing.T) {
+	s := newNotifying(t)
+	s.r.hold()
+	defer s.r.release()
+	client := &http.Client{}
+	if status, code := send(t, client, s.request("id-1", s.body)); status != http.StatusOK {
+		t.Fatalf("first: HTTP %d %s", status, code)
+	}
+	other := s.notification(s.attempt, doku.TxFailed)
+	if status, code := send(t, client, s.request("id-1", other)); status != http.StatusConflict || code != string(doku.CodeNotifyConflict) {
+		t.Fatalf("another notification under id-1: HTTP %d %s, want 409 %s", status, code, doku.CodeNotifyConflict)
+	}
+	if status, code := send(t, client, s.request("id-1", s.body)); status != http.StatusOK || code != string(doku.CodeNotifyAck) {
+		t.Fatalf("the first again: HTTP %d %s, want 200 (a duplicate)", status, code)
+	}
+	text := s.r.scrape(t)
+	for result, want := range map[string]float64{"accepted": 1, "conflict": 1, "duplicate": 1} {
+		if got, _ := metric(text, "ddctl_notifications_total", "result", result); got != want {
+			t.Errorf(`ddctl_notifications_total{result=%q}=%v, want %v`, result, got, want)
+		}
+	}
+}
+
+// A notification without a token the daemon issued is refused before its
+// body is read: a body that never ends does not hold the answer.
+func TestNotificationRefusedBeforeBody(t *testing.T) {
+	s := newNotifying(t)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte(`{"originalPartnerReferenceNo":`)) // and nothing more
+	req, err := http.NewRequest(http.MethodPost, s.r.url+NotificationPath, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang, not a speed
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("no answer while the body was still coming: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("HTTP %d, want 401", resp.StatusCode)
+	}
+}

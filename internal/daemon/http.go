@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/state"
 )
 
 // Handler serves the daemon's endpoints:
@@ -39,6 +42,13 @@ func (d *Daemon) Handler() http.Handler {
 // changes nothing. If it cannot be recorded, the answer is 500, so that
 // DOKU sends it again (SNAP-ALLO.md §8.4, §8.5).
 func (d *Daemon) handleNotification(w http.ResponseWriter, r *http.Request) {
+	rcv := d.parts.Load().Receiver
+	// The bearer token first: nothing more of a request without a token
+	// this daemon issued is read.
+	if err := rcv.CheckBearer(r); err != nil {
+		d.refuse(w, r, err)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxNotificationBody))
 	if err != nil {
 		d.metrics.notifications.WithLabelValues("refused").Inc()
@@ -50,34 +60,81 @@ func (d *Daemon) handleNotification(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not read the body", http.StatusBadRequest)
 		return
 	}
-	n, err := d.parts.Load().Receiver.Verify(r, body)
+	n, err := rcv.Verify(r, body)
 	if err != nil {
-		d.metrics.notifications.WithLabelValues("refused").Inc()
-		var ne *doku.NotificationError
-		if errors.As(err, &ne) {
-			// The reason never quotes the token, the secret or the body.
-			d.log.Info("notification refused", "reason", ne.Reason, "snap_code", ne.Code, "remote", r.RemoteAddr)
-			ne.Respond(w)
-			return
-		}
-		http.Error(w, "bad request", http.StatusBadRequest)
+		d.refuse(w, r, err)
 		return
 	}
-	inserted, err := d.cfg.Store.RecordNotification(r.Context(), n.ExternalID, n.DedupKey(), body, d.now())
+	got, err := d.cfg.Store.RecordNotification(r.Context(), state.Notification{
+		ExternalID: n.ExternalID, DedupKey: n.DedupKey(), Body: body, Signed: n.Signed}, d.now())
 	if err != nil {
 		d.metrics.notifications.WithLabelValues("error").Inc()
 		d.log.Error("notification not recorded; DOKU will send it again", "partner_reference_no", n.OriginalPartnerReferenceNo, "error", err)
 		http.Error(w, "not recorded; send again later", http.StatusInternalServerError)
 		return
 	}
-	result := "duplicate"
-	if inserted {
-		result = "accepted"
+	switch got {
+	case state.NotificationIDConflict:
+		// SNAP makes X-EXTERNAL-ID unique per day: a different
+		// notification under one already used today is a replay or a
+		// fault at the sender. It is not recorded; the periodic
+		// reconcile asks DOKU about the payment anyway.
+		d.metrics.notifications.WithLabelValues("conflict").Inc()
+		d.log.Warn("notification refused: its X-EXTERNAL-ID was used today by another notification; the periodic reconcile asks DOKU about the payment",
+			"external_id", n.ExternalID, "partner_reference_no", n.OriginalPartnerReferenceNo, "status", n.LatestTransactionStatus)
+		(&doku.NotificationError{Code: doku.CodeNotifyConflict, HTTPStatus: http.StatusConflict}).Respond(w)
+		return
+	case state.NotificationRecorded:
+		d.metrics.notifications.WithLabelValues("accepted").Inc()
 		poke(d.notified)
+	default:
+		d.metrics.notifications.WithLabelValues("duplicate").Inc()
 	}
-	d.metrics.notifications.WithLabelValues(result).Inc()
-	d.log.Debug("notification", "result", result, "partner_reference_no", n.OriginalPartnerReferenceNo, "status", n.LatestTransactionStatus)
+	d.log.Debug("notification", "result", got, "partner_reference_no", n.OriginalPartnerReferenceNo, "status", n.LatestTransactionStatus, "signed", n.Signed)
 	doku.Ack(w)
+}
+
+// refuse answers a notification that does not verify, counts it, and logs
+// it at a rate: a flood of forgeries is a line every refusalLogEvery with
+// how many there were, not a line each.
+func (d *Daemon) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	d.metrics.notifications.WithLabelValues("refused").Inc()
+	// The connection closes after the answer: otherwise the server would
+	// read what is left of the body first, to keep it for another request.
+	w.Header().Set("Connection", "close")
+	var ne *doku.NotificationError
+	if !errors.As(err, &ne) {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	// The reason never quotes the token, the secret or the body.
+	if n, ok := d.refusals.allow(d.now()); ok {
+		d.log.Info("notification refused", "reason", ne.Reason, "snap_code", ne.Code, "remote", r.RemoteAddr, "refused_since_last_line", n)
+	}
+	ne.Respond(w)
+}
+
+// refusalLogEvery is how often at most a refused request is logged.
+const refusalLogEvery = 10 * time.Second
+
+// rateLog lets one line through per period and counts the rest.
+type rateLog struct {
+	mu     sync.Mutex
+	last   time.Time
+	missed int
+}
+
+// allow reports whether a line may be written now, and how many were held
+// back since the last one.
+func (l *rateLog) allow(now time.Time) (held int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < refusalLogEvery && now.After(l.last) {
+		l.missed++
+		return 0, false
+	}
+	held, l.missed, l.last = l.missed, 0, now
+	return held, true
 }
 
 func (d *Daemon) handleReady(w http.ResponseWriter, r *http.Request) {

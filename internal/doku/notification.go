@@ -219,12 +219,9 @@ func (r *Receiver) issue(req *http.Request, now time.Time) (*TokenResponse, *Not
 func (r *Receiver) Verify(req *http.Request, body []byte) (*Notification, error) {
 	now := r.now()
 	h := req.Header
-	scheme, token, _ := strings.Cut(h.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return nil, refusal(CodeNotifyInvalidToken, "no bearer token")
-	}
-	if err := r.checkToken(token, now); err != nil {
-		return nil, err
+	token, terr := r.bearer(req, now)
+	if terr != nil {
+		return nil, terr
 	}
 	ts := h.Get("X-TIMESTAMP")
 	if ts == "" {
@@ -244,27 +241,30 @@ func (r *Receiver) Verify(req *http.Request, body []byte) (*Notification, error)
 	if externalID == "" {
 		return nil, refusal(CodeNotifyMissingField, "Invalid Mandatory Field {X-EXTERNAL-ID}")
 	}
-	if err := r.checkSignature(req, token, body, ts); err != nil {
-		return nil, err
+	signed, serr := r.checkSignature(req, token, body, ts)
+	if serr != nil {
+		return nil, serr
 	}
 	n, err := ParseNotification(body)
 	if err != nil {
 		return nil, err
 	}
-	n.ExternalID = externalID
+	n.ExternalID, n.Signed = externalID, signed
 	return n, nil
 }
 
-func (r *Receiver) checkSignature(req *http.Request, token string, body []byte, ts string) *NotificationError {
+// checkSignature checks X-SIGNATURE in the configured mode; signed says
+// whether one was there and verified.
+func (r *Receiver) checkSignature(req *http.Request, token string, body []byte, ts string) (signed bool, _ *NotificationError) {
 	if r.cfg.Mode == ModeTokenOnly {
-		return nil
+		return false, nil
 	}
 	sig := req.Header.Get("X-SIGNATURE")
 	if sig == "" {
 		if r.cfg.SignatureOptional {
-			return nil
+			return false, nil
 		}
-		return refusal(CodeNotifyMissingField, "Invalid Mandatory Field {X-SIGNATURE}")
+		return false, refusal(CodeNotifyMissingField, "Invalid Mandatory Field {X-SIGNATURE}")
 	}
 	path := req.URL.Path
 	if req.URL.RawQuery != "" {
@@ -278,9 +278,30 @@ func (r *Receiver) checkSignature(req *http.Request, token string, body []byte, 
 		ok = VerifySymmetric(r.cfg.ClientSecret.Reveal(), req.Method, path, token, body, ts, sig)
 	}
 	if !ok {
-		return refusal(CodeNotifyUnauthorized, "X-SIGNATURE does not verify in "+r.cfg.Mode.String()+" mode")
+		return false, refusal(CodeNotifyUnauthorized, "X-SIGNATURE does not verify in "+r.cfg.Mode.String()+" mode")
+	}
+	return true, nil
+}
+
+// CheckBearer checks a notification's bearer token alone, as Verify does
+// first: a caller checks it before it reads the body, so that nothing of a
+// request without a token this Receiver issued is read.
+func (r *Receiver) CheckBearer(req *http.Request) error {
+	if _, err := r.bearer(req, r.now()); err != nil {
+		return err
 	}
 	return nil
+}
+
+func (r *Receiver) bearer(req *http.Request, now time.Time) (string, *NotificationError) {
+	scheme, token, _ := strings.Cut(req.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", refusal(CodeNotifyInvalidToken, "no bearer token")
+	}
+	if err := r.checkToken(token, now); err != nil {
+		return "", err
+	}
+	return token, nil
 }
 
 // checkToken accepts only a token this Receiver's key signed, for its
@@ -347,6 +368,8 @@ func caseMessage(c Code) string {
 		return "Invalid Token (B2B)"
 	case c.HTTPStatus() == 401:
 		return "Unauthorized"
+	case c.HTTPStatus() == 409:
+		return "Conflict"
 	}
 	return "General Error"
 }
@@ -391,6 +414,10 @@ type Notification struct {
 	// Verify: DOKU's id of this request. De-duplicate on it and on
 	// DedupKey (§8.3): whether a retry keeps it is not documented.
 	ExternalID string `json:"-"`
+	// Signed is set by Verify when X-SIGNATURE was present and verified.
+	// A notification taken on its bearer token alone (ModeTokenOnly,
+	// SignatureOptional) has it false, and never settles money by itself.
+	Signed bool `json:"-"`
 }
 
 // NotificationInfo is a notification's additionalInfo (§8.2). All of it is

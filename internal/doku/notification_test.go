@@ -418,6 +418,8 @@ func TestVerify(t *testing.T) {
 		spec func(t *testing.T, e *receiverEnv) notifySpec
 		edit func(h http.Header)
 		want doku.Code // "" means accepted
+		// unsigned: accepted on its bearer token alone (Signed false)
+		unsigned bool
 	}{
 		{
 			name: "Asymmetric", mode: doku.ModeAsymmetric,
@@ -432,11 +434,11 @@ func TestVerify(t *testing.T) {
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeSymmetric} },
 		},
 		{
-			name: "TokenOnly", mode: doku.ModeTokenOnly,
+			name: "TokenOnly", mode: doku.ModeTokenOnly, unsigned: true,
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeTokenOnly} },
 		},
 		{
-			name: "TokenOnlyIgnoresSignature", mode: doku.ModeTokenOnly,
+			name: "TokenOnlyIgnoresSignature", mode: doku.ModeTokenOnly, unsigned: true,
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeTokenOnly} },
 			edit: func(h http.Header) { h.Set("X-SIGNATURE", "bm90IGEgc2lnbmF0dXJl") },
 		},
@@ -458,7 +460,7 @@ func TestVerify(t *testing.T) {
 			edit: func(h http.Header) { h.Del("X-PARTNER-ID") },
 		},
 		{
-			name: "OptionalSignatureAbsent", mode: doku.ModeAsymmetric, optional: true,
+			name: "OptionalSignatureAbsent", mode: doku.ModeAsymmetric, optional: true, unsigned: true,
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeTokenOnly} },
 		},
 		{
@@ -639,7 +641,7 @@ func TestVerify(t *testing.T) {
 				}
 				got := *n
 				w := wantNotification
-				w.ExternalID = notifyExtID
+				w.ExternalID, w.Signed = notifyExtID, !tc.unsigned
 				if diff := cmp.Diff(w, got); diff != "" {
 					t.Fatalf("notification (-want +got):\n%s", diff)
 				}

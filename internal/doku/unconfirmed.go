@@ -120,4 +120,5 @@ const (
 	CodeNotifyBadRequest   Code = "4005600" // body not a JSON object
 	CodeNotifyBadFormat    Code = "4005601" // X-TIMESTAMP or a body field malformed
 	CodeNotifyMissingField Code = "4005602" // a header or body field is absent
+	CodeNotifyConflict     Code = "4095600" // X-EXTERNAL-ID already used today by another notification
 )

@@ -25,10 +25,13 @@ type NotificationOutcome struct {
 // inquiry, never the only signal (the periodic reconcile asks DOKU anyway):
 //
 //   - "paid" for an attempt awaiting its customer, of the attempt's
-//     amount, is recorded as it is;
+//     amount, in a notification whose signature was verified, is recorded
+//     as it is;
 //   - anything else that would change the state (a failure, which frees
 //     the next attempt; "paid" for an attempt the state has as failed or
-//     not sent) is first confirmed by a status inquiry, and what DOKU
+//     not sent; any "paid" taken on a bearer token alone, which anyone
+//     holding a token could have sent) is first confirmed by a status
+//     inquiry, and what DOKU
 //     answers is recorded (research/reliability.md §3.4: where money is
 //     concerned, confirm with Check Status before acting);
 //   - an attempt whose request has no recorded answer is left to the
@@ -57,7 +60,7 @@ func (e *Engine) ApplyNotification(ctx context.Context, n *doku.Notification) (N
 	case next == state.ChargeFailed && row.Status != state.ChargeAwaitingCustomer:
 		out.Reason = fmt.Sprintf("the attempt is already %s", row.Status)
 		return out, nil
-	case row.Status == state.ChargeAwaitingCustomer && next == state.ChargeSucceeded:
+	case row.Status == state.ChargeAwaitingCustomer && next == state.ChargeSucceeded && n.Signed:
 		if amountErr != nil || amount != row.Amount {
 			out.Reason = fmt.Sprintf("the notification's amount %s is not the attempt's %s; left to the status inquiry", n.Amount.Value, row.Amount)
 			return out, nil

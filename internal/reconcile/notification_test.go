@@ -47,7 +47,7 @@ func (b *bundle) decline(t *testing.T, c state.Charge) {
 }
 
 // notification is what DOKU posts about the payment under c's key, with
-// the reference number the sandbox gave it.
+// the reference number the sandbox gave it, its signature verified.
 func (b *bundle) notification(t *testing.T, c state.Charge, status string, amount money.Amount) *doku.Notification {
 	t.Helper()
 	ref := ""
@@ -60,7 +60,7 @@ func (b *bundle) notification(t *testing.T, c state.Charge, status string, amoun
 		t.Fatalf("the sandbox has no payment %s", c.PartnerReferenceNo)
 	}
 	return &doku.Notification{OriginalPartnerReferenceNo: c.PartnerReferenceNo, OriginalReferenceNo: ref,
-		LatestTransactionStatus: status, TransactionStatusDesc: "from the test", Amount: doku.NewAmount(amount)}
+		LatestTransactionStatus: status, TransactionStatusDesc: "from the test", Amount: doku.NewAmount(amount), Signed: true}
 }
 
 // stateOf is everything ApplyNotification may change, for before/after
@@ -160,6 +160,45 @@ func TestApplyNotificationFinal(t *testing.T) {
 				t.Fatalf("second identical notification changed the state (-before +after):\n%s", diff)
 			}
 		})
+	}
+}
+
+// "Paid" taken on a bearer token alone (token-only mode, or a signature
+// made optional) never settles a charge by itself: whoever holds a token
+// could have sent it. A status inquiry is made, and the state follows
+// DOKU: still awaiting its customer while DOKU says 03, paid once DOKU
+// says so.
+func TestApplyNotificationUnsignedPaid(t *testing.T) {
+	b := setup(t)
+	c := b.chargeAwaiting(t)
+	n := b.notification(t, c, doku.TxSuccess, c.Amount)
+	n.Signed = false
+
+	statuses := b.sb.Calls(doku.OpStatus)
+	before := b.snapshot(t)
+	out := b.applyNotification(t, n)
+	if out.Changed {
+		t.Fatalf("an unsigned \"paid\" DOKU does not confirm changed the state: %+v", out)
+	}
+	if got := b.sb.Calls(doku.OpStatus) - statuses; got != 1 {
+		t.Fatalf("%d status inquiries, want 1", got)
+	}
+	if diff := cmp.Diff(before, b.snapshot(t)); diff != "" {
+		t.Fatalf("the state changed (-before +after):\n%s", diff)
+	}
+	if n := b.countEvents(t, state.EventChargeSucceeded, c.PartnerReferenceNo); n != 0 {
+		t.Fatalf("%d charge.succeeded events, want 0", n)
+	}
+
+	if err := b.sb.Server.Confirm(context.Background(), path.Base(c.WebRedirectURL), true); err != nil {
+		t.Fatal(err)
+	}
+	out = b.applyNotification(t, n)
+	if !out.Changed || out.Charge.Status != state.ChargeSucceeded {
+		t.Fatalf("after DOKU has it paid: %+v, want succeeded", out)
+	}
+	if got := b.sb.Calls(doku.OpStatus) - statuses; got != 2 {
+		t.Fatalf("%d status inquiries, want 2", got)
 	}
 }
 

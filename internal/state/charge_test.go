@@ -100,23 +100,21 @@ func TestToken(t *testing.T) {
 func TestNotifications(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "ddctl.db"))
-	ins, err := s.RecordNotification(ctx, "X-1", "pay:K-1:00", []byte(`{"a":1}`), t0)
-	if err != nil || !ins {
-		t.Fatalf("first: inserted=%v err=%v", ins, err)
+	if got := record(t, s, state.Notification{ExternalID: "X-1", DedupKey: "pay:K-1:00", Body: []byte(`{"a":1}`), Signed: true}, t0); got != state.NotificationRecorded {
+		t.Fatalf("first: %v", got)
 	}
-	ins, err = s.RecordNotification(ctx, "X-1b", "pay:K-1:00", []byte(`{"a":1}`), t0.Add(time.Second))
-	if err != nil || ins {
-		t.Fatalf("duplicate: inserted=%v err=%v, want false, nil", ins, err)
+	if got := record(t, s, state.Notification{ExternalID: "X-1b", DedupKey: "pay:K-1:00", Body: []byte(`{"a":1}`)}, t0.Add(time.Second)); got != state.NotificationDuplicate {
+		t.Fatalf("resend: %v, want duplicate", got)
 	}
-	if ins, err := s.RecordNotification(ctx, "X-2", "pay:K-2:00", nil, t0.Add(2*time.Second)); err != nil || !ins {
-		t.Fatalf("second: inserted=%v err=%v", ins, err)
+	if got := record(t, s, state.Notification{ExternalID: "X-2", DedupKey: "pay:K-2:00"}, t0.Add(2*time.Second)); got != state.NotificationRecorded {
+		t.Fatalf("second: %v", got)
 	}
 	pending, err := s.PendingNotifications(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []state.Notification{
-		{ID: pending[0].ID, ExternalID: "X-1", DedupKey: "pay:K-1:00", Body: []byte(`{"a":1}`), ReceivedAt: t0},
+		{ID: pending[0].ID, ExternalID: "X-1", DedupKey: "pay:K-1:00", Body: []byte(`{"a":1}`), Signed: true, ReceivedAt: t0},
 		{ID: pending[1].ID, ExternalID: "X-2", DedupKey: "pay:K-2:00", Body: []byte{}, ReceivedAt: t0.Add(2 * time.Second)},
 	}
 	if diff := cmp.Diff(want, pending); diff != "" {
@@ -136,8 +134,8 @@ func TestNotifications(t *testing.T) {
 		t.Fatalf("pending after processing one: %+v", pending)
 	}
 	// Processed or not, a resend stays a duplicate.
-	if ins, err := s.RecordNotification(ctx, "X-1c", "pay:K-1:00", nil, t0); err != nil || ins {
-		t.Fatalf("resend after processing: inserted=%v err=%v", ins, err)
+	if got := record(t, s, state.Notification{ExternalID: "X-1c", DedupKey: "pay:K-1:00"}, t0); got != state.NotificationDuplicate {
+		t.Fatalf("resend after processing: %v, want duplicate", got)
 	}
 }
 

@@ -15,6 +15,7 @@ var allMigrations = []string{
 	"migrations/0002_bindings_charges.sql",
 	"migrations/0003_daemon.sql",
 	"migrations/0004_identity.sql",
+	"migrations/0005_notifications.sql",
 }
 
 // stateAt makes a state file at path holding the first n migrations, as an
@@ -142,7 +143,10 @@ func TestMigrateFrom0002(t *testing.T) {
 	if serial, _ := s.Serial(t.Context()); serial != 7 {
 		t.Fatalf("serial=%d, want 7", serial)
 	}
-	if ins, err := s.RecordNotification(t.Context(), "X-2", "pay:K-9:00", nil, time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)); err != nil || ins {
-		t.Fatalf("X-2 again: inserted=%v err=%v, want a duplicate", ins, err)
+	if got, err := s.RecordNotification(t.Context(), Notification{ExternalID: "X-2", DedupKey: "pay:K-9:00"}, time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)); err != nil || got != NotificationIDConflict {
+		t.Fatalf("X-2 again the same day: %v, %v; want a conflict", got, err)
+	}
+	if got, err := s.RecordNotification(t.Context(), Notification{ExternalID: "X-2", DedupKey: "pay:K-9:00"}, time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)); err != nil || got != NotificationRecorded {
+		t.Fatalf("X-2 the next day: %v, %v; want it recorded", got, err)
 	}
 }

@@ -12,49 +12,108 @@ import (
 // records it before answering, so none is lost, and processes it later
 // (DESIGN.md, "The daemon").
 type Notification struct {
-	ID          int64
-	ExternalID  string // X-EXTERNAL-ID
-	DedupKey    string // one per distinct notification; a resend has the same
-	Body        []byte
+	ID         int64
+	ExternalID string // X-EXTERNAL-ID
+	DedupKey   string // one per distinct notification; a resend has the same
+	Body       []byte
+	// Signed: its X-SIGNATURE was verified on receipt. A notification
+	// taken on its bearer token alone never settles money by itself.
+	Signed      bool
 	ReceivedAt  time.Time
 	ProcessedAt time.Time // zero until processed
 }
 
+// Recorded is what RecordNotification did with a notification.
+type Recorded int
+
+const (
+	// NotificationRecorded: it is in the inbox, to be processed.
+	NotificationRecorded Recorded = iota + 1
+	// NotificationDuplicate: the same notification (its dedup key) was
+	// recorded before, on any day; answered as the first one was.
+	NotificationDuplicate
+	// NotificationIDConflict: another notification received the same day
+	// has its X-EXTERNAL-ID, which SNAP makes unique per day. It is not
+	// recorded; the caller logs it. What it reports, the periodic
+	// reconcile learns from DOKU anyway.
+	NotificationIDConflict
+)
+
+func (r Recorded) String() string {
+	switch r {
+	case NotificationRecorded:
+		return "accepted"
+	case NotificationDuplicate:
+		return "duplicate"
+	case NotificationIDConflict:
+		return "conflict"
+	}
+	return fmt.Sprintf("Recorded(%d)", int(r))
+}
+
+// jakarta is the zone of SNAP's days: X-EXTERNAL-ID is unique per day.
+var jakarta = time.FixedZone("WIB", 7*60*60)
+
 type notificationRow struct {
 	ID          int64  `db:"id"`
 	ExternalID  string `db:"external_id"`
+	ExternalDay string `db:"external_day"`
 	DedupKey    string `db:"dedup_key"`
 	Body        []byte `db:"body"`
+	Signed      bool   `db:"signed"`
 	ReceivedAt  string `db:"received_at"`
 	ProcessedAt string `db:"processed_at"`
 }
 
-// RecordNotification adds a notification to the inbox. A notification
-// whose dedupKey is already there, or whose externalID (X-EXTERNAL-ID,
-// when not empty) is, is not added again (SNAP-ALLO.md §8.3): inserted is
-// false and err nil, so a resend is answered as the first one was.
+// RecordNotification adds n to the inbox (its ID, ReceivedAt and
+// ProcessedAt are ignored). A notification whose dedup key is already
+// there is a duplicate (SNAP-ALLO.md §8.3), on any day; one whose
+// X-EXTERNAL-ID another notification received the same day (Asia/Jakarta)
+// has is a conflict. Neither is added; err is nil, so a resend is answered
+// as the first one was.
 //
 // It does not bump the serial: receiving a notification changes no plan's
 // decisions until it is processed, which changes charges under the state
 // lock and bumps it then. So the daemon's inbox does not make a saved
 // plan stale.
-func (s *Store) RecordNotification(ctx context.Context, externalID, dedupKey string, body []byte, now time.Time) (inserted bool, err error) {
-	if body == nil {
-		body = []byte{}
+func (s *Store) RecordNotification(ctx context.Context, n Notification, now time.Time) (Recorded, error) {
+	if n.Body == nil {
+		n.Body = []byte{}
 	}
-	err = s.writeCache(ctx, func(tx *sqlx.Tx) error {
+	day := ""
+	if n.ExternalID != "" {
+		day = now.In(jakarta).Format(time.DateOnly)
+	}
+	var got Recorded
+	err := s.writeCache(ctx, func(tx *sqlx.Tx) error {
 		// With no conflict target, DO NOTHING covers every uniqueness
-		// constraint: dedup_key and the partial index on external_id.
-		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (external_id, dedup_key, body, received_at)
-			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, externalID, dedupKey, body, timeText(now))
+		// constraint: dedup_key and the partial index on external_id and
+		// its day.
+		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (external_id, external_day, dedup_key, body, signed, received_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, n.ExternalID, day, n.DedupKey, n.Body, n.Signed, timeText(now))
 		if err != nil {
-			return fmt.Errorf("record notification %s: %w", dedupKey, formatError(err))
+			return fmt.Errorf("record notification %s: %w", n.DedupKey, formatError(err))
 		}
-		n, err := res.RowsAffected()
-		inserted = n == 1
-		return err
+		if k, err := res.RowsAffected(); err != nil {
+			return err
+		} else if k == 1 {
+			got = NotificationRecorded
+			return nil
+		}
+		var dup int
+		if err := tx.GetContext(ctx, &dup, `SELECT count(*) FROM notifications WHERE dedup_key = ?`, n.DedupKey); err != nil {
+			return fmt.Errorf("record notification %s: %w", n.DedupKey, formatError(err))
+		}
+		got = NotificationDuplicate
+		if dup == 0 {
+			got = NotificationIDConflict
+		}
+		return nil
 	})
-	return inserted && err == nil, err
+	if err != nil {
+		return 0, err
+	}
+	return got, nil
 }
 
 // PendingNotifications lists the notifications not yet processed, oldest
@@ -66,7 +125,7 @@ func (s *Store) PendingNotifications(ctx context.Context) ([]Notification, error
 	}
 	out := make([]Notification, len(rows))
 	for i, r := range rows {
-		out[i] = Notification{ID: r.ID, ExternalID: r.ExternalID, DedupKey: r.DedupKey, Body: r.Body,
+		out[i] = Notification{ID: r.ID, ExternalID: r.ExternalID, DedupKey: r.DedupKey, Body: r.Body, Signed: r.Signed,
 			ReceivedAt: parseTime(r.ReceivedAt), ProcessedAt: parseTime(r.ProcessedAt)}
 	}
 	return out, nil

@@ -87,9 +87,7 @@ func TestPendingCounts(t *testing.T) {
 	}
 	// Notifications: two received, one processed.
 	for _, key := range []string{"pay:1", "pay:2"} {
-		if _, err := s.RecordNotification(ctx, "", key, nil, t0); err != nil {
-			t.Fatal(err)
-		}
+		record(t, s, state.Notification{DedupKey: key}, t0)
 	}
 	inbox, _ := s.PendingNotifications(ctx)
 	if err := s.MarkNotificationProcessed(ctx, inbox[0].ID, t0); err != nil {
