@@ -253,7 +253,8 @@ unbind "bob" {
 		mu.Unlock()
 	}))
 	defer recv.Close()
-	d := startDDCTL(t, "ddctl daemon", env, "-chdir="+dir, "daemon", "-listen="+addr, "-event-url="+recv.URL, "-reconcile-every=1s")
+	adminAddr := freeAddr(t)
+	d := startDDCTL(t, "ddctl daemon", env, "-chdir="+dir, "daemon", "-listen="+addr, "-admin-listen="+adminAddr, "-event-url="+recv.URL, "-reconcile-every=1s")
 	d.waitCycle(t, 0, nil)
 	// CI applies a second charge while the daemon runs: the customer
 	// approves, and the sandbox notifies the daemon, which applies it.
@@ -261,8 +262,9 @@ unbind "bob" {
 		"\nrecurring_charge \"gym2\" {\n  binding = binding.alice\n  amount  = 1000\n  schedule = \"0 9 2 1 *\"\n  start = \"2026-01-02\"\n  end = \"2026-01-03\"\n}\n")
 	applyUntilConverged("the second charge")
 	d.waitLog(t, 0, "notification applied", nil)
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		resp, err := http.Get("http://" + addr + path)
+	for _, url := range []string{"http://" + addr + "/healthz", "http://" + adminAddr + "/readyz", "http://" + adminAddr + "/metrics"} {
+		path := url[strings.LastIndex(url, "/"):]
+		resp, err := http.Get(url)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,7 @@ import (
 type daemonFlags struct {
 	vars             listFlag
 	listen           string
+	adminListen      string
 	reconcileEvery   time.Duration
 	lock             lockFlags
 	shutdownTimeout  time.Duration
@@ -46,15 +47,17 @@ and not_before refund at its time, re-runs a full reconcile periodically, and
 serves DOKU's notifications. The configuration on disk gives only the doku
 block (how DOKU is reached) and the state's path. SIGHUP re-reads them.
 
-Endpoints: POST `+daemon.NotificationPath+`, POST `+doku.PathTokenB2B+`,
-GET /healthz, GET /readyz, GET /metrics.
+Endpoints: on -listen, what DOKU calls: POST `+daemon.NotificationPath+`,
+POST `+doku.PathTokenB2B+`, GET /healthz. On -admin-listen, for the
+operator only: GET /healthz, GET /readyz, GET /metrics.
 
 Options:`)
 		fs.PrintDefaults()
 	}
 	var f daemonFlags
 	fs.Var(&f.vars, "var", "set a variable: `NAME=VALUE` (repeatable)")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "serve notifications, health and metrics on `ADDR`")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "serve DOKU's notifications on `ADDR` (put TLS in front of it)")
+	fs.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:8081", "serve /readyz and /metrics on `ADDR`, apart from DOKU's listener; keep it private (\"\" serves them nowhere)")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-every", daemon.DefaultReconcileEvery, "run a full reconcile every `DURATION` (±10% jitter)")
 	f.lock.register(fs)
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, wait up to `DURATION` for calls in flight")
@@ -125,6 +128,16 @@ Options:`)
 		fmt.Fprintf(s.stderr, "Error: -listen: %v\n", err)
 		return exitError
 	}
+	var admin net.Listener
+	adminNote := ""
+	if f.adminListen != "" {
+		if admin, err = net.Listen("tcp", f.adminListen); err != nil {
+			ln.Close()
+			fmt.Fprintf(s.stderr, "Error: -admin-listen: %v\n", err)
+			return exitError
+		}
+		adminNote = fmt.Sprintf("; admin (/readyz, /metrics) on http://%s", admin.Addr())
+	}
 	holder := state.LeaseInfo{PID: run.PID, Host: run.Host, Who: run.User} // its ID is the daemon's
 	d, err := daemon.New(daemon.Config{
 		Store: store,
@@ -138,6 +151,7 @@ Options:`)
 			return func() { l.Unlock() }, nil
 		},
 		Listener:        ln,
+		AdminListener:   admin,
 		Holder:          holder,
 		Run:             run,
 		ReconcileEvery:  f.reconcileEvery,
@@ -147,11 +161,14 @@ Options:`)
 		NowFunc:         now,
 		Logger:          log,
 		StartFunc: func() {
-			fmt.Fprintf(s.stdout, "ddctl daemon: state %s; listening on http://%s (DOKU notifications at %s)\n", path, ln.Addr(), daemon.NotificationPath)
+			fmt.Fprintf(s.stdout, "ddctl daemon: state %s; listening on http://%s (DOKU notifications at %s)%s\n", path, ln.Addr(), daemon.NotificationPath, adminNote)
 		},
 	})
 	if err != nil {
 		ln.Close()
+		if admin != nil {
+			admin.Close()
+		}
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -468,10 +469,14 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 // daemonProc is a `ddctl daemon` process that serves.
 type daemonProc struct {
 	*ddctlProc
-	url string
+	url   string // DOKU's listener
+	admin string // the operator's: /readyz, /metrics
 }
 
-var listeningRe = regexp.MustCompile(`^ddctl daemon: state .*; listening on (http://\S+) `)
+var (
+	listeningRe = regexp.MustCompile(`^ddctl daemon: state .*; listening on (http://\S+) `)
+	adminRe     = regexp.MustCompile(`; admin \(/readyz, /metrics\) on (http://\S+)$`)
+)
 
 // startDaemon starts ddctl daemon in dir (debug logs: a line per cycle)
 // and waits until it holds the lease and serves.
@@ -479,19 +484,31 @@ func startDaemon(tb testing.TB, dir string, args ...string) *daemonProc {
 	tb.Helper()
 	p := startDaemonProc(tb, dir, args...)
 	_, line := p.stdout.wait(tb, 0, "the daemon's listening line", listeningRe.MatchString)
-	return &daemonProc{ddctlProc: p, url: listeningRe.FindStringSubmatch(line)[1]}
+	d := &daemonProc{ddctlProc: p, url: listeningRe.FindStringSubmatch(line)[1]}
+	if m := adminRe.FindStringSubmatch(line); m != nil {
+		d.admin = m[1]
+	}
+	return d
 }
 
 // startDaemonProc starts ddctl daemon in dir without waiting for it.
 func startDaemonProc(tb testing.TB, dir string, args ...string) *ddctlProc {
 	tb.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-admin-listen") }) {
+		args = append(args, "-admin-listen=127.0.0.1:0") // tests run side by side
+	}
 	return startDDCTL(tb, "daemon", []string{"DDCTL_LOG=debug"}, append([]string{"-chdir=" + dir, "daemon"}, args...)...)
 }
 
-// get fetches path from the daemon.
+// get fetches path from the daemon: /readyz and /metrics from its admin
+// listener, anything else from DOKU's.
 func (d *daemonProc) get(tb testing.TB, path string) (int, string) {
 	tb.Helper()
-	resp, err := http.Get(d.url + path)
+	base := d.url
+	if path == "/readyz" || path == "/metrics" {
+		base = d.admin
+	}
+	resp, err := http.Get(base + path)
 	if err != nil {
 		tb.Fatalf("GET %s: %v", path, err)
 	}

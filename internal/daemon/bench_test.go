@@ -177,3 +177,109 @@ func BenchmarkNotificationIngestAt1000(b *testing.B) {
 	}
 	in.recorded(b)
 }
+
+// BenchmarkNotificationUnderScrapes offers notifications at 200 per second
+// in four phases, alternating: quiet, then 64 scrapers of the admin
+// listener's /metrics in a closed loop, quiet, scraped. It reports the p99
+// latency of each kind of phase and their ratio: what a scrape costs DOKU's
+// notifications, which share nothing with it now but the process and the
+// state. (The pending counts are read at most every 5 s, as in
+// production; -uncached renders and counts at every scrape, as before.)
+func BenchmarkNotificationUnderScrapes(b *testing.B) {
+	for _, uncached := range []bool{false, true} {
+		name := "cached"
+		if uncached {
+			name = "uncached"
+		}
+		b.Run(name, func(b *testing.B) { benchUnderScrapes(b, uncached) })
+	}
+}
+
+func benchUnderScrapes(b *testing.B, uncached bool) {
+	const rate, scrapers = 200, 64
+	in := newIngest(b)
+	if !uncached {
+		in.r.d.metrics.pending.countsFor, in.r.d.metrics.page.every = countsFor, metricsEvery
+	}
+	lat := make([]time.Duration, b.N)
+	var bad atomic.Int64
+	phase := func(i int) int { return i * 4 / b.N } // 0 and 2 quiet, 1 and 3 scraped
+	var scrapes atomic.Int64
+	scraping := make(chan struct{})
+	var stop atomic.Bool
+	var sw sync.WaitGroup
+	sc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: scrapers}}
+	defer sc.CloseIdleConnections()
+	for range scrapers {
+		sw.Go(func() {
+			for range scraping {
+				for !stop.Load() {
+					if resp, err := sc.Get(in.r.admin + "/metrics"); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						scrapes.Add(1)
+					}
+				}
+			}
+		})
+	}
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	current := 0
+	for i := range b.N {
+		if p := phase(i); p != current {
+			wg.Wait() // each phase's answers are its own
+			current = p
+			if p%2 == 1 {
+				stop.Store(false)
+				for range scrapers {
+					scraping <- struct{}{}
+				}
+			} else {
+				stop.Store(true)
+			}
+			start = time.Now().Add(-time.Duration(i) * time.Second / rate)
+		}
+		at := start.Add(time.Duration(i) * time.Second / rate)
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d) // pacing, not a wait for the daemon
+		}
+		wg.Go(func() {
+			if in.post(i) != http.StatusOK {
+				bad.Add(1)
+			}
+			lat[i] = time.Since(at)
+		})
+	}
+	wg.Wait()
+	stop.Store(true)
+	close(scraping)
+	sw.Wait()
+	b.StopTimer()
+	if n := bad.Load(); n > 0 {
+		b.Fatalf("%d of %d notifications not answered 200", n, b.N)
+	}
+	var quiet, scraped []time.Duration
+	for i, l := range lat {
+		if phase(i)%2 == 0 {
+			quiet = append(quiet, l)
+		} else {
+			scraped = append(scraped, l)
+		}
+	}
+	p99 := func(l []time.Duration) float64 {
+		if len(l) == 0 {
+			return 0 // b.N under 4: the first, sizing run
+		}
+		slices.Sort(l)
+		return float64(l[min(len(l)-1, len(l)*99/100)]) / float64(time.Millisecond)
+	}
+	q, s := p99(quiet), p99(scraped)
+	b.ReportMetric(q, "quiet-p99-ms")
+	b.ReportMetric(s, "scraped-p99-ms")
+	if q > 0 {
+		b.ReportMetric(s/q, "ratio")
+	}
+	b.ReportMetric(float64(scrapes.Load()), "scrapes")
+}

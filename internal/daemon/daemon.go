@@ -46,6 +46,18 @@ const (
 	// DefaultShutdownTimeout outlasts the DOKU client's timeout (30 s),
 	// so that a call in flight at SIGTERM ends and is recorded.
 	DefaultShutdownTimeout = 40 * time.Second
+	// DefaultMaxConns is how many connections DOKU's listener holds at
+	// once: DOKU's notifications need a handful; a flood of idle or slow
+	// connections waits in the backlog instead of holding memory.
+	DefaultMaxConns = 256
+	// maxAdminConns is how many scrapers the admin listener serves at
+	// once; more wait their turn.
+	maxAdminConns = 4
+	// adminPace spaces the admin listener's connections: 50 a second
+	// serve any number of scrapers; a flood of them waits in the
+	// kernel's backlog instead of taking the CPU DOKU's notifications
+	// need.
+	adminPace = 20 * time.Millisecond
 	// LeaseName is the lease a daemon holds on its state file.
 	LeaseName = "daemon"
 	// NotificationPath is where DOKU posts its notifications.
@@ -103,9 +115,17 @@ type Config struct {
 	Parts Parts
 	// LockFunc takes the state lock for one cycle; unlock lets it go.
 	LockFunc func(ctx context.Context) (unlock func(), err error)
-	// Listener is where the HTTP endpoints are served; the caller opens it
+	// Listener is where DOKU's endpoints are served (notifications, the
+	// token DOKU asks for, /healthz): the public side. The caller opens it
 	// so that it can print the address.
 	Listener net.Listener
+	// AdminListener, when set, serves /healthz, /readyz and /metrics: the
+	// operator's side, kept off DOKU's listener (loopback by default in
+	// ddctl daemon). Nil serves them nowhere.
+	AdminListener net.Listener
+	// MaxConns caps the connections the public listener holds at once
+	// (default DefaultMaxConns); more wait in the kernel's backlog.
+	MaxConns int
 	// Holder names this daemon in its lease and runs.
 	Holder state.LeaseInfo
 	// Run is the template of the runs a cycle records (user, host, pid).
@@ -148,7 +168,8 @@ type Daemon struct {
 	log     *slog.Logger
 	metrics *metrics
 	parts   atomic.Pointer[Parts]
-	http    *http.Server
+	http    *http.Server // DOKU's side
+	admin   *http.Server // the operator's side; nil without an AdminListener
 
 	notified  chan struct{} // the inbox has something new
 	refusals  rateLog       // refused notifications, logged at a rate
@@ -188,6 +209,7 @@ func New(cfg Config) (*Daemon, error) {
 	cfg.ReconcileEvery = cmp.Or(cfg.ReconcileEvery, DefaultReconcileEvery)
 	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
+	cfg.MaxConns = cmp.Or(cfg.MaxConns, DefaultMaxConns)
 	if cfg.NowFunc == nil {
 		cfg.NowFunc = time.Now
 	}
@@ -209,8 +231,23 @@ func New(cfg Config) (*Daemon, error) {
 		failures:  map[string]int{},
 	}
 	d.setParts(cfg.Parts)
-	d.http = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	d.http = &http.Server{Handler: d.PublicHandler(),
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second, // the whole request, body included: at most 64 KiB
+		WriteTimeout:      20 * time.Second, // recording a notification may wait for the state
+		// A connection between requests holds one of MaxConns: DOKU
+		// notifies now and then, and gains little from keeping it.
+		IdleTimeout: 5 * time.Second,
+		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	if cfg.AdminListener != nil {
+		d.admin = &http.Server{Handler: d.AdminHandler(), MaxHeaderBytes: maxHeaderBytes,
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 20 * time.Second,
+			ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+		// A connection a request: an idle scraper never holds one of the
+		// few slots.
+		d.admin.SetKeepAlivesEnabled(false)
+	}
 	return d, nil
 }
 
@@ -266,6 +303,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	holder := d.cfg.Holder
 	if _, err := d.cfg.Store.AcquireLease(ctx, LeaseName, holder, d.cfg.LeaseTTL, time.Now(), deadOnThisHost); err != nil {
 		d.cfg.Listener.Close()
+		if d.cfg.AdminListener != nil {
+			d.cfg.AdminListener.Close()
+		}
 		return err
 	}
 	d.metrics.leaseHeld.Set(1)
@@ -281,8 +321,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { d.heartbeat(runCtx, cancel) })
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.http.Serve(d.cfg.Listener) }()
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- d.http.Serve(limitListener(d.cfg.Listener, d.cfg.MaxConns, 0)) }()
+	if d.admin != nil {
+		go func() { serveErr <- d.admin.Serve(limitListener(d.cfg.AdminListener, maxAdminConns, adminPace)) }()
+	}
 	if d.cfg.EventURL != "" {
 		wg.Go(func() { d.sendEvents(runCtx) })
 	}
@@ -309,6 +352,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Stop taking notifications (DOKU sends them again), alongside the
 	// wait for the cycle: a slow upload must not eat the cycle's time.
 	go d.http.Shutdown(shut)
+	if d.admin != nil {
+		go d.admin.Shutdown(shut)
+	}
 	select {
 	case <-loopDone:
 	case <-shut.Done():

@@ -370,9 +370,10 @@ func TestNotificationResentIsRecordedOnce(t *testing.T) {
 	}
 }
 
-// /healthz answers while the process serves; /readyz says why the daemon
-// is not ready until a configuration is applied, and 200 once a cycle
-// reconciles it; /metrics has every family DESIGN.md promises.
+// /healthz answers while the process serves, on both listeners; /readyz
+// and /metrics are the admin listener's alone: /readyz says why the
+// daemon is not ready until a configuration is applied, and 200 once a
+// cycle reconciles it; /metrics has every family the daemon documents.
 func TestHealthReadyMetrics(t *testing.T) {
 	e := newEnv(t, envOptions{noApply: true, hcl: `
 refund "a" {
@@ -384,10 +385,17 @@ refund "a" {
 	r := e.start(daemonOptions{configure: func(c *Config) { c.ReconcileEvery = 200 * time.Millisecond }})
 	r.cycles.wait(t, 0, "at start", func(CycleReport) bool { return true })
 
-	if status, body := get(t, r.url+"/healthz"); status != http.StatusOK {
-		t.Fatalf("/healthz: HTTP %d %s", status, body)
+	for _, base := range []string{r.url, r.admin} {
+		if status, body := get(t, base+"/healthz"); status != http.StatusOK {
+			t.Fatalf("%s/healthz: HTTP %d %s", base, status, body)
+		}
 	}
-	status, body := get(t, r.url+"/readyz")
+	for _, path := range []string{"/readyz", "/metrics"} {
+		if status, _ := get(t, r.url+path); status != http.StatusNotFound {
+			t.Fatalf("%s on DOKU's listener: HTTP %d, want 404 (it is the admin listener's)", path, status)
+		}
+	}
+	status, body := get(t, r.admin+"/readyz")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "no configuration has been applied") {
 		t.Fatalf("/readyz before any apply: HTTP %d %q, want 503 saying no configuration was applied", status, body)
 	}
@@ -399,7 +407,7 @@ refund "a" {
 	from := r.cycles.len()
 	i, _ := r.cycles.wait(t, from, "after the apply", func(c CycleReport) bool { return c.Trigger == triggerFull })
 	r.cycles.wait(t, i+1, "after the apply", func(c CycleReport) bool { return c.Trigger == triggerFull && c.Err == nil })
-	if status, body := get(t, r.url+"/readyz"); status != http.StatusOK {
+	if status, body := get(t, r.admin+"/readyz"); status != http.StatusOK {
 		t.Fatalf("/readyz after the apply: HTTP %d %q, want 200", status, body)
 	}
 	if got := e.sb.Calls(doku.OpRefund); got != 1 {

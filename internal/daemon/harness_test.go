@@ -376,7 +376,8 @@ type daemonOptions struct {
 // running is one daemon under test.
 type running struct {
 	d      *Daemon
-	url    string
+	url    string // DOKU's listener
+	admin  string // the operator's: /readyz, /metrics
 	cycles *cycleLog
 	cancel context.CancelFunc
 	done   chan error // Run's result, once
@@ -413,7 +414,8 @@ func (e *env) start(o daemonOptions) *running {
 	}
 	recv := e.receiver(e.clock.Now)
 	dokuBlock, dir := e.cfg.DOKU, e.cfg.Dir
-	r := &running{url: "http://" + ln.Addr().String(), cycles: &cycleLog{changed: make(chan struct{})},
+	adm := listen(e.tb)
+	r := &running{url: "http://" + ln.Addr().String(), admin: "http://" + adm.Addr().String(), cycles: &cycleLog{changed: make(chan struct{})},
 		done: make(chan error, 1), gate: make(chan struct{}, 1)}
 	if o.held {
 		r.hold()
@@ -446,6 +448,7 @@ func (e *env) start(o daemonOptions) *running {
 			return func() { l.Unlock() }, nil
 		},
 		Listener:        ln,
+		AdminListener:   adm,
 		Holder:          state.LeaseInfo{ID: fmt.Sprintf("test-%p", r), PID: os.Getpid(), Host: host, Who: "test"},
 		Run:             state.Run{User: "test", Host: host, PID: os.Getpid()},
 		ShutdownTimeout: 10 * time.Second,
@@ -467,6 +470,9 @@ func (e *env) start(o daemonOptions) *running {
 		e.tb.Fatal(err)
 	}
 	r.d = d
+	// Counted at every scrape: the tests look at the figures right after
+	// what changes them.
+	d.metrics.pending.countsFor, d.metrics.page.every = 0, 0
 	go func() { r.done <- d.Run(ctx) }()
 	e.tb.Cleanup(func() {
 		if r.ended {
@@ -695,7 +701,7 @@ func metric(text, name string, labels ...string) (sum float64, found bool) {
 // scrape is the daemon's /metrics.
 func (r *running) scrape(tb testing.TB) string {
 	tb.Helper()
-	status, body := get(tb, r.url+"/metrics")
+	status, body := get(tb, r.admin+"/metrics")
 	if status != http.StatusOK {
 		tb.Fatalf("GET /metrics: HTTP %d\n%s", status, body)
 	}

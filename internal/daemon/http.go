@@ -4,35 +4,106 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/state"
 )
 
-// Handler serves the daemon's endpoints:
+// maxHeaderBytes caps a request's header block on both listeners: DOKU's
+// requests carry a token, a signature and a few SNAP headers, well under
+// it. Larger is answered 431 before a handler runs.
+const maxHeaderBytes = 16 << 10
+
+// PublicHandler serves what DOKU calls, on the listener it reaches:
 //
 //	POST /notifications/doku                 DOKU's payment notifications
 //	POST /authorization/v1/access-token/b2b  the token DOKU asks for first
 //	GET  /healthz                            200 while the process serves
-//	GET  /readyz                             200 once it reconciles an applied configuration
-//	GET  /metrics                            Prometheus
-func (d *Daemon) Handler() http.Handler {
+func (d *Daemon) PublicHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+NotificationPath, d.handleNotification)
 	mux.HandleFunc("POST "+doku.PathTokenB2B, func(w http.ResponseWriter, r *http.Request) {
 		d.parts.Load().Receiver.ServeToken(w, r)
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", d.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", healthz)
 	return mux
+}
+
+// AdminHandler serves the operator, on a listener of its own:
+//
+//	GET /healthz  200 while the process serves
+//	GET /readyz   200 once it reconciles an applied configuration
+//	GET /metrics  Prometheus
+func (d *Daemon) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", d.handleReady)
+	mux.Handle("GET /metrics", d.metrics.page)
+	return mux
+}
+
+func healthz(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }
+
+// limitListener accepts at most n connections at once, and, when pace is
+// not 0, at most one per pace: the next Accept waits, and the kernel's
+// backlog holds the rest, costing the process nothing.
+func limitListener(l net.Listener, n int, pace time.Duration) net.Listener {
+	return &limitedListener{Listener: l, slots: make(chan struct{}, n), pace: pace, done: make(chan struct{})}
+}
+
+type limitedListener struct {
+	net.Listener
+	slots  chan struct{}
+	pace   time.Duration
+	next   time.Time     // the earliest next accept; Accept has one caller at a time
+	done   chan struct{} // closed by Close: an Accept waiting ends
+	closed sync.Once
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	if wait := time.Until(l.next); l.pace > 0 && wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-l.done:
+			t.Stop()
+			<-l.slots
+			return nil, net.ErrClosed
+		}
+	}
+	l.next = time.Now().Add(l.pace)
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+func (l *limitedListener) Close() error {
+	l.closed.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // handleNotification verifies a notification, records it in the inbox
@@ -99,9 +170,12 @@ func (d *Daemon) handleNotification(w http.ResponseWriter, r *http.Request) {
 // how many there were, not a line each.
 func (d *Daemon) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	d.metrics.notifications.WithLabelValues("refused").Inc()
-	// The connection closes after the answer: otherwise the server would
-	// read what is left of the body first, to keep it for another request.
+	// The connection closes after the answer, and what is left of the
+	// body is not read: otherwise the server would read it (up to 256 KiB,
+	// as slowly as the sender likes) to keep the connection for another
+	// request, holding one of the listener's few slots.
 	w.Header().Set("Connection", "close")
+	defer http.NewResponseController(w).SetReadDeadline(time.Now())
 	var ne *doku.NotificationError
 	if !errors.As(err, &ne) {
 		http.Error(w, "bad request", http.StatusBadRequest)

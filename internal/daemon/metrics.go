@@ -1,10 +1,15 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/reconcile"
@@ -14,6 +19,8 @@ import (
 // metrics are what GET /metrics shows, in the daemon's own registry.
 type metrics struct {
 	registry      *prometheus.Registry
+	pending       *pendingCollector
+	page          *metricsPage
 	runs          *prometheus.CounterVec   // trigger, result
 	duration      *prometheus.HistogramVec // trigger
 	apiCalls      *prometheus.CounterVec   // operation, code
@@ -25,7 +32,8 @@ type metrics struct {
 	leaseHeld     prometheus.Gauge
 }
 
-// Counts is what the pending-items gauges read at each scrape.
+// Counts is what the pending-items gauges read (at most once per
+// countsFor).
 type Counts interface {
 	PendingCounts(ctx context.Context) (map[string]int, error)
 }
@@ -52,7 +60,7 @@ func newMetrics(counts Counts) *metrics {
 		}, []string{"kind", "status"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ddctl_notifications_total",
-			Help: "DOKU notifications received, by result (accepted, duplicate, refused, error).",
+			Help: "DOKU notifications received, by result (accepted, duplicate, conflict: an X-EXTERNAL-ID used today by another, refused, error).",
 		}, []string{"result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ddctl_events_total",
@@ -71,16 +79,46 @@ func newMetrics(counts Counts) *metrics {
 			Help: "1 while this daemon holds the state's lease.",
 		}),
 	}
+	m.pending = &pendingCollector{counts: counts, countsFor: countsFor, now: time.Now}
+	m.page = &metricsPage{gather: m.registry, every: metricsEvery, now: time.Now}
 	m.registry.MustRegister(m.runs, m.duration, m.apiCalls, m.actions, m.notifications, m.events, m.conflicts, m.lastSuccess, m.leaseHeld,
-		&pendingCollector{counts: counts},
+		m.pending,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
 
-// pendingCollector reads the state's pending items at scrape time, so that
-// the figures are never older than the scrape.
+// pendingCollector reads the state's pending items at most once per
+// countsFor, whatever the number of scrapers: the counts run on the
+// state's one connection, which DOKU's notifications need. Scrapes in
+// between, and scrapes while a count runs, get the last figures.
 type pendingCollector struct {
-	counts Counts
+	counts    Counts
+	countsFor time.Duration
+	now       func() time.Time
+
+	mu   sync.Mutex
+	at   time.Time
+	last map[string]int
+}
+
+// countsFor is how long the pending counts of a scrape serve the next.
+const countsFor = 5 * time.Second
+
+// read returns the pending counts, counting again only when the last are
+// older than countsFor.
+func (c *pendingCollector) read() (map[string]int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.last != nil && now.Sub(c.at) < c.countsFor && !now.Before(c.at) {
+		return c.last, nil
+	}
+	counts, err := c.counts.PendingCounts(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	c.at, c.last = now, counts
+	return counts, nil
 }
 
 var (
@@ -96,7 +134,7 @@ func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
-	counts, err := c.counts.PendingCounts(context.Background())
+	counts, err := c.read()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(pendingDesc, err)
 		return
@@ -168,4 +206,54 @@ func (c countingDOKU) CustomerToken(ctx context.Context, authCode secret.Value) 
 	t, err := c.DOKU.CustomerToken(ctx, authCode)
 	c.count("customer_token", err, func() doku.Code { return doku.CodeTokenIssued })
 	return t, err
+}
+
+// metricsPage is GET /metrics: the registry rendered at most once per
+// every, the same bytes served to every scrape in between, so that
+// scrapers in any number cost the process one rendering a second.
+type metricsPage struct {
+	gather prometheus.Gatherer
+	every  time.Duration
+	now    func() time.Time
+
+	mu   sync.Mutex
+	at   time.Time
+	body []byte
+}
+
+// metricsEvery is how long one rendering of /metrics serves.
+const metricsEvery = time.Second
+
+var textFormat = expfmt.NewFormat(expfmt.TypeTextPlain)
+
+func (p *metricsPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := p.render()
+	if err != nil {
+		http.Error(w, "metrics unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", string(textFormat))
+	w.Write(body)
+}
+
+func (p *metricsPage) render() ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if p.body != nil && now.Sub(p.at) < p.every && !now.Before(p.at) {
+		return p.body, nil
+	}
+	families, err := p.gather.Gather()
+	if err != nil && len(families) == 0 {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, textFormat)
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			return nil, err
+		}
+	}
+	p.at, p.body = now, buf.Bytes()
+	return p.body, nil
 }
