@@ -68,11 +68,16 @@ func runApply(ctx context.Context, args []string, s streams) int {
 
 	var p *reconcile.Plan
 	if planFile != "" {
-		p, err = loadPlan(planFile)
+		f, err := loadPlan(planFile)
 		if err != nil {
 			fmt.Fprintf(s.stderr, "Error: %v\n", err)
 			return exitError
 		}
+		if err := f.Verify(w.store.PlanKey(), w.store.UnsignedPlansAllowed()); err != nil {
+			fmt.Fprintf(s.stderr, "Error: %s: %v. Nothing was sent; run plan -out again and apply what it saves.\n", planFile, err)
+			return exitError
+		}
+		p = f.Plan
 		serial, err := w.store.Serial(ctx)
 		if err != nil {
 			fmt.Fprintf(s.stderr, "Error: %v\n", err)
@@ -85,6 +90,10 @@ func runApply(ctx context.Context, args []string, s streams) int {
 		}
 		cur := reconcile.Current{Lineage: w.store.Lineage(), Serial: serial, Generation: cont.Generation, SpecDigest: e.cfg.Digest, Now: time.Now()}
 		if err := reconcile.CheckFresh(p, cur); err != nil {
+			fmt.Fprintf(s.stderr, "Error: %s: %v\n", planFile, err)
+			return exitError
+		}
+		if err := p.FillPhones(e.cfg); err != nil {
 			fmt.Fprintf(s.stderr, "Error: %s: %v\n", planFile, err)
 			return exitError
 		}

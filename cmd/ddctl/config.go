@@ -168,7 +168,7 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, err
 	}
-	opts, err := stateOptions(d.Environment)
+	opts, err := stateOptions(d)
 	if err != nil {
 		return w, err
 	}
@@ -254,9 +254,10 @@ func newClient(d spec.DOKU, key *rsa.PrivateKey, store *state.Store, log *slog.L
 // stateOptions reads the state key from DDCTL_STATE_KEY or the file
 // DDCTL_STATE_KEY_FILE names (64 hex digits or base64 of 32 bytes). With
 // no key, secrets (tokens, authCodes) are kept in the clear only against
-// the sandbox; elsewhere the state refuses to store them.
-func stateOptions(environment string) (state.OpenOptions, error) {
-	opts := state.OpenOptions{AllowPlaintextSecrets: environment == "sandbox"}
+// a simulator on this machine (spec.DOKU.Local), never merely because the
+// environment is "sandbox": DOKU's own sandbox is a remote service.
+func stateOptions(d spec.DOKU) (state.OpenOptions, error) {
+	opts := state.OpenOptions{AllowPlaintextSecrets: d.Local()}
 	raw := os.Getenv("DDCTL_STATE_KEY")
 	if path := os.Getenv("DDCTL_STATE_KEY_FILE"); raw == "" && path != "" {
 		b, err := os.ReadFile(path)

@@ -111,7 +111,7 @@ Options:`)
 	run.GitCommit = "" // the applied snapshot's run has the reviewed commit
 	info := state.LockInfo{Operation: "daemon", PID: run.PID, Host: run.Host, Who: run.User}
 	path := cfg.Settings.State
-	store, err := openDaemonState(ctx, path, info, f.lock.timeout, cfg.DOKU.Environment)
+	store, err := openDaemonState(ctx, path, info, f.lock.timeout, cfg.DOKU)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
@@ -217,14 +217,14 @@ Options:`)
 // openDaemonState opens the state under its lock, so that a first open's
 // migrations never race an apply; the daemon then takes the lock only for
 // each cycle.
-func openDaemonState(ctx context.Context, path string, info state.LockInfo, timeout time.Duration, environment string) (*state.Store, error) {
+func openDaemonState(ctx context.Context, path string, info state.LockInfo, timeout time.Duration, d spec.DOKU) (*state.Store, error) {
 	info.Created = time.Now()
 	l, err := state.AcquireLock(ctx, path, info, timeout)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Unlock()
-	opts, err := stateOptions(environment)
+	opts, err := stateOptions(d)
 	if err != nil {
 		return nil, err
 	}

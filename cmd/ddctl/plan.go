@@ -75,7 +75,12 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 	if *out != "" {
-		if err := savePlan(*out, p); err != nil {
+		key := w.store.PlanKey()
+		if key == nil && !w.store.UnsignedPlansAllowed() {
+			fmt.Fprintf(s.stderr, "Error: -out: a saved plan is signed with a key derived from the state key, and none is set: set DDCTL_STATE_KEY or DDCTL_STATE_KEY_FILE where the plan is saved and applied. The plan above was not saved.\n")
+			return exitError
+		}
+		if err := savePlan(*out, p, key); err != nil {
 			fmt.Fprintf(s.stderr, "Error: save plan: %v\n", err)
 			return exitError
 		}
@@ -93,19 +98,23 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	return exitOK
 }
 
-func savePlan(path string, p *reconcile.Plan) error {
+func savePlan(path string, p *reconcile.Plan, key []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := reconcile.WritePlan(f, p); err != nil {
+	if err := f.Chmod(0o600); err != nil { // a file that was there keeps its mode otherwise
+		f.Close()
+		return err
+	}
+	if err := reconcile.WritePlan(f, p, key); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
 }
 
-func loadPlan(path string) (*reconcile.Plan, error) {
+func loadPlan(path string) (*reconcile.PlanFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -20,11 +20,14 @@ func runShow(ctx context.Context, args []string, s streams) int {
 	if fs.NArg() != 1 {
 		return usageError(s, "show", "want exactly one PLANFILE")
 	}
-	p, err := loadPlan(fs.Arg(0))
+	f, err := loadPlan(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
+	// Shown as it stands: apply checks its signature before it makes a
+	// call, show needs no key.
+	p := f.Plan
 	render := reconcile.RenderText
 	if *asJSON {
 		render = reconcile.RenderJSON

@@ -323,7 +323,7 @@ func openStateFile(s streams, e *env) *state.Store {
 		fmt.Fprintf(s.stderr, "Error: no state file at %s: nothing was planned or applied here yet.\n", path)
 		return nil
 	}
-	opts, err := stateOptions(e.cfg.DOKU.Environment)
+	opts, err := stateOptions(e.cfg.DOKU)
 	if err == nil {
 		var st *state.Store
 		if st, err = state.OpenWith(path, opts); err == nil {
@@ -393,7 +393,7 @@ Options:`)
 		return exitError
 	}
 	defer lock.Unlock()
-	opts, err := stateOptions(e.cfg.DOKU.Environment)
+	opts, err := stateOptions(e.cfg.DOKU)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError

@@ -23,7 +23,7 @@ import (
 // must check: 1.1 added generation (a plan made before a restore is
 // refused), moved, verified and over_limit, so a 1.0 plan is refused as
 // made by another version. plan -json has its own, JSONFormatVersion.
-const FormatVersion = "1.1"
+const FormatVersion = "2.0"
 
 // ActionKind is what an action does at DOKU. Its value is its name.
 type ActionKind string

@@ -1,12 +1,21 @@
 package reconcile
 
 import (
+	"bytes"
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ddctl/ddctl/internal/spec"
 )
 
 // RenderOptions adjust how a plan is shown; they never change the plan.
@@ -243,27 +252,134 @@ func RenderResultSummary(w io.Writer, r *ApplyResult) error {
 	return err
 }
 
-// WritePlan writes a saved plan (plan -out). plan -json and show -json
-// render through RenderJSON, whose format is documented and versioned
-// apart.
-func WritePlan(w io.Writer, p *Plan) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(p)
+// A saved plan (plan -out) is a contract: apply makes exactly its calls,
+// or none. The file is {"signature":"hmac-sha256:HEX","plan":PLAN}: the
+// signature is an HMAC-SHA256, under a key derived from the state key,
+// of PLAN's bytes as they stand in the file, so that an edited plan (an
+// action added, an amount changed) is refused before anything is read
+// from it. Phone numbers are written masked; apply takes them from the
+// configuration, which the plan's spec digest ties it to.
+//
+// plan -json and show -json render through RenderJSON, whose format is
+// documented and versioned apart.
+
+// signaturePrefix names the signature's algorithm in the file.
+const signaturePrefix = "hmac-sha256:"
+
+// Plan file errors, wrapped by PlanFile.Verify.
+var (
+	ErrPlanSignature = errors.New("the plan file's signature does not verify: it was changed after plan wrote it, or signed under another state key")
+	ErrPlanUnsigned  = errors.New("the plan file is not signed: it was made without a state key")
+)
+
+// WritePlan writes a saved plan signed with key (nil: unsigned, for a
+// local simulator only), its phone numbers masked.
+func WritePlan(w io.Writer, p *Plan, key []byte) error {
+	q := *p
+	q.Actions = slices.Clone(p.Actions)
+	for i := range q.Actions {
+		if q.Actions[i].Phone != "" {
+			q.Actions[i].Phone = MaskPhone(q.Actions[i].Phone)
+		}
+	}
+	body, err := json.MarshalIndent(&q, "", "  ")
+	if err != nil {
+		return err
+	}
+	sig := ""
+	if key != nil {
+		sig = signaturePrefix + hex.EncodeToString(planMAC(key, body))
+	}
+	head, _ := json.Marshal(sig)
+	_, err = fmt.Fprintf(w, "{\"signature\":%s,\"plan\":%s}\n", head, body)
+	return err
 }
 
-// ReadPlan reads what WritePlan wrote.
-func ReadPlan(r io.Reader) (*Plan, error) {
-	var p Plan
+func planMAC(key, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// PlanFile is a saved plan as read, its signature not yet checked.
+type PlanFile struct {
+	Plan   *Plan
+	Signed bool // it carries a signature; Verify checks it
+	body   []byte
+	sig    []byte
+}
+
+// ReadPlan reads what WritePlan wrote. It checks the form, not the
+// signature: that is Verify's.
+func ReadPlan(r io.Reader) (*PlanFile, error) {
+	var env struct {
+		Signature string          `json:"signature"`
+		Plan      json.RawMessage `json:"plan"`
+	}
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if err := dec.Decode(&env); err != nil || env.Plan == nil {
+		return nil, fmt.Errorf("read plan: not a plan file written by ddctl plan -out (%v)", cmp.Or(err, errors.New("no plan in it")))
+	}
+	f := &PlanFile{body: env.Plan}
+	if env.Signature != "" {
+		h, ok := strings.CutPrefix(env.Signature, signaturePrefix)
+		sig, err := hex.DecodeString(h)
+		if !ok || err != nil || len(sig) != sha256.Size {
+			return nil, fmt.Errorf("read plan: the signature is not %sHEX of %d bytes", signaturePrefix, sha256.Size)
+		}
+		f.Signed, f.sig = true, sig
+	}
+	var p Plan
+	pd := json.NewDecoder(bytes.NewReader(env.Plan))
+	pd.DisallowUnknownFields()
+	if err := pd.Decode(&p); err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	if p.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("read plan: format version %q, this ddctl reads %q", p.FormatVersion, FormatVersion)
 	}
-	return &p, nil
+	f.Plan = &p
+	return f, nil
+}
+
+// Verify checks the plan's signature under key. With a nil key it
+// accepts only an unsigned plan, and only when unsigned is true (a local
+// simulator's state, which has no key).
+func (f *PlanFile) Verify(key []byte, unsigned bool) error {
+	switch {
+	case key == nil && f.Signed:
+		return fmt.Errorf("the plan file is signed, and checking it needs the state key it was made with: set DDCTL_STATE_KEY or DDCTL_STATE_KEY_FILE")
+	case key == nil && !unsigned:
+		return ErrPlanUnsigned
+	case key == nil:
+		return nil
+	case !f.Signed:
+		return fmt.Errorf("%w; with a state key set, only a signed plan applies", ErrPlanUnsigned)
+	case !hmac.Equal(planMAC(key, f.body), f.sig):
+		return ErrPlanSignature
+	}
+	return nil
+}
+
+// FillPhones puts back the phone numbers WritePlan masked: each bind
+// takes its binding block's, which must mask to what the plan shows.
+func (p *Plan) FillPhones(cfg *spec.Config) error {
+	phones := map[string]string{}
+	for _, b := range cfg.Bindings {
+		phones[b.Address] = b.Phone
+	}
+	for i, a := range p.Actions {
+		if a.Kind != ActionBind {
+			continue
+		}
+		phone, ok := phones[a.Address]
+		if !ok || MaskPhone(phone) != a.Phone {
+			return fmt.Errorf("%s: the configuration's phone number is not the one the plan was made with; run plan again", a.Address)
+		}
+		p.Actions[i].Phone = phone
+	}
+	return nil
 }
 
 // ErrStalePlan is wrapped by CheckFresh's errors.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -588,18 +589,29 @@ func TestRenderNoSecrets(t *testing.T) {
 }
 
 // The rendering is not a saved plan: ReadPlan still reads what WritePlan
-// writes, and refuses RenderJSON's document.
+// writes (phones masked), and refuses RenderJSON's document.
 func TestRenderJSONIsNotASavedPlan(t *testing.T) {
 	p := renderFixtures()[1].plan
 	var saved bytes.Buffer
-	if err := reconcile.WritePlan(&saved, p); err != nil {
+	key := bytes.Repeat([]byte{7}, 32)
+	if err := reconcile.WritePlan(&saved, p, key); err != nil {
 		t.Fatal(err)
 	}
 	back, err := reconcile.ReadPlan(&saved)
 	if err != nil {
 		t.Fatalf("ReadPlan(WritePlan): %v", err)
 	}
-	if diff := cmp.Diff(p, back); diff != "" {
+	if err := back.Verify(key, false); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	want := *p
+	want.Actions = slices.Clone(p.Actions)
+	for i := range want.Actions {
+		if want.Actions[i].Phone != "" {
+			want.Actions[i].Phone = reconcile.MaskPhone(want.Actions[i].Phone)
+		}
+	}
+	if diff := cmp.Diff(&want, back.Plan); diff != "" {
 		t.Errorf("saved plan round trip (-want +got):\n%s", diff)
 	}
 	var rendered bytes.Buffer

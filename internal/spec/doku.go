@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"net/url"
@@ -87,16 +88,29 @@ func (l *loader) decodeDOKU(b *hcl.Block, ctx *hcl.EvalContext) DOKU {
 	}
 
 	if u, ok := l.str(sc, attrs["base_url"], false); ok {
-		if baseURL, ok := checkBaseURL(u); ok {
-			d.BaseURL = baseURL
-		} else {
+		baseURL, ok := checkBaseURL(u)
+		switch {
+		case !ok:
 			l.errorf(attrs["base_url"].Expr.Range().Ptr(), "Invalid base_url",
 				"base_url must be an absolute http or https URL with a host and no user, query or fragment, such as \"http://127.0.0.1:8787\"; got %q.", u)
+		case !PinnedBaseURL(d.Environment, baseURL):
+			l.errorf(attrs["base_url"].Expr.Range().Ptr(), "base_url not allowed here",
+				"%s. A configuration is reviewed after a pull request's plan runs, so it must not be able to send credentials and customers' authCodes to another host: a proxy or a regional endpoint is set on the runner, with %s, never in the configuration.",
+				pinnedRule(d.Environment, baseURL), BaseURLEnv)
+		default:
+			d.BaseURL = baseURL
 		}
 	} else if d.Environment == environmentProduction {
 		d.BaseURL = defaultProductionBaseURL
 	} else {
 		d.BaseURL = defaultSandboxBaseURL
+	}
+	if l.baseURLOverride != "" && d.Environment != "" {
+		if u, err := CheckBaseURLOverride(d.Environment, l.baseURLOverride); err != nil {
+			l.errorf(b.DefRange.Ptr(), "Invalid "+BaseURLEnv, "%s. It is the runner's DOKU host, set outside the configuration.", err)
+		} else {
+			d.BaseURL = u
+		}
 	}
 
 	if id, ok := l.str(sc, attrs["client_id"], true); ok {
@@ -182,6 +196,69 @@ func (l *loader) keyPath(attr *hcl.Attribute, dir, p string) string {
 		p = filepath.Join(dir, p)
 	}
 	return p
+}
+
+// BaseURLEnv names the environment variable that sets another DOKU host (a
+// proxy, a regional endpoint) from the runner, outside the reviewed
+// configuration: CheckBaseURLOverride says what it may hold.
+const BaseURLEnv = "DDCTL_DOKU_BASE_URL"
+
+// PinnedBaseURL reports whether a doku block of environment may name
+// baseURL itself: production only DOKU's production host, sandbox DOKU's
+// sandbox host or a simulator on this machine (a loopback address).
+func PinnedBaseURL(environment, baseURL string) bool {
+	switch environment {
+	case environmentProduction:
+		return baseURL == defaultProductionBaseURL
+	case environmentSandbox:
+		return baseURL == defaultSandboxBaseURL || IsLoopback(baseURL)
+	}
+	return false
+}
+
+func pinnedRule(environment, baseURL string) string {
+	if environment == environmentProduction {
+		return fmt.Sprintf("A production doku block calls only %s (got %q)", defaultProductionBaseURL, baseURL)
+	}
+	return fmt.Sprintf("A sandbox doku block calls only %s or a simulator on this machine (127.0.0.1, [::1], localhost); got %q", defaultSandboxBaseURL, baseURL)
+}
+
+// CheckBaseURLOverride checks a base URL set with BaseURLEnv: https always,
+// except a simulator on this machine for the sandbox environment. It
+// returns the URL without a trailing slash.
+func CheckBaseURLOverride(environment, u string) (string, error) {
+	baseURL, ok := checkBaseURL(u)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("%s: want an absolute https URL with a host and no user, query or fragment; got %q", BaseURLEnv, u)
+	case environment == environmentSandbox && IsLoopback(baseURL):
+		return baseURL, nil
+	case !strings.HasPrefix(baseURL, "https://"):
+		return "", fmt.Errorf("%s: %q is not https: credentials and customers' authCodes travel over it", BaseURLEnv, u)
+	}
+	return baseURL, nil
+}
+
+// IsLoopback reports whether baseURL's host is this machine: 127.0.0.0/8,
+// ::1 or localhost.
+func IsLoopback(baseURL string) bool {
+	parsed, err := url.Parse(baseURL)
+	if err != nil {
+		return false
+	}
+	host := parsed.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// Local reports whether the doku block is a simulator on this machine
+// (environment sandbox, a loopback base URL): only then may secrets be
+// kept unencrypted and saved plans go unsigned.
+func (d DOKU) Local() bool {
+	return d.Environment == environmentSandbox && IsLoopback(d.BaseURL)
 }
 
 // checkBaseURL returns u without a trailing slash if it is an absolute

@@ -81,6 +81,11 @@ func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.
 		decoded:  make(map[string]Charge),
 		ranges:   make(map[string]hcl.Range),
 	}
+	for _, kv := range opts.Env {
+		if v, ok := strings.CutPrefix(kv, BaseURLEnv+"="); ok {
+			l.baseURLOverride = v
+		}
+	}
 
 	dir, err := filepath.Abs(cmp.Or(opts.Dir, "."))
 	if err != nil {
@@ -213,9 +218,12 @@ func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.
 
 // loader holds what one Load call accumulates; it is not shared between calls.
 type loader struct {
-	dir   string                       // absolute configuration directory
-	funcs map[string]function.Function // bound to dir
-	diags hcl.Diagnostics
+	dir string // absolute configuration directory
+	// baseURLOverride is BaseURLEnv's value from the environment: the
+	// runner's DOKU host, which the configuration cannot set.
+	baseURLOverride string
+	funcs           map[string]function.Function // bound to dir
+	diags           hcl.Diagnostics
 
 	varNames   []string // declared variables, for references and suggestions
 	localNames []string // declared locals, likewise

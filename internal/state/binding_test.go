@@ -3,7 +3,9 @@ package state_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -128,8 +130,9 @@ func TestSecretKeyMismatch(t *testing.T) {
 		if _, err := other.Bindings(ctx); !errors.Is(err, state.ErrSecretUnreadable) {
 			t.Fatalf("Bindings: err=%v, want ErrSecretUnreadable", err)
 		}
-		if _, _, _, err := other.Token(ctx, "b2b"); !errors.Is(err, state.ErrSecretUnreadable) {
-			t.Fatalf("Token: err=%v, want ErrSecretUnreadable", err)
+		// Token names are keyed too: another key's cache is not seen.
+		if _, _, ok, err := other.Token(ctx, "b2b"); ok || err != nil {
+			t.Fatalf("Token: ok=%v err=%v, want none cached", ok, err)
 		}
 	})
 	t.Run("NoKey", func(t *testing.T) {
@@ -139,8 +142,11 @@ func TestSecretKeyMismatch(t *testing.T) {
 		}
 		// Not even the sandbox's plaintext allowance reads a sealed value.
 		sandbox := openWith(t, path, state.OpenOptions{AllowPlaintextSecrets: true})
-		if _, _, _, err := sandbox.Token(ctx, "b2b"); !errors.Is(err, state.ErrNoStateKey) {
-			t.Fatalf("Token: err=%v, want ErrNoStateKey", err)
+		if _, err := sandbox.Bindings(ctx); !errors.Is(err, state.ErrNoStateKey) {
+			t.Fatalf("Bindings: err=%v, want ErrNoStateKey", err)
+		}
+		if _, _, ok, err := sandbox.Token(ctx, "b2b"); ok || err != nil {
+			t.Fatalf("Token: ok=%v err=%v, want none cached under the plain name", ok, err)
 		}
 	})
 }
@@ -174,8 +180,10 @@ func TestPlaintextSandboxSecrets(t *testing.T) {
 	if !strings.Contains(err.Error(), "binding.alice") || strings.Contains(err.Error(), "auth-1") {
 		t.Fatalf("error %q should name the row and not show the secret", err)
 	}
-	if _, _, _, err := keyed.Token(ctx, "b2b"); !errors.Is(err, state.ErrPlaintextSecret) {
-		t.Fatalf("keyed Token: err=%v, want ErrPlaintextSecret", err)
+	// The tokens cached in the clear are dropped when a key opens the
+	// state: a cache, and names a keyed state does not keep.
+	if _, _, ok, err := keyed.Token(ctx, "b2b"); ok || err != nil {
+		t.Fatalf("keyed Token: ok=%v err=%v, want the plain cache dropped", ok, err)
 	}
 	if _, err := open(t, path).Bindings(ctx); !errors.Is(err, state.ErrPlaintextSecret) {
 		t.Fatalf("unkeyed Bindings: err=%v, want ErrPlaintextSecret", err)
@@ -186,11 +194,12 @@ func TestPlaintextSandboxSecrets(t *testing.T) {
 	if got, err := both.Bindings(ctx); err != nil || got["binding.alice"].AuthCode.Reveal() != "auth-1" {
 		t.Fatalf("keyed sandbox Bindings=%+v, %v", got, err)
 	}
-	if err := both.PutToken(ctx, "b2b", secret.New("b2b-2"), t0); err != nil {
+	if err := both.PutBinding(ctx, state.Binding{Address: "binding.bob", CustomerID: "C-2", Status: state.BindingActive,
+		AuthCode: secret.New("auth-2")}, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := openWith(t, path, state.OpenOptions{AllowPlaintextSecrets: true}).Token(ctx, "b2b"); !errors.Is(err, state.ErrNoStateKey) {
-		t.Fatalf("token sealed by a keyed sandbox, read without the key: err=%v, want ErrNoStateKey", err)
+	if _, err := openWith(t, path, state.OpenOptions{AllowPlaintextSecrets: true}).Bindings(ctx); !errors.Is(err, state.ErrNoStateKey) {
+		t.Fatalf("an authCode sealed by a keyed sandbox, read without the key: err=%v, want ErrNoStateKey", err)
 	}
 }
 
@@ -222,7 +231,7 @@ func TestSecretSwappedRows(t *testing.T) {
 		{`SELECT auth_code FROM bindings WHERE address = 'binding.c0'`, `UPDATE bindings SET auth_code = ? WHERE address = ?`},
 		{`SELECT auth_code FROM bindings WHERE address = 'binding.c0'`, `UPDATE bindings SET customer_token = ? WHERE address = ?`},
 		{`SELECT customer_token FROM bindings WHERE address = 'binding.c0'`, `UPDATE bindings SET auth_code = ? WHERE address = ?`},
-		{`SELECT token FROM tokens WHERE name = 'b2b'`, `UPDATE bindings SET customer_token = ? WHERE address = ?`},
+		{`SELECT token FROM tokens`, `UPDATE bindings SET customer_token = ? WHERE address = ?`}, // the one token, under its keyed name
 	}
 	for _, m := range moves {
 		var v []byte
@@ -247,7 +256,7 @@ func TestSecretSwappedRows(t *testing.T) {
 	if err := db.QueryRow(`SELECT customer_token FROM bindings WHERE address = 'binding.c0'`).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`UPDATE tokens SET token = ? WHERE name = 'b2b'`, v); err != nil {
+	if _, err := db.Exec(`UPDATE tokens SET token = ?`, v); err != nil { // the one token, b2b, under its keyed name
 		t.Fatal(err)
 	}
 	s = openWith(t, path, state.OpenOptions{Cipher: c})
@@ -331,5 +340,56 @@ func TestSidecarFileModes(t *testing.T) {
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s mode=%v, want 0600", filepath.Base(name), fi.Mode().Perm())
 		}
+	}
+}
+
+// Under a state key the token cache's names are keyed too: a customer
+// token's name holds a digest of the authCode, which the file must not
+// hold in a form anyone could check guesses against.
+func TestTokenNamesKeyed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	c := newCipher(t)
+	s := openWith(t, path, state.OpenOptions{Cipher: c})
+	sum := sha256.Sum256([]byte("the-customers-authcode"))
+	name := "b2b2c " + hex.EncodeToString(sum[:]) + " https://api.doku.com"
+	if err := s.PutToken(ctx, name, secret.New("customer-token"), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _, ok, err := s.Token(ctx, name); err != nil || !ok || tok.Reveal() != "customer-token" {
+		t.Fatalf("Token: %v %v", ok, err)
+	}
+	s.Close()
+	var names []string
+	rows, err := rawDB(t, path).Query(`SELECT name FROM tokens`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	if len(names) != 1 || strings.Contains(names[0], hex.EncodeToString(sum[:])) || strings.Contains(names[0], "b2b2c") {
+		t.Fatalf("token rows named %q: the authCode's digest is in the file", names)
+	}
+}
+
+// A state file readable by others (copied, restored from a backup) is
+// made 0600 when it is opened, not only when it is created.
+func TestStateFileModeTightened(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	openWith(t, path, state.OpenOptions{}).Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	openWith(t, path, state.OpenOptions{}).Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v after opening, want 0600", fi.Mode().Perm())
 	}
 }

@@ -3,7 +3,9 @@ package state
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -52,7 +54,9 @@ var ErrSecretUnreadable = errors.New("the secret cannot be decrypted: wrong stat
 // to, so a ciphertext copied elsewhere in the file does not open. A Cipher
 // is safe for concurrent use. A nil *Cipher means "no key".
 type Cipher struct {
-	aead cipher.AEAD
+	aead    cipher.AEAD
+	planKey []byte
+	nameKey []byte // keys the names of cached tokens (tokenRow)
 }
 
 // NewCipher returns a Cipher for key, which must be exactly KeySize bytes.
@@ -69,7 +73,26 @@ func NewCipher(key []byte) (*Cipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state key: %w", err)
 	}
-	return &Cipher{aead: aead}, nil
+	return &Cipher{aead: aead, planKey: subKey(key, "ddctl plan file signing key v1"), nameKey: subKey(key, "ddctl token name key v1")}, nil
+}
+
+// subKey derives a key for one purpose from the state key: HMAC-SHA256 of
+// the purpose's label.
+func subKey(key []byte, label string) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(label))
+	return mac.Sum(nil)
+}
+
+// PlanKey is the key that signs saved plans: derived from the state key
+// (HMAC-SHA256 of a fixed label), so that whoever can apply a plan can
+// check it, and a plan file reveals nothing of the state key. Nil for a
+// nil Cipher.
+func (c *Cipher) PlanKey() []byte {
+	if c == nil {
+		return nil
+	}
+	return c.planKey
 }
 
 // ParseKey reads a state key as given in DDCTL_STATE_KEY or a key file:

@@ -97,6 +97,14 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	// A state file that was there keeps its mode: one readable by others
+	// (restored from a backup, copied with cp) is tightened.
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open state %s: it is readable by others (mode %v) and could not be made 0600: %w", path, fi.Mode().Perm(), err)
+		}
+	}
 	f.Close()
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=%d&_foreign_keys=on&_txlock=immediate",
 		EscapePath(path), BusyTimeout.Milliseconds())
@@ -118,6 +126,10 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 		return nil, fmt.Errorf("state %s: read lineage: %w", path, formatError(err))
 	}
 	if err := restrictSidecars(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	if err := s.dropUnkeyedTokens(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
@@ -362,3 +374,11 @@ func parseTime(s string) time.Time {
 // KeepsSecrets reports whether the store can keep a secret (an authCode, a
 // token): it has a key, or it may keep them in the clear (the sandbox).
 func (s *Store) KeepsSecrets() bool { return s.cipher != nil || s.allowPlaintextSecrets }
+
+// PlanKey signs and checks saved plans (Cipher.PlanKey); nil without a
+// state key.
+func (s *Store) PlanKey() []byte { return s.cipher.PlanKey() }
+
+// UnsignedPlansAllowed reports whether a saved plan may go unsigned: only
+// where secrets may be kept in the clear, against a local simulator.
+func (s *Store) UnsignedPlansAllowed() bool { return s.cipher == nil && s.allowPlaintextSecrets }

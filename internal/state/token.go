@@ -2,7 +2,10 @@ package state
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -14,11 +17,29 @@ import (
 
 func tokenAAD(name string) string { return "tokens/" + name + "/token" }
 
+// keyedNamePrefix marks a token row named by tokenRow under a state key.
+const keyedNamePrefix = "k1:"
+
+// tokenRow is the row a token called name is kept under. A name may hold
+// a digest of a customer's authCode; under a state key it is replaced by
+// an HMAC of it, so that the file holds nothing an authCode could be
+// checked against without the key. Without a key (a local simulator) the
+// name is kept as it is.
+func (s *Store) tokenRow(name string) string {
+	if s.cipher == nil {
+		return name
+	}
+	m := hmac.New(sha256.New, s.cipher.nameKey)
+	m.Write([]byte(name))
+	return keyedNamePrefix + hex.EncodeToString(m.Sum(nil))
+}
+
 // PutToken caches the access token called name (such as "b2b") until exp,
 // sealed under the state key (ErrNoStateKey without one). It does not
 // count as a change of state: no plan depends on it, so refreshing it does
 // not make a saved plan stale.
 func (s *Store) PutToken(ctx context.Context, name string, tok secret.Value, exp time.Time) error {
+	name = s.tokenRow(name)
 	sealed, err := s.sealSecret(tok, tokenAAD(name))
 	if err != nil {
 		return fmt.Errorf("put token %s: %w", name, err)
@@ -41,6 +62,7 @@ func (s *Store) PutToken(ctx context.Context, name string, tok secret.Value, exp
 // ok is false if none is cached. An expired token is returned as well: the
 // caller compares the expiry with its own clock.
 func (s *Store) Token(ctx context.Context, name string) (tok secret.Value, exp time.Time, ok bool, err error) {
+	name = s.tokenRow(name)
 	var r struct {
 		Token     []byte `db:"token"`
 		ExpiresAt string `db:"expires_at"`
@@ -62,9 +84,25 @@ func (s *Store) Token(ctx context.Context, name string) (tok secret.Value, exp t
 // DeleteToken forgets the cached access token called name, if any: DOKU
 // refused it, or it belongs to a binding that may be gone.
 func (s *Store) DeleteToken(ctx context.Context, name string) error {
+	name = s.tokenRow(name)
 	return s.writeCache(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name); err != nil {
 			return fmt.Errorf("delete token %s: %w", name, formatError(err))
+		}
+		return nil
+	})
+}
+
+// dropUnkeyedTokens forgets the cached tokens a keyed state holds under
+// plain names (kept before names were keyed): a cache, so nothing is lost
+// but a token exchange, and the file no longer holds authCode digests.
+func (s *Store) dropUnkeyedTokens(ctx context.Context) error {
+	if s.cipher == nil {
+		return nil
+	}
+	return s.writeCache(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name NOT LIKE ?`, keyedNamePrefix+"%"); err != nil {
+			return fmt.Errorf("drop unkeyed tokens: %w", formatError(err))
 		}
 		return nil
 	})

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// A saved plan is a contract: a refund added to a real, reviewed plan file
+// (as whoever can write the CI artifact would add it) is refused at apply
+// before any call, and so is the plan made unsigned; the plan as saved
+// applies. The plan file holds no full phone number.
+func TestEditedPlanFileRefused(t *testing.T) {
+	sb := startSandbox(t)
+	sb.pay(t, "INV-1", 150000)
+	sb.pay(t, "INV-6666", 999000)
+	dir := writeConfig(t, sb, "refund \"one\" {\n  payment = \"INV-1\"\n}\n")
+	env := []string{"DDCTL_STATE_KEY=" + strings.Repeat("ab", 32)}
+	planFile := filepath.Join(t.TempDir(), "reviewed.plan")
+	if out, errOut, code := runDDCTLEnv(t, dir, env, "plan", "-out="+planFile); code != 0 {
+		t.Fatalf("plan -out: exit %d\n%s\n%s", code, out, errOut)
+	}
+	saved, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(saved), `"signature":"hmac-sha256:`) {
+		t.Fatalf("the saved plan is not signed:\n%s", saved)
+	}
+	before := sb.calls(t)["refund"]
+
+	injected := strings.Replace(string(saved), `"actions": [`,
+		`"actions": [{"kind":"refund","address":"refund.injected","payment":"INV-6666","amount":99900000,"idempotency_key":"INJECTED-1"},`, 1)
+	unsigned := regexp.MustCompile(`"signature":"hmac-sha256:[0-9a-f]+"`).ReplaceAllString(injected, `"signature":""`)
+	for name, body := range map[string]string{"a refund injected": injected, "the signature dropped": unsigned} {
+		if body == string(saved) {
+			t.Fatalf("%s: the edit changed nothing", name)
+		}
+		edited := filepath.Join(t.TempDir(), "edited.plan")
+		if err := os.WriteFile(edited, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := runDDCTLEnv(t, dir, env, "apply", edited)
+		if code == 0 || !strings.Contains(errOut, "Nothing was sent") {
+			t.Errorf("%s: apply exit %d, stderr %q; want a refusal saying nothing was sent", name, code, errOut)
+		}
+		if got := sb.calls(t)["refund"]; got != before {
+			t.Errorf("%s: %d refund calls after the refused apply, want %d", name, got, before)
+		}
+		t.Logf("%s: %s", name, strings.TrimSpace(errOut))
+	}
+	if out, errOut, code := runDDCTLEnv(t, dir, env, "apply", planFile); code != 0 {
+		t.Fatalf("the plan as saved: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, r := range sb.ledger(t).Refunds {
+		if r.PartnerReferenceNo == "INV-6666" {
+			t.Errorf("INV-6666 was refunded: %+v", r)
+		}
+	}
+	if got := sb.calls(t)["refund"]; got != before+1 {
+		t.Errorf("%d refund calls after the saved plan, want %d", got, before+1)
+	}
+}
+
+// A pull request's configuration cannot send credentials or customers'
+// authCodes to a host of its choosing: a production doku block naming a
+// listener on the CI runner, or a sandbox block naming another remote
+// host, is refused at load, and the listener receives nothing. The
+// runner's own DDCTL_DOKU_BASE_URL must be https.
+func TestBaseURLExfiltrationRefused(t *testing.T) {
+	sb := startSandbox(t)
+	var mu sync.Mutex
+	var got []string
+	listener := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+string(body))
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer listener.Close()
+	c := sb.creds
+	for _, tc := range []struct {
+		name, environment, baseURL string
+		env                        []string
+		want                       string
+	}{
+		{"production to a local listener", "production", listener.URL, nil, "base_url not allowed here"},
+		{"production to a look-alike host", "production", "https://api.doku.com.example.net", nil, "base_url not allowed here"},
+		{"sandbox to a remote host", "sandbox", "https://sandbox.example.net", nil, "base_url not allowed here"},
+		{"the runner's override over http", "production", "", []string{"DDCTL_DOKU_BASE_URL=" + listener.URL}, "DDCTL_DOKU_BASE_URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "config")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			block := fmt.Sprintf("doku {\n  environment = %q\n  client_id = %q\n  client_secret = %q\n  private_key_file = %q\n  doku_public_key_file = %q\n",
+				tc.environment, c.ClientID, c.ClientSecret, c.MerchantPrivateKeyFile, c.DOKUPublicKeyFile)
+			if tc.baseURL != "" {
+				block += fmt.Sprintf("  base_url = %q\n", tc.baseURL)
+			}
+			main := "binding \"alice\" {\n  customer_id = \"cust-1\"\n  phone = \"6281234567890\"\n  success_url = \"https://example.com/ok\"\n  failed_url = \"https://example.com/no\"\n}\nrefund \"r\" {\n  payment = \"INV-1\"\n}\n"
+			for name, body := range map[string]string{"doku.hcl": block + "}\n", "main.hcl": main} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := append([]string{"DDCTL_STATE_KEY=" + strings.Repeat("cd", 32)}, tc.env...)
+			_, errOut, code := runDDCTLEnv(t, dir, env, "plan")
+			if code == 0 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("plan: exit %d, stderr %q; want a refusal naming %q", code, errOut, tc.want)
+			}
+			t.Logf("%s", strings.TrimSpace(errOut))
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 0 {
+		t.Fatalf("the listener received %d requests: %q", len(got), got)
+	}
+}
