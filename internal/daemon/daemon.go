@@ -203,6 +203,8 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, errors.New("daemon: no state lock")
 	case cfg.Listener == nil:
 		return nil, errors.New("daemon: no listener")
+	case cfg.EventURL != "" && !eventURLAllowed(cfg.EventURL):
+		return nil, fmt.Errorf("daemon: event URL %q: want https (http only to this machine: 127.0.0.1, [::1], localhost): each event carries customers' payment details and its signature", cfg.EventURL)
 	case cfg.EventURL != "" && cfg.EventSecret.IsZero():
 		return nil, errors.New("daemon: an event URL needs a secret to sign the events with")
 	}
@@ -219,6 +221,12 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.EventClient == nil {
 		cfg.EventClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	// An event goes to EventURL and nowhere else: a redirect would re-post
+	// it, signature and all, to wherever the receiver (or whoever holds
+	// its address) points. A 3xx is a failed delivery, retried.
+	client := *cfg.EventClient
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.EventClient = &client
 	d := &Daemon{
 		cfg:       cfg,
 		log:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),

@@ -1561,3 +1561,39 @@ func TestNotificationRefusedBeforeBody(t *testing.T) {
 		t.Fatalf("HTTP %d, want 401", resp.StatusCode)
 	}
 }
+
+// An event goes to the event URL and nowhere else: a receiver answering
+// with a redirect does not get the event (signature and all) re-posted
+// to the redirect's target; the delivery counts as failed and is retried.
+// An event URL over plain http to another machine is refused at start.
+func TestEventsNoRedirect(t *testing.T) {
+	target := newWebhook(t, 0)
+	var redirects atomic.Int64
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		redirects.Add(1)
+		http.Redirect(w, r, target.srv.URL+"/stolen", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	e := newEnv(t, envOptions{hcl: bindingHCL})
+	e.bindAlice() // binding.active: an event to send
+	spy, seen := newStoreSpy()
+	e.start(daemonOptions{daemon: spy, configure: func(c *Config) {
+		c.EventURL, c.EventSecret = redirector.URL, secret.New("whsec-test")
+	}})
+	waitSeen(t, seen, "failed")
+	if redirects.Load() == 0 {
+		t.Fatal("the receiver was never posted to")
+	}
+	if got := target.deliveries(); len(got) != 0 {
+		t.Fatalf("the redirect's target received %d posts: %+v", len(got), got)
+	}
+
+	e2 := newEnv(t, envOptions{hcl: bindingHCL})
+	_, err := New(Config{Store: e2.store, Parts: Parts{Engine: e2.engine, Receiver: e2.receiver(e2.clock.Now),
+		LoadSpecFunc: func([]byte) (*spec.Config, error) { return e2.cfg, nil }},
+		LockFunc: func(context.Context) (func(), error) { return func() {}, nil }, Listener: listen(t),
+		EventURL: "http://events.example.com/hook", EventSecret: secret.New("whsec-test")})
+	if err == nil || !strings.Contains(err.Error(), "want https") {
+		t.Fatalf("New with an http event URL to another machine: %v, want a refusal", err)
+	}
+}

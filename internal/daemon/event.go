@@ -233,3 +233,13 @@ func (d *Daemon) postEvent(ctx context.Context, e Event) error {
 	}
 	return nil
 }
+
+// eventURLAllowed: events go over https, or over http to this machine
+// only.
+func eventURLAllowed(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.Host == "" {
+		return false
+	}
+	return parsed.Scheme == "https" || (parsed.Scheme == "http" && spec.IsLoopback(u))
+}

@@ -1,6 +1,7 @@
 package doku
 
 import (
+	"bytes"
 	"cmp"
 	"crypto"
 	"crypto/rsa"
@@ -458,8 +459,14 @@ type notificationWire struct {
 // ignored, as DOKU adds fields at will (§3); optional fields of an
 // unexpected type are left empty. originalPartnerReferenceNo must be
 // non-empty, latestTransactionStatus two digits and amount a valid IDR
-// amount. Errors are *NotificationError (HTTP 400) and never quote the body.
+// amount. A key given twice in one object, in any mix of case, is refused:
+// Go would take the last, another reader the first, and a signature is
+// over the bytes, not over what one reader makes of them. Errors are
+// *NotificationError (HTTP 400) and never quote the body.
 func ParseNotification(body []byte) (*Notification, error) {
+	if key, ok := duplicateKey(body); ok {
+		return nil, refusal(CodeNotifyBadRequest, "a key appears twice in one object: "+notificationField(key))
+	}
 	var w notificationWire
 	if err := json.Unmarshal(body, &w); err != nil {
 		var te *json.UnmarshalTypeError
@@ -603,4 +610,57 @@ func verifyReceiverJWT(key *rsa.PublicKey, token string) (receiverClaims, error)
 		return c, errReceiverJWT
 	}
 	return c, nil
+}
+
+// duplicateKey reports a key that appears twice in one JSON object of
+// body, compared without regard to case (as encoding/json matches
+// fields). Malformed JSON reports none: the parser refuses it.
+func duplicateKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type object struct {
+		keys   map[string]bool
+		expect bool // the next string token is a key
+	}
+	var stack []*object
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *object
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil {
+					top.expect = true
+				}
+				stack = append(stack, &object{keys: map[string]bool{}, expect: true})
+			case '[':
+				if top != nil {
+					top.expect = true
+				}
+				stack = append(stack, nil)
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		case string:
+			if top != nil && top.expect {
+				k := strings.ToLower(v)
+				if top.keys[k] {
+					return v, true
+				}
+				top.keys[k] = true
+				top.expect = false
+				continue
+			}
+		}
+		if top != nil {
+			top.expect = true // a value ended: a key comes next
+		}
+	}
 }

@@ -932,3 +932,26 @@ func TestDedupKeySameOnRetry(t *testing.T) {
 		t.Fatal("a new status has the same DedupKey")
 	}
 }
+
+// A key given twice in one object, in any case, is refused: which of the
+// two counts would depend on the reader.
+func TestParseNotificationDuplicateKeys(t *testing.T) {
+	for _, body := range []string{
+		`{"originalPartnerReferenceNo":"ORD-1","latestTransactionStatus":"06","latestTransactionStatus":"00","amount":{"value":"150000.00","currency":"IDR"}}`,
+		`{"originalPartnerReferenceNo":"ORD-1","latestTransactionStatus":"06","LatestTransactionStatus":"00","amount":{"value":"150000.00","currency":"IDR"}}`,
+		`{"originalPartnerReferenceNo":"ORD-1","latestTransactionStatus":"00","amount":{"value":"1.00","VALUE":"150000.00","currency":"IDR"}}`,
+		`{"originalPartnerReferenceNo":"ORD-1","latestTransactionStatus":"00","amount":{"value":"150000.00","currency":"IDR"},"additionalInfo":{"x":[{"a":1,"A":2}]}}`,
+	} {
+		_, err := doku.ParseNotification([]byte(body))
+		var ne *doku.NotificationError
+		if !errors.As(err, &ne) || ne.Code != doku.CodeNotifyBadRequest {
+			t.Errorf("ParseNotification(%s) = %v, want a 400 refusal", body, err)
+		}
+	}
+	// The same key in different objects, and values that look like keys,
+	// are fine.
+	ok := `{"originalPartnerReferenceNo":"value","latestTransactionStatus":"00","amount":{"value":"150000.00","currency":"IDR"},"additionalInfo":{"value":"x","list":["value","value"],"o":[{"a":1},{"a":2}]}}`
+	if _, err := doku.ParseNotification([]byte(ok)); err != nil {
+		t.Errorf("ParseNotification(%s) = %v, want it read", ok, err)
+	}
+}

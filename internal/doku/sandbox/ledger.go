@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -91,6 +92,17 @@ CREATE TABLE IF NOT EXISTS counters (
 type ledger struct{ db *sqlx.DB }
 
 func openLedger(path string) (*ledger, error) {
+	// The ledger holds authCodes and phone numbers: its owner's alone,
+	// whether it is new or was there.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sandbox ledger %s: %w", path, err)
+	}
+	err = f.Chmod(0o600)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("open sandbox ledger %s: %w", path, err)
+	}
 	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate"
 	db, err := sqlx.Open("sqlite3", dsn)
 	if err != nil {

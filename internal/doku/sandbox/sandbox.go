@@ -19,8 +19,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -176,7 +179,45 @@ func (s *Server) Close() error {
 }
 
 // ServeHTTP serves DOKU's endpoints and the sandbox's own /sandbox/ ones.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// The sandbox's own endpoints hold and move its ledger (authCodes, phone
+// numbers), so a web page the operator happens to visit must not reach
+// them: they answer only a Host that is an IP address or localhost (a
+// DNS-rebound name is refused), no cross-origin request, and, for a POST
+// other than the customer's confirmation form, only a JSON body (which a
+// page cannot send across origins without a preflight nobody answers).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/sandbox/") {
+		if why := adminRefusal(r); why != "" {
+			http.Error(w, why, http.StatusForbidden)
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// adminRefusal says why a request to a /sandbox/ endpoint is refused, or
+// "" when it is not.
+func adminRefusal(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+		return "the sandbox's own endpoints answer only an IP address or localhost as Host"
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			return "cross-origin requests to the sandbox's own endpoints are refused"
+		}
+	}
+	if r.Method == http.MethodPost && !strings.HasPrefix(r.URL.Path, "/sandbox/confirm/") {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			return "the sandbox's own endpoints take a JSON body (Content-Type: application/json)"
+		}
+	}
+	return ""
+}
 
 // Stats counts the requests that reached each operation, accepted or not.
 type Stats struct {

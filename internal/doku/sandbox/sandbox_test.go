@@ -442,3 +442,56 @@ func TestRefundNeedsCustomerToken(t *testing.T) {
 		t.Fatalf("refund without a customer token: HTTP %d %s, want 4015804", resp.StatusCode, out)
 	}
 }
+
+// The sandbox's own endpoints refuse what a web page could send them: a
+// cross-origin text/plain POST (no preflight), a request whose Host is a
+// DNS name (rebinding), a cross-origin read. A JSON POST to the address
+// the sandbox listens on is taken, and so is the customer's confirmation
+// form.
+func TestSandboxAdminOrigin(t *testing.T) {
+	e := sandboxtest.New(t)
+	host := strings.TrimPrefix(e.URL, "http://")
+	do := func(method, path, contentType, hostHeader, origin, body string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if hostHeader != "" {
+			req.Host = hostHeader
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	customer := `{"phone": "6281234567890", "balance": "500000"}`
+	for _, tc := range []struct {
+		name                                 string
+		method, path, ctype, host, origin, b string
+		want                                 int
+	}{
+		{"text/plain POST from a page", "POST", "/sandbox/customers", "text/plain", "", "http://evil.example", customer, http.StatusForbidden},
+		{"text/plain POST, same origin", "POST", "/sandbox/customers", "text/plain", "", "", customer, http.StatusForbidden},
+		{"JSON POST from another origin", "POST", "/sandbox/customers", "application/json", "", "http://evil.example", customer, http.StatusForbidden},
+		{"a rebound DNS name as Host", "GET", "/sandbox/ledger", "", "evil.example:80", "", "", http.StatusForbidden},
+		{"JSON POST to the sandbox", "POST", "/sandbox/customers", "application/json", "", "", customer, http.StatusOK},
+		{"the ledger, same origin", "GET", "/sandbox/ledger", "", "", "http://" + host, "", http.StatusOK},
+		{"localhost as Host", "GET", "/sandbox/stats", "", "localhost", "", "", http.StatusOK},
+	} {
+		if got := do(tc.method, tc.path, tc.ctype, tc.host, tc.origin, tc.b); got != tc.want {
+			t.Errorf("%s: HTTP %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if n := len(e.Ledger(t).Customers); n != 1 {
+		t.Errorf("%d customers in the ledger, want the one JSON POST's", n)
+	}
+}
