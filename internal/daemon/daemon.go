@@ -173,6 +173,7 @@ type Daemon struct {
 
 	notified  chan struct{} // the inbox has something new
 	refusals  rateLog       // refused notifications, logged at a rate
+	tokenRate *bucket       // token requests on DOKU's listener
 	reload    chan struct{} // SIGHUP
 	delivered chan struct{} // events were recorded
 
@@ -235,6 +236,7 @@ func New(cfg Config) (*Daemon, error) {
 		reload:    make(chan struct{}, 1),
 		delivered: make(chan struct{}, 1),
 		ready:     "starting",
+		tokenRate: newBucket(tokenBurst, tokenEvery),
 		due:       map[string]time.Time{},
 		failures:  map[string]int{},
 	}

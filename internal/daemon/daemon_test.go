@@ -1597,3 +1597,27 @@ func TestEventsNoRedirect(t *testing.T) {
 		t.Fatalf("New with an http event URL to another machine: %v, want a refusal", err)
 	}
 }
+
+// The token endpoint mints at most a burst of tokenBurst, then one per
+// tokenEvery: a captured DOKU signature, good for X-TIMESTAMP's window,
+// does not mint tokens at will. The refusal is SNAP's 429.
+func TestTokenEndpointRateLimited(t *testing.T) {
+	s := newNotifying(t) // one token taken
+	ok, refused := 1, 0
+	for range 2 * tokenBurst {
+		if _, err := s.n.Token(context.Background()); err == nil {
+			ok++
+		} else if strings.Contains(err.Error(), string(doku.CodeTokenTooMany)) {
+			refused++
+		} else {
+			t.Fatalf("token: %v", err)
+		}
+	}
+	if ok != tokenBurst || refused != tokenBurst+1 {
+		t.Fatalf("%d tokens issued, %d refused; want %d and %d", ok, refused, tokenBurst, tokenBurst+1)
+	}
+	s.clock.Advance(tokenEvery)
+	if _, err := s.n.Token(context.Background()); err != nil {
+		t.Fatalf("a token after %v: %v", tokenEvery, err)
+	}
+}

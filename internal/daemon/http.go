@@ -27,6 +27,15 @@ func (d *Daemon) PublicHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+NotificationPath, d.handleNotification)
 	mux.HandleFunc("POST "+doku.PathTokenB2B, func(w http.ResponseWriter, r *http.Request) {
+		// A DOKU signature is good for X-TIMESTAMP's window (5 minutes
+		// either way): whoever captured one could mint tokens with it
+		// until then. DOKU asks for one now and then; more is refused.
+		if !d.tokenRate.take(d.now()) {
+			d.metrics.notifications.WithLabelValues("token_refused").Inc()
+			w.Header().Set("Retry-After", "10")
+			(&doku.NotificationError{Code: doku.CodeTokenTooMany, HTTPStatus: http.StatusTooManyRequests}).Respond(w)
+			return
+		}
 		d.parts.Load().Receiver.ServeToken(w, r)
 	})
 	mux.HandleFunc("GET /healthz", healthz)
@@ -220,4 +229,38 @@ func (d *Daemon) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, "ready\n")
+}
+
+// Token requests DOKU may make: a burst of tokenBurst, then one per
+// tokenEvery.
+const (
+	tokenBurst = 60
+	tokenEvery = time.Second
+)
+
+// bucket is a token bucket: take succeeds while it holds one.
+type bucket struct {
+	mu    sync.Mutex
+	burst float64
+	every time.Duration
+	have  float64
+	last  time.Time
+}
+
+func newBucket(burst int, every time.Duration) *bucket {
+	return &bucket{burst: float64(burst), every: every, have: float64(burst)}
+}
+
+func (b *bucket) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.last.IsZero() && now.After(b.last) {
+		b.have = min(b.burst, b.have+float64(now.Sub(b.last))/float64(b.every))
+	}
+	b.last = now
+	if b.have < 1 {
+		return false
+	}
+	b.have--
+	return true
 }

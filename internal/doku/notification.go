@@ -371,6 +371,8 @@ func caseMessage(c Code) string {
 		return "Unauthorized"
 	case c.HTTPStatus() == 409:
 		return "Conflict"
+	case c.HTTPStatus() == 429:
+		return "Too Many Requests"
 	}
 	return "General Error"
 }

@@ -121,4 +121,5 @@ const (
 	CodeNotifyBadFormat    Code = "4005601" // X-TIMESTAMP or a body field malformed
 	CodeNotifyMissingField Code = "4005602" // a header or body field is absent
 	CodeNotifyConflict     Code = "4095600" // X-EXTERNAL-ID already used today by another notification
+	CodeTokenTooMany       Code = "4297300" // the merchant's token endpoint asked too often
 )

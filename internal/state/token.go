@@ -107,3 +107,25 @@ func (s *Store) dropUnkeyedTokens(ctx context.Context) error {
 		return nil
 	})
 }
+
+// CachedTokens returns every cached access token by the name of its row
+// (under a state key, an HMAC of the name it was cached under), for an
+// audit of what the state holds.
+func (s *Store) CachedTokens(ctx context.Context) (map[string]secret.Value, error) {
+	var rows []struct {
+		Name  string `db:"name"`
+		Token []byte `db:"token"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, `SELECT name, token FROM tokens ORDER BY name`); err != nil {
+		return nil, fmt.Errorf("cached tokens: %w", formatError(err))
+	}
+	out := make(map[string]secret.Value, len(rows))
+	for _, r := range rows {
+		tok, err := s.openSecret(r.Token, tokenAAD(r.Name))
+		if err != nil {
+			return nil, fmt.Errorf("cached token %.12s…: %w", r.Name, err)
+		}
+		out[r.Name] = tok
+	}
+	return out, nil
+}

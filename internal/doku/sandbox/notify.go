@@ -121,7 +121,7 @@ func (s *Server) notify(ctx context.Context, externalID string, body []byte) err
 	defer cancel()
 	n := Notifier{URL: s.cfg.NotifyURL, TokenURL: s.merchantTokenURL(), ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret,
 		DOKUKey: s.cfg.DOKUPrivateKey, Mode: s.cfg.NotifyMode, Client: s.httpClient, NowFunc: s.now}
-	token, err := n.Token(ctx)
+	token, err := s.notifyToken(ctx, &n)
 	if err != nil {
 		return err
 	}
@@ -129,10 +129,44 @@ func (s *Server) notify(ctx context.Context, externalID string, body []byte) err
 	if err != nil {
 		return err
 	}
+	if status == http.StatusUnauthorized {
+		s.forgetNotifyToken(token) // asked afresh next time
+	}
 	if status/100 != 2 {
 		return fmt.Errorf("merchant answered HTTP %d", status)
 	}
 	return nil
+}
+
+// notifyTokenReuse is how long a token from the merchant is used for
+// deliveries: well within the 15 minutes the merchant's tokens last.
+const notifyTokenReuse = 10 * time.Minute
+
+// notifyToken is the merchant's token for a delivery: the last one while
+// it is fresh, else a new one.
+func (s *Server) notifyToken(ctx context.Context, n *Notifier) (string, error) {
+	t := &s.merchantToken
+	t.Lock()
+	defer t.Unlock()
+	now := s.now()
+	if t.token != "" && !now.Before(t.at) && now.Sub(t.at) < notifyTokenReuse {
+		return t.token, nil
+	}
+	token, err := n.Token(ctx)
+	if err != nil {
+		return "", err
+	}
+	t.token, t.at = token, now
+	return token, nil
+}
+
+func (s *Server) forgetNotifyToken(token string) {
+	t := &s.merchantToken
+	t.Lock()
+	defer t.Unlock()
+	if t.token == token {
+		t.token = ""
+	}
 }
 
 // Notifier sends notifications to a merchant as DOKU does (SNAP-ALLO.md

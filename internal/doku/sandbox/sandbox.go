@@ -103,6 +103,13 @@ type Server struct {
 
 	tickMu     sync.Mutex // one Tick at a time, so nothing is delivered twice by accident
 	httpClient *http.Client
+	// merchantToken is the last token the merchant's endpoint gave, kept
+	// for reuse as a client keeps its B2B token, not asked per delivery.
+	merchantToken struct {
+		sync.Mutex
+		token string
+		at    time.Time
+	}
 	calls      map[string]*atomic.Int64 // fixed at Open, so reads need no lock
 	faults     faultBox
 }
