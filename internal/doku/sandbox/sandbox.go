@@ -110,8 +110,8 @@ type Server struct {
 		token string
 		at    time.Time
 	}
-	calls      map[string]*atomic.Int64 // fixed at Open, so reads need no lock
-	faults     faultBox
+	calls  map[string]*atomic.Int64 // fixed at Open, so reads need no lock
+	faults faultBox
 }
 
 // Open opens (or creates) the ledger and returns a Server.
