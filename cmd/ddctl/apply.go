@@ -56,7 +56,7 @@ func runApply(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	w, err := wire(ctx, s, e, "apply", lf, *parallelism)
+	w, err := wire(ctx, s, e, "apply", lf, *parallelism, false)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/spec"
 )
 
 // A saved plan is a contract: a refund added to a real, reviewed plan file
@@ -125,5 +128,44 @@ func TestBaseURLExfiltrationRefused(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 0 {
 		t.Fatalf("the listener received %d requests: %q", len(got), got)
+	}
+}
+
+// A pull request's plan runs with no customer secret (plan -review, and
+// no state key in the job): it asks DOKU for no customer token and no
+// balance, shows every call (a charge its customer's balance would defer
+// is shown with a note that the balance was not asked), and cannot be
+// saved or applied.
+func TestReviewPlanReadsNoCustomerSecret(t *testing.T) {
+	s := newScenario(t, "REVIEW")
+	at := recentMinute()
+	s.customer(alicePhone, 10000) // IDR 10,000.00: a real plan defers the charge
+	s.write("main.hcl", aliceBinding+dailyCharge("gym", at, 150000, ""))
+	s.bind()
+	tokens, balances := s.sb.Calls(doku.OpTokenB2B2C), s.sb.Calls(doku.OpBalance)
+
+	out, errOut, code := s.run("plan", "-review", "-detailed-exitcode")
+	if code != 2 {
+		t.Fatalf("plan -review: exit %d, want 2 (changes)\n%s\n%s", code, out, errOut)
+	}
+	occ := "recurring_charge.gym#" + at.Format(spec.OccurrenceLayout)
+	if !strings.Contains(out, occ) || !strings.Contains(out, "balance of 1 charge was not asked") || !strings.Contains(out, "cannot be saved or applied") {
+		t.Errorf("plan -review does not show the charge and what it did not check:\n%s", out)
+	}
+	if got := s.sb.Calls(doku.OpTokenB2B2C) - tokens; got != 0 {
+		t.Errorf("%d customer-token exchanges during plan -review, want 0", got)
+	}
+	if got := s.sb.Calls(doku.OpBalance) - balances; got != 0 {
+		t.Errorf("%d balance inquiries during plan -review, want 0", got)
+	}
+	if _, errOut, code := s.run("plan", "-review", "-out="+filepath.Join(t.TempDir(), "p")); code == 0 || !strings.Contains(errOut, "cannot be saved") {
+		t.Errorf("plan -review -out: exit %d, stderr %q; want a refusal", code, errOut)
+	}
+	// The same plan with the customer's secrets asks, and defers.
+	if out, _, _ := s.run("plan"); !strings.Contains(out, "insufficient balance") {
+		t.Errorf("plan with the customer's secrets does not defer the charge:\n%s", out)
+	}
+	if s.sb.Calls(doku.OpBalance) == balances {
+		t.Error("the plan with the customer's secrets asked no balance: the test shows nothing")
 	}
 }

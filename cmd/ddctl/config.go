@@ -145,8 +145,10 @@ func (w *wired) close() {
 
 // wire locks and opens the state and builds the DOKU client for a loaded
 // configuration. On error it closes what it opened, e included.
-func wire(ctx context.Context, s streams, e *env, command string, lf lockFlags, parallelism int) (*wired, error) {
-	w, err := wireParts(ctx, s, e, command, lf, parallelism)
+// review asks for a plan that reads no customer secret (plan -review); it
+// is also what a plan gets with no state key against DOKU itself.
+func wire(ctx context.Context, s streams, e *env, command string, lf lockFlags, parallelism int, review bool) (*wired, error) {
+	w, err := wireParts(ctx, s, e, command, lf, parallelism, review)
 	if err != nil {
 		w.close()
 		return nil, err
@@ -154,7 +156,7 @@ func wire(ctx context.Context, s streams, e *env, command string, lf lockFlags, 
 	return w, nil
 }
 
-func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFlags, parallelism int) (*wired, error) {
+func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFlags, parallelism int, review bool) (*wired, error) {
 	w := &wired{env: e}
 	d := e.cfg.DOKU
 	key, err := doku.LoadPrivateKey(d.PrivateKeyFile)
@@ -172,6 +174,13 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, err
 	}
+	// A plan with no key, as on an unreviewed change, reads no customer
+	// secret: it shows every call, charges with their balances unchecked,
+	// and cannot be saved or applied.
+	review = review || (command == "plan" && opts.Cipher == nil && !opts.AllowPlaintextSecrets)
+	if review {
+		opts.Cipher, opts.AllowPlaintextSecrets, opts.WithoutSecrets = nil, false, true
+	}
 	w.store, err = state.OpenWith(e.cfg.Settings.State, opts)
 	if err != nil {
 		return w, err
@@ -181,7 +190,7 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, err
 	}
-	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism}
+	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism, NoCustomerSecrets: review}
 	if at := os.Getenv(crashAtEnv); at != "" {
 		if w.engine.CrashFunc, err = crashFunc(at, s.stderr); err != nil {
 			return w, err

@@ -68,7 +68,7 @@ func runImport(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 
-	w, err := wire(ctx, s, e, "import", lf, 0)
+	w, err := wire(ctx, s, e, "import", lf, 0, false)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError

@@ -21,6 +21,7 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	at := fs.String("at", "", "evaluate the plan as of `TIME` (RFC 3339)")
 	asJSON := fs.Bool("json", false, "print the plan as one JSON document (cmd/ddctl/json-format.md)")
 	format := fs.String("format", "text", "print the plan as `text` or markdown (a pull-request comment, at most 60,000 characters)")
+	review := fs.Bool("review", false, "plan for review only, reading no customer secret: no customer token is asked for, so charges are shown with their balances unchecked; the plan cannot be saved (what a pull request's plan runs; automatic with no state key against DOKU itself)")
 	var targets listFlag
 	fs.Var(&targets, "target", "plan only the instance, block or charge occurrence at `ADDR` (repeatable; for exceptional cases)")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -58,7 +59,7 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	w, err := wire(ctx, s, e, "plan", lf, 0)
+	w, err := wire(ctx, s, e, "plan", lf, 0, *review)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
 		return exitError
@@ -72,6 +73,10 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	}
 	if err := render(s.stdout, p, reconcile.RenderOptions{Location: e.cfg.Settings.Location}); err != nil {
 		fmt.Fprintf(s.stderr, "Error: render plan: %v\n", err)
+		return exitError
+	}
+	if *out != "" && p.ReviewOnly {
+		fmt.Fprintf(s.stderr, "Error: -out: a plan made without customers' secrets (-review, or no state key) is for review only and cannot be saved; the plan above was not saved.\n")
 		return exitError
 	}
 	if *out != "" {

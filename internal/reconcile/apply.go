@@ -73,6 +73,9 @@ var ErrOverLimit = errors.New("the plan is over settings.limits")
 // from one goroutine at a time.
 func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(ActionResult)) (*ApplyResult, error) {
 	res := &ApplyResult{Results: make([]ActionResult, len(p.Actions))}
+	if p.ReviewOnly || e.NoCustomerSecrets {
+		return res, errors.New("a plan made without customers' secrets (no state key) is for review only: its charges' balances were not checked; nothing was sent")
+	}
 	if p.Blocked() {
 		reasons := make([]string, len(p.OverLimit))
 		for i, b := range p.OverLimit {

@@ -25,7 +25,7 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 		return fmt.Errorf("read bindings: %w", err)
 	}
 	for addr, b := range have {
-		if b.Status != state.BindingPending || unsettled[addr] || !p.Targets.Match(addr) {
+		if b.Status != state.BindingPending || unsettled[addr] || !p.Targets.Match(addr) || e.NoCustomerSecrets {
 			continue
 		}
 		if _, err := e.DOKU.CustomerToken(ctx, b.AuthCode); err == nil {
@@ -51,7 +51,7 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 		case ok && b.Status == state.BindingUnbound:
 			p.Errors = append(p.Errors, Problem{Address: want.Address, Summary: "binding was unbound",
 				Detail: "An unbind removed this binding. To bind the customer again, remove the unbind block and run ddctl state rm " + want.Address + "."})
-		case !e.Store.KeepsSecrets():
+		case !e.Store.KeepsSecrets() && !e.NoCustomerSecrets:
 			// The answer's authCode must be kept, encrypted: no request
 			// goes out that the state could not record.
 			p.Errors = append(p.Errors, Problem{Address: want.Address, Summary: "no state key",

@@ -243,6 +243,14 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 				}
 			}
 
+			if e.NoCustomerSecrets {
+				// No customer token to ask the balance with: shown as it
+				// would be sent; the plan that is applied asks.
+				p.Unchecked = append(p.Unchecked, occAddr)
+				p.Actions = append(p.Actions, Action{Kind: ActionCharge, Address: occAddr, Charge: c.Address, Occurrence: at,
+					Attempt: attempt, Amount: c.Amount, Reason: c.Description, Binding: c.Binding, Resend: resend, Key: key})
+				continue
+			}
 			bal, ok := balances[c.Binding]
 			if !ok && balanceErrs[c.Binding] == nil {
 				resp, err := e.DOKU.Balance(ctx, doku.RequestOptions{AuthCode: b.AuthCode})

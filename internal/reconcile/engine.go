@@ -74,6 +74,12 @@ type Engine struct {
 	// goroutines at once, CrashAfterSend from the HTTP transport's. When it
 	// returns, apply goes on. Nil, the default, calls nothing.
 	CrashFunc func(point CrashPoint, kind ActionKind, address string)
+	// NoCustomerSecrets plans without customers' secrets, as a plan of an
+	// unreviewed change runs (no state key): no customer token is asked
+	// for, so a charge's balance is not checked (the charge is shown as
+	// it would be sent) and a pending binding is not looked at. Such a
+	// plan is for review only: Apply refuses it.
+	NoCustomerSecrets bool
 }
 
 func (e *Engine) log() *slog.Logger { return cmp.Or(e.Logger, slog.New(slog.DiscardHandler)) }

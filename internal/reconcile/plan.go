@@ -149,6 +149,11 @@ type Plan struct {
 	// Override is the reason an apply goes over the limits; set by the
 	// apply, never read from a plan file.
 	Override string `json:"-"`
+	// ReviewOnly: made with no customer secrets (no state
+	// key), for review only; Unchecked lists the charges shown as they
+	// would be sent, their customer's balance not asked.
+	ReviewOnly bool     `json:"review_only,omitempty"`
+	Unchecked  []string `json:"unchecked,omitempty"`
 }
 
 // PlanOptions are a plan's inputs besides the configuration.
@@ -179,7 +184,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *spec.Config, opts PlanOptions) (
 		now = e.now()
 	}
 	p := &Plan{FormatVersion: FormatVersion, CreatedAt: e.now().UTC(), At: now, Lineage: e.Store.Lineage(),
-		SpecDigest: cfg.Digest, Actions: []Action{}, Targets: opts.Targets}
+		SpecDigest: cfg.Digest, Actions: []Action{}, Targets: opts.Targets, ReviewOnly: e.NoCustomerSecrets}
 	// What earlier runs left open is settled first, on the state as it
 	// is: a move waits for the outcomes of what it moves.
 	var err error

@@ -156,9 +156,23 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 	if len(p.Verified) > 0 {
 		fmt.Fprintf(b, "\nAsked DOKU first (the state cannot vouch for them: it is new, or was restored): %s\n", strings.Join(p.Verified, ", "))
 	}
+	if p.ReviewOnly {
+		fmt.Fprintf(b, "\n%s\n", withoutSecretsNote(p))
+	}
 	fmt.Fprintf(b, "\n%s\n", Summary(p))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// withoutSecretsNote says what a plan made without customers' secrets
+// could not check.
+func withoutSecretsNote(p *Plan) string {
+	s := "Made without customers' secrets (no state key), for review: pending bindings were not looked at"
+	if n := len(p.Unchecked); n > 0 {
+		s += fmt.Sprintf(", and the customer's balance of %s was not asked (%s): the plan that is applied asks, and defers a charge the balance does not cover",
+			plural(n, "charge", "charges"), strings.Join(p.Unchecked, ", "))
+	}
+	return s + ". It cannot be saved or applied."
 }
 
 func attr(b *strings.Builder, name, value string) {

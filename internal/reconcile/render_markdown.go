@@ -77,6 +77,9 @@ func markdownFull(p *Plan, loc *time.Location) string {
 	mdNoted(b, p)
 	mdVerified(b, p)
 	mdResolved(b, p)
+	if p.ReviewOnly {
+		fmt.Fprintf(b, "> %s\n\n", withoutSecretsNote(p))
+	}
 	mdFooter(b, p, loc)
 	return b.String()
 }

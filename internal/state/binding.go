@@ -70,6 +70,9 @@ func authCodeAAD(address string) string      { return "bindings/" + address + "/
 func customerTokenAAD(address string) string { return "bindings/" + address + "/customer_token" }
 
 func (s *Store) binding(r bindingRow) (Binding, error) {
+	if s.withoutSecrets {
+		r.AuthCode, r.CustomerToken = nil, nil
+	}
 	authCode, err := s.openSecret(r.AuthCode, authCodeAAD(r.Address))
 	if err != nil {
 		return Binding{}, fmt.Errorf("binding %s: %w", r.Address, err)

@@ -393,3 +393,28 @@ func TestStateFileModeTightened(t *testing.T) {
 		t.Fatalf("mode %v after opening, want 0600", fi.Mode().Perm())
 	}
 }
+
+// A state opened WithoutSecrets and no key reads its bindings with their
+// secrets left out, where without it ErrNoStateKey stops the read: what a
+// plan of an unreviewed change may know.
+func TestBindingsWithoutSecrets(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	s := openWith(t, path, state.OpenOptions{Cipher: newCipher(t)})
+	if err := s.PutBinding(ctx, state.Binding{Address: "binding.alice", CustomerID: "C-1", Phone: "6281234567890", Status: state.BindingActive,
+		AuthCode: secret.New("auth-1"), CustomerToken: secret.New("tok-1")}, t0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := openWith(t, path, state.OpenOptions{}).Bindings(ctx); !errors.Is(err, state.ErrNoStateKey) {
+		t.Fatalf("Bindings with no key: %v, want ErrNoStateKey", err)
+	}
+	got, err := openWith(t, path, state.OpenOptions{WithoutSecrets: true}).Bindings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := got["binding.alice"]
+	if b.Status != state.BindingActive || b.CustomerID != "C-1" || !b.AuthCode.IsZero() || !b.CustomerToken.IsZero() {
+		t.Fatalf("binding %+v, want it active with no secret", b)
+	}
+}

@@ -53,6 +53,7 @@ type Store struct {
 
 	cipher                *Cipher
 	allowPlaintextSecrets bool
+	withoutSecrets        bool // bindings are read with no secrets (OpenOptions.WithoutSecrets)
 
 	// The witness beside the file (continuity.go): the highest serial
 	// and the generation this process wrote to it.
@@ -78,6 +79,11 @@ type OpenOptions struct {
 	// are not real; a keyed state refuses such values (ErrPlaintextSecret).
 	// With a Cipher as well, secrets are sealed and plaintext ones are read.
 	AllowPlaintextSecrets bool
+	// WithoutSecrets, with no Cipher, reads bindings with their secrets
+	// left out (zero) instead of failing with ErrNoStateKey: what a plan
+	// of an unreviewed change, run with no key, may know. Storing a
+	// secret still fails.
+	WithoutSecrets bool
 	// NowFunc is the clock that dates the state's creation and a restore
 	// Open detects (Continuity.Since); nil is the wall clock.
 	NowFunc func() time.Time
@@ -115,7 +121,8 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 	// One connection: writes are serialised in the process, and no reader
 	// can hold the connection a writer waits for.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, path: path, cipher: opts.Cipher, allowPlaintextSecrets: opts.AllowPlaintextSecrets}
+	s := &Store{db: db, path: path, cipher: opts.Cipher, allowPlaintextSecrets: opts.AllowPlaintextSecrets,
+		withoutSecrets: opts.WithoutSecrets && opts.Cipher == nil}
 	ran, err := s.migrate()
 	if err != nil {
 		db.Close()
