@@ -67,7 +67,7 @@ type notificationRow struct {
 
 // RecordNotification adds n to the inbox (its ID, ReceivedAt and
 // ProcessedAt are ignored). A notification whose dedup key is already
-// there is a duplicate (SNAP-ALLO.md §8.3), on any day; one whose
+// there is a duplicate, on any day; one whose
 // X-EXTERNAL-ID another notification received the same day (Asia/Jakarta)
 // has is a conflict. Neither is added; err is nil, so a resend is answered
 // as the first one was.
