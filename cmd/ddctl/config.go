@@ -185,6 +185,13 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, err
 	}
+	if command != "plan" {
+		// Under the lock: secrets stored before they had a scope are
+		// sealed again in this doku block's.
+		if _, err := w.store.RescopeSecrets(ctx); err != nil {
+			return w, err
+		}
+	}
 	warnRestored(s, w.store)
 	w.client, err = newClient(d, key, w.store, logger(s), nil)
 	if err != nil {
@@ -266,7 +273,7 @@ func newClient(d spec.DOKU, key *rsa.PrivateKey, store *state.Store, log *slog.L
 // a simulator on this machine (spec.DOKU.Local), never merely because the
 // environment is "sandbox": DOKU's own sandbox is a remote service.
 func stateOptions(d spec.DOKU) (state.OpenOptions, error) {
-	opts := state.OpenOptions{AllowPlaintextSecrets: d.Local()}
+	opts := state.OpenOptions{AllowPlaintextSecrets: d.Local(), SecretScope: state.Scope(d.Environment, d.ClientID)}
 	raw := os.Getenv("DDCTL_STATE_KEY")
 	if path := os.Getenv("DDCTL_STATE_KEY_FILE"); raw == "" && path != "" {
 		b, err := os.ReadFile(path)

@@ -228,7 +228,15 @@ func openDaemonState(ctx context.Context, path string, info state.LockInfo, time
 	if err != nil {
 		return nil, err
 	}
-	return state.OpenWith(path, opts)
+	st, err := state.OpenWith(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.RescopeSecrets(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // daemonParts builds what SIGHUP rebuilds: the DOKU client, the engine,

@@ -418,3 +418,55 @@ func TestBindingsWithoutSecrets(t *testing.T) {
 		t.Fatalf("binding %+v, want it active with no secret", b)
 	}
 }
+
+// A secret is sealed for its merchant account (the DOKU environment and
+// client ID): opened for another, it does not open, so it is never sent
+// there. A secret sealed before scopes opens in any, until RescopeSecrets
+// seals it in the store's.
+func TestSecretScope(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ddctl.db")
+	c := newCipher(t)
+	prod := state.Scope("production", "BRN-1")
+	alice := state.Binding{Address: "binding.alice", CustomerID: "C-1", Status: state.BindingActive, AuthCode: secret.New("auth-1")}
+
+	s := openWith(t, path, state.OpenOptions{Cipher: c, SecretScope: prod})
+	if err := s.PutBinding(ctx, alice, t0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, other := range []string{state.Scope("sandbox", "BRN-1"), state.Scope("production", "BRN-2")} {
+		if _, err := openWith(t, path, state.OpenOptions{Cipher: c, SecretScope: other}).Bindings(ctx); !errors.Is(err, state.ErrSecretUnreadable) {
+			t.Fatalf("opened in scope %q: %v, want ErrSecretUnreadable", other, err)
+		}
+	}
+	if got, err := openWith(t, path, state.OpenOptions{Cipher: c, SecretScope: prod}).Bindings(ctx); err != nil || got["binding.alice"].AuthCode.Reveal() != "auth-1" {
+		t.Fatalf("its own scope: %v", err)
+	}
+
+	// Sealed before scopes: opens in any scope, then is sealed in one.
+	legacy := filepath.Join(t.TempDir(), "ddctl.db")
+	s = openWith(t, legacy, state.OpenOptions{Cipher: c})
+	if err := s.PutBinding(ctx, alice, t0); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	sandbox := state.Scope("sandbox", "BRN-1")
+	if _, err := openWith(t, legacy, state.OpenOptions{Cipher: c, SecretScope: sandbox}).Bindings(ctx); err != nil {
+		t.Fatalf("an unscoped secret in a scope: %v", err)
+	}
+	s = openWith(t, legacy, state.OpenOptions{Cipher: c, SecretScope: prod})
+	if n, err := s.RescopeSecrets(ctx); err != nil || n != 1 {
+		t.Fatalf("RescopeSecrets: %d, %v; want 1", n, err)
+	}
+	if n, err := s.RescopeSecrets(ctx); err != nil || n != 0 {
+		t.Fatalf("RescopeSecrets again: %d, %v; want 0", n, err)
+	}
+	s.Close()
+	if _, err := openWith(t, legacy, state.OpenOptions{Cipher: c, SecretScope: sandbox}).Bindings(ctx); !errors.Is(err, state.ErrSecretUnreadable) {
+		t.Fatalf("after rescoping, opened in another scope: %v, want ErrSecretUnreadable", err)
+	}
+	if got, err := openWith(t, legacy, state.OpenOptions{Cipher: c, SecretScope: prod}).Bindings(ctx); err != nil || got["binding.alice"].AuthCode.Reveal() != "auth-1" {
+		t.Fatalf("after rescoping, its own scope: %v", err)
+	}
+}

@@ -27,6 +27,10 @@ const (
 	// versionAESGCM marks version ‖ 12-byte nonce ‖ AES-256-GCM ciphertext
 	// and tag, sealed with the version byte and the row's identity as AAD.
 	versionAESGCM byte = 0x01
+	// versionAESGCMScoped is versionAESGCM whose AAD also names the scope
+	// the secret belongs to (the DOKU environment and client ID, Scope):
+	// a value sealed for one merchant account does not open for another.
+	versionAESGCMScoped byte = 0x02
 )
 
 const (
@@ -117,13 +121,33 @@ func ParseKey(s string) ([]byte, error) {
 // safe for up to 2³² values under one key, far beyond a state file's
 // life.
 func (c *Cipher) Seal(plaintext []byte, aad string) ([]byte, error) {
+	return c.SealIn("", plaintext, aad)
+}
+
+// SealIn is Seal for a scope (Scope): the value opens only with OpenIn
+// and the same scope. An empty scope is Seal's format.
+func (c *Cipher) SealIn(scope string, plaintext []byte, aad string) ([]byte, error) {
 	if c == nil {
 		return nil, ErrNoStateKey
 	}
+	version, ad := versionAESGCM, additionalData(versionAESGCM, aad)
+	if scope != "" {
+		version, ad = versionAESGCMScoped, scopedData(scope, aad)
+	}
 	out := make([]byte, 1+nonceSize, 1+nonceSize+len(plaintext)+tagSize)
-	out[0] = versionAESGCM
+	out[0] = version
 	rand.Read(out[1:]) // never fails (crypto/rand)
-	return c.aead.Seal(out, out[1:1+nonceSize], plaintext, additionalData(versionAESGCM, aad)), nil
+	return c.aead.Seal(out, out[1:1+nonceSize], plaintext, ad), nil
+}
+
+// Scope names what a secret belongs to: the DOKU environment and the
+// merchant's client ID. Not the host: the host is pinned per environment,
+// and a proxy the runner puts in front of DOKU must not make every stored
+// authCode unreadable.
+func Scope(environment, clientID string) string { return environment + "\x00" + clientID }
+
+func scopedData(scope, aad string) []byte {
+	return append(append([]byte{versionAESGCMScoped}, scope...), append([]byte{0}, aad...)...)
 }
 
 // Open decrypts what Seal returned for the same aad. It fails with
@@ -132,14 +156,25 @@ func (c *Cipher) Seal(plaintext []byte, aad string) ([]byte, error) {
 // stored unencrypted, and never panics. The error never includes the
 // plaintext or the key.
 func (c *Cipher) Open(ciphertext []byte, aad string) ([]byte, error) {
+	return c.OpenIn("", ciphertext, aad)
+}
+
+// OpenIn opens what SealIn sealed for scope, and what Seal sealed before
+// secrets had scopes (any scope opens those; Store.RescopeSecrets seals
+// them again in theirs).
+func (c *Cipher) OpenIn(scope string, ciphertext []byte, aad string) ([]byte, error) {
 	if c == nil {
 		return nil, ErrNoStateKey
 	}
 	if len(ciphertext) == 0 {
 		return nil, fmt.Errorf("open secret %s: empty value: %w", aad, ErrSecretUnreadable)
 	}
+	var ad []byte
 	switch ciphertext[0] {
 	case versionAESGCM:
+		ad = additionalData(versionAESGCM, aad)
+	case versionAESGCMScoped:
+		ad = scopedData(scope, aad)
 	case versionPlaintext:
 		return nil, fmt.Errorf("open secret %s: %w", aad, ErrPlaintextSecret)
 	default:
@@ -149,16 +184,18 @@ func (c *Cipher) Open(ciphertext []byte, aad string) ([]byte, error) {
 		return nil, fmt.Errorf("open secret %s: truncated value: %w", aad, ErrSecretUnreadable)
 	}
 	nonce, sealed := ciphertext[1:1+nonceSize], ciphertext[1+nonceSize:]
-	plaintext, err := c.aead.Open(nil, nonce, sealed, additionalData(versionAESGCM, aad))
+	plaintext, err := c.aead.Open(nil, nonce, sealed, ad)
 	if err != nil {
+		if ciphertext[0] == versionAESGCMScoped {
+			return nil, fmt.Errorf("open secret %s: %w (or it belongs to another DOKU environment or client ID than the doku block's)", aad, ErrSecretUnreadable)
+		}
 		return nil, fmt.Errorf("open secret %s: %w", aad, ErrSecretUnreadable)
 	}
 	return plaintext, nil
 }
 
 // additionalData binds a value to its format version and to its row and
-// column (reliability.md §4.4: AAD = table ‖ primary key ‖ column ‖
-// version).
+// column (table ‖ primary key ‖ column, after the version).
 func additionalData(version byte, aad string) []byte {
 	return append([]byte{version}, aad...)
 }
@@ -172,7 +209,7 @@ func (s *Store) sealSecret(v secret.Value, aad string) (any, error) {
 		return nil, nil
 	}
 	if s.cipher != nil {
-		b, err := s.cipher.Seal([]byte(v.Reveal()), aad)
+		b, err := s.cipher.SealIn(s.scope, []byte(v.Reveal()), aad)
 		if err != nil {
 			return nil, fmt.Errorf("store secret %s: %w", aad, err)
 		}
@@ -200,7 +237,7 @@ func (s *Store) openSecret(b []byte, aad string) (secret.Value, error) {
 	if s.cipher == nil {
 		return secret.Value{}, fmt.Errorf("read secret %s: %w", aad, ErrNoStateKey)
 	}
-	p, err := s.cipher.Open(b, aad)
+	p, err := s.cipher.OpenIn(s.scope, b, aad)
 	if err != nil {
 		return secret.Value{}, err
 	}

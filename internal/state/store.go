@@ -54,6 +54,7 @@ type Store struct {
 	cipher                *Cipher
 	allowPlaintextSecrets bool
 	withoutSecrets        bool // bindings are read with no secrets (OpenOptions.WithoutSecrets)
+	scope                 string // OpenOptions.SecretScope
 
 	// The witness beside the file (continuity.go): the highest serial
 	// and the generation this process wrote to it.
@@ -84,6 +85,11 @@ type OpenOptions struct {
 	// of an unreviewed change, run with no key, may know. Storing a
 	// secret still fails.
 	WithoutSecrets bool
+	// SecretScope (Scope(environment, clientID)) is sealed into each
+	// secret's associated data: a secret stored for one merchant account
+	// does not open, and so is never sent, for another. Empty: secrets
+	// are sealed as before scopes.
+	SecretScope string
 	// NowFunc is the clock that dates the state's creation and a restore
 	// Open detects (Continuity.Since); nil is the wall clock.
 	NowFunc func() time.Time
@@ -122,7 +128,7 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 	// can hold the connection a writer waits for.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, path: path, cipher: opts.Cipher, allowPlaintextSecrets: opts.AllowPlaintextSecrets,
-		withoutSecrets: opts.WithoutSecrets && opts.Cipher == nil}
+		withoutSecrets: opts.WithoutSecrets && opts.Cipher == nil, scope: opts.SecretScope}
 	ran, err := s.migrate()
 	if err != nil {
 		db.Close()

@@ -129,3 +129,63 @@ func (s *Store) CachedTokens(ctx context.Context) (map[string]secret.Value, erro
 	}
 	return out, nil
 }
+
+// RescopeSecrets seals again, in the store's scope, every secret sealed
+// before secrets had scopes (OpenOptions.SecretScope), and returns how many.
+// Run under the state lock, by what applies; without a key or a scope it
+// does nothing.
+func (s *Store) RescopeSecrets(ctx context.Context) (int, error) {
+	if s.cipher == nil || s.scope == "" {
+		return 0, nil
+	}
+	n := 0
+	err := s.writeCache(ctx, func(tx *sqlx.Tx) error {
+		type cell struct {
+			table, key, keyCol, col, aad string
+			value                        []byte
+		}
+		var cells []cell
+		var bindings []struct {
+			Address       string `db:"address"`
+			AuthCode      []byte `db:"auth_code"`
+			CustomerToken []byte `db:"customer_token"`
+		}
+		if err := tx.SelectContext(ctx, &bindings, `SELECT address, auth_code, customer_token FROM bindings`); err != nil {
+			return formatError(err)
+		}
+		for _, b := range bindings {
+			cells = append(cells, cell{"bindings", b.Address, "address", "auth_code", authCodeAAD(b.Address), b.AuthCode},
+				cell{"bindings", b.Address, "address", "customer_token", customerTokenAAD(b.Address), b.CustomerToken})
+		}
+		var tokens []struct {
+			Name  string `db:"name"`
+			Token []byte `db:"token"`
+		}
+		if err := tx.SelectContext(ctx, &tokens, `SELECT name, token FROM tokens`); err != nil {
+			return formatError(err)
+		}
+		for _, t := range tokens {
+			cells = append(cells, cell{"tokens", t.Name, "name", "token", tokenAAD(t.Name), t.Token})
+		}
+		for _, c := range cells {
+			if len(c.value) == 0 || c.value[0] != versionAESGCM {
+				continue
+			}
+			p, err := s.cipher.Open(c.value, c.aad)
+			if err != nil {
+				return fmt.Errorf("rescope %s: %w", c.aad, err)
+			}
+			sealed, err := s.cipher.SealIn(s.scope, p, c.aad)
+			if err != nil {
+				return err
+			}
+			// The table and column names are this function's own.
+			if _, err := tx.ExecContext(ctx, "UPDATE "+c.table+" SET "+c.col+" = ? WHERE "+c.keyCol+" = ?", sealed, c.key); err != nil {
+				return formatError(err)
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
