@@ -169,3 +169,42 @@ func TestReviewPlanReadsNoCustomerSecret(t *testing.T) {
 		t.Error("the plan with the customer's secrets asked no balance: the test shows nothing")
 	}
 }
+
+// The CI flow with no key in the pull request's job: the job shows
+// plan -review (-json kept for the merge); the merge plans with the keys,
+// -expect'ing the reviewed plan, and saves and applies it only if it makes
+// no call the review did not show. A configuration changed after review
+// is refused, with nothing saved or sent.
+func TestPlanExpectReviewed(t *testing.T) {
+	s := newScenario(t, "EXPECT")
+	s.sb.Pay(t, "INV-1", 1500000)
+	s.sb.Pay(t, "INV-2", 2500000)
+	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n}\n")
+	review, merged := filepath.Join(t.TempDir(), "review.json"), filepath.Join(t.TempDir(), "merge.plan")
+	out, errOut, code := s.run("plan", "-review", "-json")
+	if code != 0 {
+		t.Fatalf("plan -review -json: exit %d\n%s", code, errOut)
+	}
+	if err := os.WriteFile(review, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Merged with another change nobody reviewed with it: refused.
+	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n}\nrefund \"two\" {\n  payment = \"INV-2\"\n}\n")
+	if _, errOut, code := s.run("plan", "-expect="+review, "-out="+merged); code == 0 || !strings.Contains(errOut, "not the one the reviewed plan was made from") {
+		t.Fatalf("plan -expect after an unreviewed change: exit %d, stderr %q; want a refusal", code, errOut)
+	}
+	if _, err := os.Stat(merged); !os.IsNotExist(err) {
+		t.Fatalf("a plan was saved: %v", err)
+	}
+
+	// As reviewed: saved, applied, one refund.
+	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n}\n")
+	if out, errOut, code := s.run("plan", "-expect="+review, "-out="+merged); code != 0 || !strings.Contains(out, "Every call of this plan was in the reviewed plan") {
+		t.Fatalf("plan -expect as reviewed: exit %d\n%s\n%s", code, out, errOut)
+	}
+	s.apply(merged)
+	if got := s.sb.Calls(doku.OpRefund); got != 1 {
+		t.Fatalf("%d refund calls, want 1", got)
+	}
+}

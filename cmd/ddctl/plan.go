@@ -21,6 +21,7 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 	at := fs.String("at", "", "evaluate the plan as of `TIME` (RFC 3339)")
 	asJSON := fs.Bool("json", false, "print the plan as one JSON document (cmd/ddctl/json-format.md)")
 	format := fs.String("format", "text", "print the plan as `text` or markdown (a pull-request comment, at most 60,000 characters)")
+	expect := fs.String("expect", "", "refuse the plan (and save nothing) if it makes a call the plan in `FILE` (plan -review -json of the change, as shown for review) did not show, or comes from another configuration")
 	review := fs.Bool("review", false, "plan for review only, reading no customer secret: no customer token is asked for, so charges are shown with their balances unchecked; the plan cannot be saved (what a pull request's plan runs; automatic with no state key against DOKU itself)")
 	var targets listFlag
 	fs.Var(&targets, "target", "plan only the instance, block or charge occurrence at `ADDR` (repeatable; for exceptional cases)")
@@ -75,6 +76,13 @@ func runPlan(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintf(s.stderr, "Error: render plan: %v\n", err)
 		return exitError
 	}
+	if *expect != "" {
+		if err := checkReviewed(*expect, p); err != nil {
+			fmt.Fprintf(s.stderr, "Error: -expect %s: %v\n", *expect, err)
+			return exitError
+		}
+		fmt.Fprintf(notes, "\nEvery call of this plan was in the reviewed plan %s.\n", *expect)
+	}
 	if *out != "" && p.ReviewOnly {
 		fmt.Fprintf(s.stderr, "Error: -out: a plan made without customers' secrets (-review, or no state key) is for review only and cannot be saved; the plan above was not saved.\n")
 		return exitError
@@ -126,4 +134,18 @@ func loadPlan(path string) (*reconcile.PlanFile, error) {
 	}
 	defer f.Close()
 	return reconcile.ReadPlan(f)
+}
+
+// checkReviewed compares p with the reviewed plan at path (plan -json).
+func checkReviewed(path string, p *reconcile.Plan) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rv, err := reconcile.ReadReviewed(f)
+	if err != nil {
+		return err
+	}
+	return p.CheckReviewed(rv)
 }

@@ -116,3 +116,46 @@ func TestPlanFileFillPhones(t *testing.T) {
 		t.Fatal("a phone number other than the plan's was taken")
 	}
 }
+
+// CheckReviewed refuses a plan with a call the reviewed plan did not show
+// (another address, kind, amount or payment) or from another
+// configuration, and takes one with fewer calls.
+func TestCheckReviewed(t *testing.T) {
+	reviewed := &reconcile.Plan{FormatVersion: reconcile.FormatVersion, SpecDigest: "D1", Actions: []reconcile.Action{
+		{Kind: reconcile.ActionRefund, Address: "refund.r1", Payment: "INV-1", Amount: 1000000, Key: "R-1"},
+		{Kind: reconcile.ActionCharge, Address: "recurring_charge.gym#2026-12-01T09:00+07:00", Amount: 15000000, Key: "C-1"},
+	}}
+	var buf bytes.Buffer
+	if err := reconcile.RenderJSON(&buf, reviewed, reconcile.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := reconcile.ReadReviewed(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := func(digest string, actions ...reconcile.Action) *reconcile.Plan {
+		return &reconcile.Plan{SpecDigest: digest, Actions: actions}
+	}
+	r1, gym := reviewed.Actions[0], reviewed.Actions[1]
+	if err := plan("D1", r1, gym).CheckReviewed(rv); err != nil {
+		t.Errorf("the reviewed calls: %v", err)
+	}
+	if err := plan("D1", r1).CheckReviewed(rv); err != nil {
+		t.Errorf("fewer calls (the charge deferred): %v", err)
+	}
+	more := r1
+	more.Amount = 100000000
+	other := r1
+	other.Payment = "INV-6666"
+	injected := reconcile.Action{Kind: reconcile.ActionRefund, Address: "refund.injected", Payment: "INV-6666", Amount: 99900000}
+	for name, p := range map[string]*reconcile.Plan{
+		"another configuration": plan("D2", r1),
+		"an unreviewed call":    plan("D1", r1, injected),
+		"another amount":        plan("D1", more),
+		"another payment":       plan("D1", other),
+	} {
+		if err := p.CheckReviewed(rv); err == nil {
+			t.Errorf("%s: taken", name)
+		}
+	}
+}

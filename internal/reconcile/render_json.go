@@ -186,7 +186,7 @@ func jsonDocument(p *Plan) jsonPlan {
 		Lineage:         p.Lineage,
 		Serial:          p.Serial,
 		SpecDigest:      p.SpecDigest,
-		Applyable:       len(p.Errors) == 0 && len(p.OverLimit) == 0,
+		Applyable:       len(p.Errors) == 0 && len(p.OverLimit) == 0 && !p.ReviewOnly,
 		ResourceChanges: make([]jsonChange, 0, len(p.Actions)),
 		Waiting:         make([]jsonWaiting, 0, len(p.Waiting)),
 		Awaiting:        make([]jsonAwaiting, 0, len(p.Awaiting)),

@@ -53,7 +53,7 @@ type Store struct {
 
 	cipher                *Cipher
 	allowPlaintextSecrets bool
-	withoutSecrets        bool // bindings are read with no secrets (OpenOptions.WithoutSecrets)
+	withoutSecrets        bool   // bindings are read with no secrets (OpenOptions.WithoutSecrets)
 	scope                 string // OpenOptions.SecretScope
 
 	// The witness beside the file (continuity.go): the highest serial
