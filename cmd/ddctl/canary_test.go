@@ -156,7 +156,7 @@ unbind "bob" {
 	secrets := map[string]string{}
 	collect := func() {
 		t.Helper()
-		for v, name := range stateSecrets(t, statePath(dir), cipher) {
+		for v, name := range stateSecrets(t, statePath(dir), cipher, stateScope(t, dir, env...)) {
 			if _, ok := secrets[v]; !ok {
 				secrets[v] = fmt.Sprintf("%s (#%d)", name, len(secrets)+1)
 			}
@@ -363,9 +363,9 @@ unbind "bob" {
 // clear), the secrets the state at path keeps:
 // each binding's authCode and customer token and every cached access
 // token, by value.
-func stateSecrets(tb testing.TB, path string, cipher *state.Cipher) map[string]string {
+func stateSecrets(tb testing.TB, path string, cipher *state.Cipher, scope string) map[string]string {
 	tb.Helper()
-	st, err := state.OpenWith(path, state.OpenOptions{Cipher: cipher, AllowPlaintextSecrets: cipher == nil})
+	st, err := state.OpenWith(path, state.OpenOptions{Cipher: cipher, AllowPlaintextSecrets: cipher == nil, SecretScope: scope})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -26,10 +26,12 @@ const (
 // TestCIWorkflowCommands checks every ddctl command of the workflow's run:
 // steps against the CLI itself: the command exists, and each flag is one
 // that command defines (as its -h lists them). It also checks what the
-// example's README promises: the saved plan is the file that apply is
-// given, no secret is expanded inside a script (secrets reach ddctl only
-// through step env:), and every job that runs ddctl shares one
-// concurrency group.
+// example's README promises: a plan is either for review (-review, saved
+// nowhere; one as markdown for the pull request, one as the JSON the merge
+// expects) or the merge's (-expect that JSON, -out the file apply is
+// given); the state key reaches no job that plans for review; no secret
+// is expanded inside a script (secrets reach ddctl only through step
+// env:); and every job that runs ddctl shares one concurrency group.
 func TestCIWorkflowCommands(t *testing.T) {
 	wf := readCIWorkflow(t)
 
@@ -45,13 +47,35 @@ func TestCIWorkflowCommands(t *testing.T) {
 	if len(plans) == 0 || len(applies) == 0 {
 		t.Fatalf("found %d plan and %d apply commands in %s, want at least one of each", len(plans), len(applies), ciWorkflow)
 	}
-	var outs []string
+	var outs, reviewedJSON []string
+	reviewJobs := map[string]bool{}
+	markdown := false
 	for _, p := range plans {
-		out, ok := p.flags["out"]
-		if !ok || p.flags["format"] != "markdown" {
-			t.Errorf("line %d: the plan must be saved (-out) and printed for a pull request (-format=markdown): %s", p.line, p.text)
+		out, saved := p.flags["out"]
+		expect, expects := p.flags["expect"]
+		switch {
+		case p.flags["review"] == "true" && !saved && !expects:
+			reviewJobs[p.job] = true
+			markdown = markdown || p.flags["format"] == "markdown"
+			if p.flags["json"] == "true" {
+				reviewedJSON = append(reviewedJSON, stdoutFile(p.text))
+			}
+		case p.flags["review"] != "true" && saved && expects:
+			if !slices.Contains(reviewedJSON, expect) {
+				t.Errorf("line %d: -expect %q is not the JSON a review plan before it wrote (%q): %s", p.line, expect, reviewedJSON, p.text)
+			}
+			outs = append(outs, out)
+		default:
+			t.Errorf("line %d: a plan is either for review (-review, saved nowhere) or the merge's (-expect the reviewed JSON, -out what apply is given): %s", p.line, p.text)
 		}
-		outs = append(outs, out)
+	}
+	if !markdown {
+		t.Error("no review plan prints markdown for the pull request (-format=markdown)")
+	}
+	for job := range keyedJobs(t) {
+		if reviewJobs[job] {
+			t.Errorf("job %s plans for review and is given DDCTL_STATE_KEY: a job that runs unreviewed code must hold no customer secret", job)
+		}
 	}
 	for _, a := range applies {
 		if len(a.args) != 1 || !slices.Contains(outs, a.args[0]) {
@@ -107,8 +131,13 @@ func TestCIWorkflowFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("DDCTL_VAR_state_file", filepath.Join(stateDir, "ddctl.db"))
-	t.Setenv("DDCTL_STATE_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+	const stateKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	t.Setenv("DDCTL_STATE_KEY", stateKey) // restored after the test; set per job below
 	shellVars := map[string]string{"DDCTL_DIR": cfgDir, "RUNNER_TEMP": runnerTemp}
+	keyed := keyedJobs(t)
+	if !keyed["apply"] || keyed["plan"] {
+		t.Fatalf("jobs given DDCTL_STATE_KEY: %v; want the apply job's alone", keyed)
+	}
 	t.Chdir(work) // run's -chdir moves the process; this puts it back
 
 	exec := func(c ddctlCommand) (code int, stdout, stderr string) {
@@ -130,14 +159,30 @@ func TestCIWorkflowFlow(t *testing.T) {
 	applied := 0
 	var lastApply ddctlCommand
 	for _, c := range wf.commands {
+		// The state key only where the workflow gives it.
+		if keyed[c.job] {
+			os.Setenv("DDCTL_STATE_KEY", stateKey)
+		} else {
+			os.Unsetenv("DDCTL_STATE_KEY")
+		}
 		code, stdout, stderr := exec(c)
+		if f := stdoutFile(c.text); f != "" {
+			path := os.Expand(f, func(name string) string { return shellVars[name] })
+			if err := os.WriteFile(path, []byte(stdout), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		switch c.sub {
 		case "plan":
-			if code != exitChanges {
-				t.Fatalf("line %d: %s: exit %d, want %d (refunds to make)\n%s%s", c.line, c.text, code, exitChanges, stdout, stderr)
+			want := exitOK
+			if c.flags["detailed-exitcode"] == "true" {
+				want = exitChanges
+			}
+			if code != want {
+				t.Fatalf("line %d: %s: exit %d, want %d (refunds to make)\n%s%s", c.line, c.text, code, want, stdout, stderr)
 			}
 			if !strings.Contains(stdout, "INV-1001") {
-				t.Fatalf("line %d: the markdown plan does not show the refund of INV-1001:\n%s", c.line, stdout)
+				t.Fatalf("line %d: the plan does not show the refund of INV-1001:\n%s", c.line, stdout)
 			}
 		case "apply":
 			if code != exitOK || !strings.Contains(stdout, "Apply complete!") {
@@ -157,6 +202,37 @@ func TestCIWorkflowFlow(t *testing.T) {
 		t.Fatalf("applying the same plan again: exit %d, want %d with %q, which the workflow looks for\n%s%s",
 			code, exitError, "saved plan is stale", stdout, stderr)
 	}
+}
+
+// stdoutFile is the file a shell command line sends its standard output
+// to (>FILE), as written, or "".
+func stdoutFile(text string) string {
+	m := stdoutRedirect.FindStringSubmatch(text)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+var stdoutRedirect = regexp.MustCompile(`(?:^|\s)>>?\s*"?([^"\s]+)"?`)
+
+// keyedJobs are the workflow's jobs that give DDCTL_STATE_KEY to a step.
+func keyedJobs(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(ciExampleDir, ciWorkflow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, job := map[string]bool{}, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := jobKey.FindStringSubmatch(line); m != nil {
+			job = m[1]
+		}
+		if strings.Contains(line, "DDCTL_STATE_KEY:") && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			out[job] = true
+		}
+	}
+	return out
 }
 
 // readCIWorkflow reads the example's workflow and checks each of its ddctl

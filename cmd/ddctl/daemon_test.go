@@ -1568,7 +1568,7 @@ func canaries(tb testing.TB, sb *sandboxProc, dir string, extra ...string) map[s
 	tb.Helper()
 	out := map[string]string{"the client secret": sb.creds.ClientSecret}
 	authCodes := 0
-	for v, what := range stateSecrets(tb, filepath.Join(dir, "ddctl.db"), nil) {
+	for v, what := range stateSecrets(tb, filepath.Join(dir, "ddctl.db"), nil, "") {
 		out[what] = v
 		if strings.HasSuffix(what, "'s authCode") {
 			authCodes++

@@ -79,7 +79,7 @@ func TestFaultSuite(t *testing.T) {
 	// The state is older than the occurrences (2026-01-01 on): faults in normal running,
 	// not a lost state (the operator scenarios and the kill soak ask DOKU
 	// about keys a new state cannot vouch for).
-	st, err := state.OpenWith(statePath(dir), state.OpenOptions{Cipher: mustCipher(t, hexKey()),
+	st, err := state.OpenWith(statePath(dir), state.OpenOptions{Cipher: mustCipher(t, hexKey()), SecretScope: stateScope(t, dir),
 		NowFunc: func() time.Time { return time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)

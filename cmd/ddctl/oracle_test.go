@@ -116,6 +116,14 @@ func wantOf(tb testing.TB, cfg *spec.Config, now time.Time) oracleWant {
 
 // loadSpec loads the configuration in dir as ddctl would there, with env
 // added to the process's environment (DDCTL_VAR_…).
+// stateScope is the secret scope ddctl opens the state in dir with: its
+// doku block's environment and client ID.
+func stateScope(tb testing.TB, dir string, env ...string) string {
+	tb.Helper()
+	cfg := loadSpec(tb, dir, env...)
+	return state.Scope(cfg.DOKU.Environment, cfg.DOKU.ClientID)
+}
+
 func loadSpec(tb testing.TB, dir string, env ...string) *spec.Config {
 	tb.Helper()
 	cfg, _, diags := spec.Load(spec.LoadOptions{Dir: dir, Env: append(os.Environ(), env...)})

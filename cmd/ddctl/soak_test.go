@@ -80,7 +80,7 @@ func TestKillSoak(t *testing.T) {
 		for {
 			runs++
 			if runs > soakMaxRuns {
-				requireOracle(t, checkOracle(sb.Ledger(t), readOracleState(t, statePath(dir), state.OpenOptions{Cipher: cipher}), wantOf(t, loadSpec(t, dir, env...), time.Now())))
+				requireOracle(t, checkOracle(sb.Ledger(t), readOracleState(t, statePath(dir), state.OpenOptions{Cipher: cipher, SecretScope: stateScope(t, dir, env...)}), wantOf(t, loadSpec(t, dir, env...), time.Now())))
 				t.Fatalf("cycle %d: no convergence after %d runs; left: %s; the last apply's output ends:\n%s", cycle, soakMaxRuns, left, lastLines(lastOut, 25))
 			}
 			cmd := ddctlExec(env, "-chdir="+dir, "apply", "-auto-approve", "-lock-timeout=60s")
@@ -125,7 +125,7 @@ func TestKillSoak(t *testing.T) {
 			integrityFailures++
 			t.Errorf("cycle %d: integrity_check: %s", cycle, res)
 		}
-		f := checkOracle(sb.Ledger(t), readOracleState(t, statePath(dir), state.OpenOptions{Cipher: cipher}), wantOf(t, loadSpec(t, dir, env...), time.Now()))
+		f := checkOracle(sb.Ledger(t), readOracleState(t, statePath(dir), state.OpenOptions{Cipher: cipher, SecretScope: stateScope(t, dir, env...)}), wantOf(t, loadSpec(t, dir, env...), time.Now()))
 		requireOracle(t, f)
 		if f.ChargesDemanded != soakChargeBlocks*soakOccurrences || f.RefundsDemanded != soakOtherRefunds+soakChargeRefund || f.UnbindsDemanded != soakUnbinds {
 			t.Fatalf("cycle %d demands %d charges, %d refunds, %d unbinds", cycle, f.ChargesDemanded, f.RefundsDemanded, f.UnbindsDemanded)
