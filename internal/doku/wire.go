@@ -194,7 +194,7 @@ type StatusResponse struct {
 	OriginalResponseCode       string          `json:"originalResponseCode,omitempty"`
 	OriginalResponseMessage    string          `json:"originalResponseMessage,omitempty"`
 	ApprovalCode               string          `json:"approvalCode,omitempty"`
-	TransAmount                Amount          `json:"transAmount"`
+	TransAmount                Amount          `json:"transAmount,omitzero"` // optional in every SDK model
 	FeeAmount                  *Amount         `json:"feeAmount,omitempty"`
 	PaidTime                   string          `json:"paidTime,omitempty"`
 	RefundHistory              []RefundHistory `json:"refundHistory,omitempty"`

@@ -460,3 +460,44 @@ func (b *bundle) paidGym(t *testing.T, cfg *spec.Config) *reconcile.ApplyResult 
 	}
 	return res
 }
+
+// transAmount is optional in DOKU's status answer. Without it, a refund
+// of a payment ddctl did not make goes by the block's amount, and one
+// with no amount is an error that says what to write, with no call; a
+// refund of ddctl's own charge uses what ddctl charged.
+func TestStatusWithoutAmount(t *testing.T) {
+	noAmount := func(c *sandbox.Config) { c.StatusWithoutAmount = true }
+	t.Run("OutsidePayment", func(t *testing.T) {
+		b := setup(t, noAmount)
+		b.sb.Pay(t, "INV-1", 5000000)
+		p := b.plan(t, config(refund("full", "INV-1", 0)))
+		if len(p.Actions) != 0 || len(p.Errors) != 1 || p.Errors[0].Summary != "payment amount unknown" || !strings.Contains(p.Errors[0].Detail, "amount = ") {
+			t.Fatalf("no amount anywhere: actions %+v, errors %+v; want the error that says to write the amount", p.Actions, p.Errors)
+		}
+		p = b.plan(t, config(refund("full", "INV-1", 5000000)))
+		if len(p.Actions) != 1 || p.Actions[0].Amount != 5000000 {
+			t.Fatalf("the block's amount: actions %+v, errors %+v; want a refund of it", p.Actions, p.Errors)
+		}
+		if res := b.apply(t, p); res.Count(reconcile.ResultSucceeded) != 1 {
+			t.Fatalf("apply: %+v", res.Results)
+		}
+	})
+	t.Run("OwnCharge", func(t *testing.T) {
+		b := setup(t, noAmount)
+		cfg := config()
+		res := b.paidGym(t, cfg)
+		occ := res.Results[0].Action.Occurrence
+		b.loseState(t) // the payment is asked about at DOKU again
+		cfg.Refunds = []spec.Refund{{Address: "refund.back", Name: "back", Charge: "recurring_charge.gym", Occurrence: occ}}
+		p := b.plan(t, cfg)
+		var got *reconcile.Action
+		for i := range p.Actions {
+			if p.Actions[i].Address == "refund.back" {
+				got = &p.Actions[i]
+			}
+		}
+		if got == nil || got.Amount != gymCharge(1)[0].Amount {
+			t.Fatalf("refund of the charge: actions %+v, errors %+v; want the charged amount", p.Actions, p.Errors)
+		}
+	})
+}

@@ -317,6 +317,11 @@ func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.T
 		// binding is the payer's binding when ddctl made the payment: the
 		// refund is sent with its customer token (Authorization-Customer).
 		want, pay, binding := in.want, in.pay, in.binding
+		if pay.Amount == 0 && in.charged > 0 {
+			// DOKU's status answer gave no amount (transAmount is
+			// optional): ddctl charged this payment, and knows it.
+			pay.Amount = in.charged
+		}
 		key := IdempotencyKey(cfg.Settings.ReferencePrefix, want.Address, "", 1)
 		if r, ok := refundByKey(pay, refundKeys(cfg, want.Address)...); ok {
 			// DOKU made this refund under our key (or the key of the
@@ -501,6 +506,20 @@ func refundAmount(policy string, want spec.Refund, pay state.Payment, alreadyPla
 		return 0, problem("payment is not paid",
 			"payment %q has status %s at DOKU; only a paid payment can be refunded.", want.Payment, pay.Status)
 	}
+	if pay.Amount == 0 {
+		// DOKU's status answer gave no amount (transAmount is optional)
+		// and ddctl did not make the payment: the block's amount is all
+		// there is to go by; DOKU refuses a refund that does not fit.
+		if want.Amount == 0 {
+			return 0, problem("payment amount unknown",
+				"DOKU's status answer for payment %q gives no amount (transAmount), so a full refund's amount is not known. Write the paid amount in the block (amount = ...); nothing was sent.", want.Payment)
+		}
+		if policy != "partial" && (pay.Refunded() > 0 || alreadyPlanned > 0) {
+			return 0, problem("payment already refunded",
+				"payment %q already has a refund%s, and Allo refunds are full-only (refund_policy = \"full\").", want.Payment, plannedNote(alreadyPlanned))
+		}
+		return want.Amount, nil
+	}
 	refunded := pay.Refunded()
 	if pay.Status == doku.TxRefunded && refunded == 0 {
 		// DOKU says refunded but lists no refund: take it at its word.
@@ -558,6 +577,7 @@ type refundInput struct {
 	// partnerReferenceNo when it refunds a charge occurrence.
 	want    spec.Refund
 	binding string        // the payer's binding, when ddctl made the payment
+	charged money.Amount  // what ddctl charged, when it made the payment
 	have    state.Refund  // refundKnown
 	pay     state.Payment // refundReady
 }
@@ -613,6 +633,7 @@ func (v *refundView) classify(want spec.Refund) refundInput {
 			return in
 		}
 		in.want.Payment, in.binding, chargedAmount = paid.PartnerReferenceNo, paid.BindingAddress, paid.Amount
+		in.charged = chargedAmount
 	}
 	if have, ok := v.refunds[want.Address]; ok {
 		in.kind, in.have = refundKnown, have

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/state"
 )
 
@@ -135,9 +136,15 @@ func (e *Engine) resolveRefund(ctx context.Context, op state.Operation) Resoluti
 // paymentFromStatus is the state's record of a status answer. An answer
 // whose amounts do not parse is refused rather than recorded as zero.
 func paymentFromStatus(st *doku.StatusResponse, now time.Time) (state.Payment, error) {
-	amount, err := st.TransAmount.Money()
-	if err != nil {
-		return state.Payment{}, fmt.Errorf("payment %q: transAmount: %w", st.OriginalPartnerReferenceNo, err)
+	// transAmount is optional in DOKU's status answer: absent, the amount
+	// is 0, unknown, and the refund decides from what ddctl knows.
+	var amount money.Amount
+	if st.TransAmount.Value != "" {
+		a, err := st.TransAmount.Money()
+		if err != nil {
+			return state.Payment{}, fmt.Errorf("payment %q: transAmount: %w", st.OriginalPartnerReferenceNo, err)
+		}
+		amount = a
 	}
 	p := state.Payment{
 		PartnerReferenceNo: st.OriginalPartnerReferenceNo,

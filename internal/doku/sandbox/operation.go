@@ -59,6 +59,9 @@ func (s *Server) status(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		PaidTime:                   p.PaidTime,
 		AdditionalInfo:             &doku.ChannelInfo{Channel: doku.Channel},
 	}
+	if s.cfg.StatusWithoutAmount {
+		resp.TransAmount = doku.Amount{}
+	}
 	for _, r := range refunds {
 		resp.RefundHistory = append(resp.RefundHistory, doku.RefundHistory{
 			RefundNo: r.RefundNo, PartnerReferenceNo: r.PartnerRefundNo,

@@ -72,6 +72,10 @@ type Config struct {
 	// gap the reconciler has still to close; when sent, the token is checked
 	// either way and must be the payer's.
 	RefundNeedsCustomerToken bool
+	// StatusWithoutAmount answers status inquiries with no transAmount,
+	// which every SDK's model marks optional and the Go SDK's own status
+	// fixture leaves out.
+	StatusWithoutAmount bool
 	// MaxSkew refuses requests whose X-TIMESTAMP is further than this from
 	// the sandbox's clock; 0 accepts any. DOKU's window is UNCONFIRMED
 	// (§3), so the default is to accept.
