@@ -189,7 +189,11 @@ func (s *Server) handleConfirmation(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusConflict)
 	default:
-		writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "status": body.Action + "d"})
+		status := "approved"
+		if body.Action == "reject" {
+			status = "rejected"
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "status": status})
 	}
 }
 

@@ -495,3 +495,27 @@ func TestSandboxAdminOrigin(t *testing.T) {
 		t.Errorf("%d customers in the ledger, want the one JSON POST's", n)
 	}
 }
+
+// POST /sandbox/confirmations answers with the confirmation's new status:
+// approved or rejected.
+func TestConfirmationAnswer(t *testing.T) {
+	e := sandboxtest.New(t)
+	c := e.Client(t)
+	ctx := context.Background()
+	if _, err := e.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: "6281234567890", Balance: json.RawMessage(`"500000"`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ action, want string }{{"reject", "rejected"}, {"approve", "approved"}} {
+		resp, err := c.BindAccount(ctx, doku.BindingRequest{PhoneNo: "6281234567890", AdditionalInfo: doku.BindingInfo{
+			Channel: doku.Channel, CustIDMerchant: "cust-" + tc.action, SuccessRegistrationURL: "https://example.com/ok",
+			FailedRegistrationURL: "https://example.com/no", DeviceModel: "x", OSType: "ios", ChannelID: "app"}}, doku.RequestOptions{DeviceID: "d1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, body := e.Post(t, "/sandbox/confirmations/"+path.Base(resp.RedirectURL), http.Header{"Content-Type": {"application/json"}}, []byte(`{"action":"`+tc.action+`"}`))
+		var got struct{ Status string }
+		if err := json.Unmarshal(body, &got); err != nil || got.Status != tc.want {
+			t.Errorf("%s: answer %s, want status %q", tc.action, body, tc.want)
+		}
+	}
+}
