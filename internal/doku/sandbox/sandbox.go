@@ -609,8 +609,12 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 		return fail(op, 401, "01", "Invalid Token (B2B)"), false
 	}
 	if cust := h.Get("Authorization-Customer"); rt.customer || (rt.customerOptional && cust != "") {
-		// With or without "Bearer ": the SDKs disagree (§6).
-		cust = strings.TrimPrefix(cust, "Bearer ")
+		// With or without "Bearer ": the SDKs disagree. "Bearer " with
+		// nothing after it (which arrives as "Bearer") is no token.
+		cust = strings.TrimSpace(cust)
+		if v, ok := strings.CutPrefix(cust, "Bearer"); ok && (v == "" || v[0] == ' ') {
+			cust = strings.TrimSpace(v)
+		}
 		if cust == "" {
 			return fail(op, 401, "04", "Customer Token Not Found"), false
 		}

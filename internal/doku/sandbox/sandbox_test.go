@@ -216,6 +216,7 @@ func TestRejections(t *testing.T) {
 		{"NoBearer", doku.PathRefund, full, func(h http.Header) { h.Del("Authorization") }, "4015803"},
 		{"ForgedToken", doku.PathRefund, full, nil, "4015801"},
 		{"BalanceWithoutCustomerToken", doku.PathBalance, channel, nil, "4011104"},
+		{"BalanceWithEmptyBearer", doku.PathBalance, channel, func(h http.Header) { h.Set("Authorization-Customer", "Bearer ") }, "4011104"},
 		{"BalanceWithB2BTokenAsCustomer", doku.PathBalance, channel, func(h http.Header) { h.Set("Authorization-Customer", "Bearer "+tok) }, "4011102"},
 		// Duplicates.
 		{"DuplicatePartnerRefundNo", doku.PathRefund, body(doku.RefundRequest{OriginalPartnerReferenceNo: "INV-1",
