@@ -193,7 +193,7 @@ func confirm(s streams) bool {
 }
 
 // recordApplied keeps a snapshot of the configuration this apply carried
-// out, for ddctl daemon to reconcile from now on (DESIGN.md, "The
+// out, for ddctl daemon to reconcile from now on (README.md, "The
 // daemon"): what was reviewed and applied, never later edits on disk. A
 // targeted apply carried out only part of it, so it changes nothing there.
 func recordApplied(ctx context.Context, s streams, store *state.Store, cfg *spec.Config, p *reconcile.Plan, run int64) error {

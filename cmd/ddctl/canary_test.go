@@ -51,8 +51,8 @@ import (
 // (as set, and its bytes) and the wrong key; DDCTL_EVENT_SECRET; each
 // binding's authCode and customer token, and the B2B token, read back from
 // the state (decrypted with the key) whenever they may have changed. The
-// customer's full phone number must not be in any output either (DESIGN.md
-// principle 5: masked in output); the saved plan and the state keep it,
+// customer's full phone number must not be in any output either (principle
+// 5, docs/principles.md: masked in output); the saved plan and the state keep it,
 // as they must to bind the customer (see phoneStored).
 func TestSecretCanaries(t *testing.T) {
 	start := time.Now()
@@ -442,8 +442,8 @@ func canaryForms(named map[string]string) map[string]string {
 // phoneStored says where a customer's full phone number is kept by
 // design, and so not counted as a leak: the saved plan (a bind action
 // carries the number the binding request sends) and the state (the
-// binding's row, and the journalled binding request). DESIGN.md asks that
-// phone numbers be masked in output; these are ddctl's own files, created
+// binding's row, and the journalled binding request). Principle 5 asks
+// that phone numbers be masked in output; these are ddctl's own files, created
 // 0600.
 func phoneStored(form string) bool { return strings.Contains(form, "phone number (raw)") }
 

@@ -27,7 +27,7 @@ import (
 // TestCrashPoints aborts the real binary at each named point of the apply
 // path (reconcile.CrashPoints) of each kind of action, through the test
 // hook DDCTL_TEST_CRASH_AT, then applies without it until it converges,
-// and checks the ledger oracle (reliability.md, "Test designs", T2): each
+// and checks the ledger oracle: each
 // charge occurrence paid exactly once and the customer debited once, each
 // refund made exactly once, each binding active once at DOKU or unbound,
 // no operation left open, the state equal to the ledger. Each point and

@@ -1591,7 +1591,7 @@ func canaries(tb testing.TB, sb *sandboxProc, dir string, extra ...string) map[s
 // checkNoLeaks fails tb if the daemon's stdout or stderr holds any of
 // secrets or any JWT, or if a line above debug level holds any of quiet:
 // what a notification's body says that only a debug line may repeat
-// (DESIGN.md: secrets redact themselves; bodies are never logged). Each
+// (secrets redact themselves; bodies are never logged). Each
 // leak is reported once per stream, with its first line, redacted.
 func checkNoLeaks(tb testing.TB, p *ddctlProc, secrets, quiet map[string]string) {
 	tb.Helper()

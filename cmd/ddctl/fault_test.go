@@ -23,7 +23,7 @@ import (
 	"github.com/ddctl/ddctl/internal/state"
 )
 
-// Fault suite settings (research/reliability.md, T4). The client's timeout
+// Fault suite settings. The client's timeout
 // is cut from DOKU's 30 s to faultTimeout, so that a late commit costs a
 // fraction of a second. faultLate holds a late request so long that the
 // next run's resolver usually asks about it before it is processed: its

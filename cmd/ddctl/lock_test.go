@@ -28,7 +28,7 @@ var busyRe = regexp.MustCompile(`(?i)SQLITE_BUSY|SQLITE_LOCKED|database (table )
 var lockHolderRe = regexp.MustCompile(`is locked by .*\(pid (\d+) on [^,]+, (plan|apply), since [^,]+, lock ID [0-9a-f]+\)`)
 
 // TestConcurrentApplies starts two `ddctl apply -auto-approve` on one state
-// at the same moment, 200 times (research/reliability.md, T10). Each
+// at the same moment, 200 times. Each
 // round adds one refund block (a payment made elsewhere) to the
 // configuration, so exactly one refund request must reach DOKU per round:
 // one apply makes it and the other, having waited for the state lock,
@@ -166,7 +166,7 @@ func TestConcurrentApplies(t *testing.T) {
 		t.Errorf("ledger: %d refunds, want %d", len(l.Refunds), lockRounds)
 	}
 	if nameless > 0 {
-		// DESIGN.md, "State": the lock names its holder. state.AcquireLock
+		// README.md, "How it works": the lock names its holder. state.AcquireLock
 		// writes the holder's LockInfo only after flock succeeds (truncate,
 		// then write), and Lock.Unlock empties the file before releasing
 		// it: a contender refused in either window reads an empty file.

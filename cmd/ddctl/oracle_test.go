@@ -18,7 +18,7 @@ import (
 	"github.com/ddctl/ddctl/internal/state"
 )
 
-// The ledger oracle (research/reliability.md, T6): after a run has
+// The ledger oracle: after a run has
 // converged, DOKU's side (the sandbox ledger), ddctl's side (the state
 // file) and what the configuration demands must agree:
 //

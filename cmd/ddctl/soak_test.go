@@ -23,7 +23,7 @@ import (
 	"github.com/ddctl/ddctl/internal/state"
 )
 
-// The kill -9 soak (research/reliability.md, T1). Its size is the number
+// The kill -9 soak. Its size is the number
 // of kill attempts, DDCTL_SOAK_KILLS (default soakKills, so that go test
 // ./... stays quick); the published figures come from
 //

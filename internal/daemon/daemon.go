@@ -1,4 +1,4 @@
-// Package daemon runs the reconciler continuously (DESIGN.md, "The
+// Package daemon runs the reconciler continuously (README.md, "The
 // daemon"): it reconciles the configuration last applied, whose snapshot
 // the state keeps, never unreviewed edits on disk; it fires each charge
 // occurrence and not_before refund at its time, re-runs a full reconcile
@@ -859,7 +859,7 @@ func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.Ap
 	for addr := range failed {
 		d.backoff(addr, now)
 		if unsettled[addr] {
-			// SNAP-ALLO.md §7.5: no status inquiry sooner than 60 s after
+			// DOKU: no status inquiry sooner than 60 s after
 			// the request, or "not found" may only mean "not yet".
 			if least := now.Add(jitter(inquiryDelay, 0.1) + inquiryDelay/10); d.due[addr].Before(least) {
 				d.due[addr] = least

@@ -120,7 +120,7 @@ func (c *limitedConn) Close() error {
 // before anything is done with it; the loop applies it. A notification
 // that does not verify or parse is refused with DOKU's 401 or 400 and
 // changes nothing. If it cannot be recorded, the answer is 500, so that
-// DOKU sends it again (SNAP-ALLO.md §8.4, §8.5).
+// DOKU sends it again.
 func (d *Daemon) handleNotification(w http.ResponseWriter, r *http.Request) {
 	rcv := d.parts.Load().Receiver
 	// The bearer token first: nothing more of a request without a token

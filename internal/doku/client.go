@@ -45,7 +45,7 @@ type Config struct {
 	RequestsPerSecond float64
 	// TokenCache, if set, keeps the B2B token and the customer tokens
 	// between processes, so that each run does not fetch its own
-	// (DESIGN.md principle 3). Its errors only cost a fetch.
+	// (principle 3, docs/principles.md). Its errors only cost a fetch.
 	TokenCache TokenCache
 	HTTPClient *http.Client // default: one with DefaultTimeout
 	NowFunc    func() time.Time
@@ -76,7 +76,7 @@ type RequestOptions struct {
 
 // Client calls DOKU's SNAP API. It is safe for concurrent use; build one
 // and reuse it, so that the B2B token is reused while it is valid
-// (DESIGN.md principle 3).
+// (principle 3, docs/principles.md).
 type Client struct {
 	cfg  Config
 	http *http.Client

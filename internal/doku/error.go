@@ -9,7 +9,7 @@ import (
 // Outcome is what an answer means for the operation that was asked.
 type Outcome int
 
-// The four outcomes of a call (DESIGN.md, "How apply executes").
+// The four outcomes of a call (README.md, "How it works").
 const (
 	// Succeeded: DOKU did it.
 	Succeeded Outcome = iota
@@ -85,7 +85,7 @@ func OutcomeOf(err error) Outcome {
 	return RetryLater
 }
 
-// Classify maps a SNAP responseCode to an outcome (SNAP-ALLO.md §9, §10).
+// Classify maps a SNAP responseCode to an outcome.
 // It is the one table of its kind: the sandbox and the reconciler agree
 // with the client because they all ask it.
 //

@@ -19,7 +19,7 @@ import (
 	"github.com/ddctl/ddctl/internal/secret"
 )
 
-// The merchant's side of DOKU's payment notifications (SNAP-ALLO.md §8):
+// The merchant's side of DOKU's payment notifications:
 // the token endpoint DOKU calls before notifying (§8.1), the check of a
 // notification (§8.3), its body (§8.2) and the answer (§8.4).
 
@@ -63,7 +63,7 @@ func VerifyAsymmetricTransaction(key *rsa.PublicKey, method, path string, body [
 
 // NotificationMode is how a Receiver checks a notification's X-SIGNATURE.
 // §8.3 gives three readings; a Receiver uses exactly the one configured,
-// never whichever happens to pass (DESIGN.md, "The daemon").
+// never whichever happens to pass (README.md, "The daemon").
 type NotificationMode string
 
 // The three readings of §8.3.

@@ -27,7 +27,7 @@ const (
 	notifySecret   = "notify-test-secret-0001"
 	notifyPath     = "/v1.0/debit/notify"
 	notifyExtID    = "482133779065112233445"
-	// The notification of SNAP-ALLO.md §8.2, compact as DOKU would send it.
+	// A notification as DOKU documents it, compact as DOKU would send it.
 	notifyBody = `{"originalPartnerReferenceNo":"ORD-7F3A91C2E55B40D8A1C6B2E9F0D4A7B3","originalReferenceNo":"20250314000000000054913372","originalExternalId":"48213377906511223344","latestTransactionStatus":"00","transactionStatusDesc":"Success","amount":{"value":"25000.00","currency":"IDR"},"additionalInfo":{"custIdMerchant":"cust-00042","accountType":"DIRECT_DEBIT"}}`
 )
 

@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// The signatures of SNAP-ALLO.md §4, as pure functions over the exact values
+// The signatures of SNAP, as pure functions over the exact values
 // sent. The client signs with them and the sandbox verifies with them, so the
 // two can never disagree on the bytes.
 

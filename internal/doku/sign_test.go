@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The test vector of SNAP-ALLO.md §4.3.
+// A test vector of the symmetric signature.
 func TestSignSymmetricVector(t *testing.T) {
 	const (
 		secret    = "demo-client-secret-0001"

@@ -2,11 +2,12 @@ package doku
 
 import "time"
 
-// Everything in this file is a reading of SNAP-ALLO.md that DOKU's public
-// material does not settle (items marked UNCONFIRMED or DISAGREE there). Each
+// Everything in this file is a reading of DOKU's SNAP API that DOKU's
+// public material does not settle (unconfirmed, or where its documents and
+// SDKs disagree). Each
 // is named here once, so that a correction is a one-line change.
 
-// Paths of the Allo Bank operations (SNAP-ALLO.md §5, §7.1: the "core" paths).
+// Paths of the Allo Bank operations.
 const (
 	PathTokenB2B   = "/authorization/v1/access-token/b2b"
 	PathTokenB2B2C = "/authorization/v1/access-token/b2b2c"
@@ -18,7 +19,7 @@ const (
 	PathUnbinding  = "/direct-debit/core/v1/registration-account-unbinding"
 )
 
-// Base URLs of DOKU's environments (SNAP-ALLO.md §1).
+// Base URLs of DOKU's environments.
 const (
 	BaseURLSandbox    = "https://api-sandbox.doku.com"
 	BaseURLProduction = "https://api.doku.com"
@@ -86,7 +87,7 @@ var pendingStatuses = map[string]bool{"01": true, "02": true, "03": true}
 // DefaultNotificationMode is how notifications are verified unless
 // configured otherwise. §8.3 is DISAGREE between three readings; the
 // asymmetric one is the likeliest (DOKU's own sample carries a 344-character
-// RSA-2048 signature), and DESIGN.md ("The daemon") makes it the default.
+// RSA-2048 signature), and README.md ("The daemon") makes it the default.
 const DefaultNotificationMode = ModeAsymmetric
 
 // DefaultMaxSkew is how far X-TIMESTAMP may be from the receiver's clock,

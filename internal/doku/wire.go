@@ -10,7 +10,7 @@ import (
 	"github.com/ddctl/ddctl/internal/money"
 )
 
-// The wire types carry DOKU's exact JSON names (SNAP-ALLO.md §5, §7). Unknown
+// The wire types carry DOKU's exact JSON names. Unknown
 // fields in answers are ignored, as DOKU may add fields at any time (§3).
 
 // Amount is SNAP's amount object: {"value": "25000.00", "currency": "IDR"}.

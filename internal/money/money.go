@@ -13,7 +13,7 @@ import (
 const Currency = "IDR"
 
 // MaxAmount is the largest amount DOKU's amount format can carry: 16 integer
-// digits and two decimals (SNAP-ALLO.md §3).
+// digits and two decimals.
 const MaxAmount Amount = 9999999999999999_99
 
 // Amount is a sum in minor units (1/100 IDR). The zero value is zero rupiah.
@@ -64,7 +64,7 @@ func Parse(s string) (Amount, error) {
 }
 
 // ParseWire reads DOKU's wire form, which must have exactly two decimals
-// (SNAP-ALLO.md §3: ^(0|[1-9][0-9]{0,15})\.[0-9]{2}$).
+// (^(0|[1-9][0-9]{0,15})\.[0-9]{2}$).
 func ParseWire(s string) (Amount, error) {
 	intPart, frac, ok := strings.Cut(s, ".")
 	if !ok || len(frac) != 2 || intPart == "" || len(intPart) > 16 ||

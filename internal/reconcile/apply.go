@@ -66,8 +66,8 @@ var ErrOverLimit = errors.New("the plan is over settings.limits")
 // recorded as attempts spent, then its calls are made, at most
 // Parallelism at a time. For each call: the intent is committed to the
 // state, then the request is sent, then its outcome is committed through
-// a context that cancellation cannot end (DESIGN.md, "How apply
-// executes"). A failed action does not stop the others. When ctx is
+// a context that cancellation cannot end (README.md, "How
+// it works"). A failed action does not stop the others. When ctx is
 // cancelled, actions not yet started are skipped and those in flight are
 // finished and recorded. report, if not nil, is called after each action,
 // from one goroutine at a time.
@@ -207,7 +207,7 @@ func (e *Engine) refundRequest(ctx context.Context, a Action) (doku.RefundReques
 // resendOf is the request an action sends again: the last journalled
 // request of its kind under its key, byte for byte. It keeps that
 // request's X-EXTERNAL-ID when the request got no answer and DOKU's day has
-// not turned (SNAP-ALLO.md §10: the safe resend after a lost answer). A
+// not turned. A
 // request DOKU answered with "try later" (401, 429: its HTTP status is
 // journalled; the resolver journals its own conclusions with none), or one
 // of an earlier day, goes under a new X-EXTERNAL-ID, since DOKU would

@@ -16,7 +16,7 @@ import (
 	"github.com/ddctl/ddctl/internal/workload"
 )
 
-// The benchmarks of DESIGN.md's "Performance targets". Each measures its
+// The benchmarks of README.md's "Performance". Each measures its
 // floor in the same run and reports the ratio:
 //
 //	go test ./internal/reconcile -run '^$' -bench PlanNoop -count 3

@@ -13,12 +13,12 @@ import (
 
 // DeviceID is the X-DEVICE-ID ddctl sends with a binding request: the
 // request comes from the merchant's back office, not a customer's device
-// (which header value DOKU expects then is UNCONFIRMED, SNAP-ALLO.md §6).
+// (which header value DOKU expects then is UNCONFIRMED).
 const DeviceID = "ddctl"
 
 // planBindings refreshes pending bindings (one customer-token exchange
 // each: it succeeds once the customer confirmed) and decides the binding
-// and unbind instances (DESIGN.md, "How plan decides").
+// and unbind instances (README.md, "How it works").
 func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool, g *guard) error {
 	have, err := e.Store.Bindings(ctx)
 	if err != nil {

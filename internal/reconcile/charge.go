@@ -76,7 +76,7 @@ func (e *Engine) askPayment(ctx context.Context, key string) (st *doku.StatusRes
 }
 
 // planCharges decides each occurrence of each charge up to now, after
-// refreshCharges (DESIGN.md, "How plan decides"):
+// refreshCharges (README.md, "How it works"):
 //
 //   - an occurrence something was sent for is governed by retry alone:
 //     paid, awaiting its customer, sent again under the same key when
@@ -98,7 +98,7 @@ func (e *Engine) planCharges(ctx context.Context, p *Plan, cfg *spec.Config, now
 		return fmt.Errorf("read charges: %w", err)
 	}
 	// A charge in the state whose block is gone gets no call, not even an
-	// inquiry (DESIGN.md principle 1): it is listed, once, as removed.
+	// inquiry (principle 1, docs/principles.md): it is listed, once, as removed.
 	configured := map[string]bool{}
 	for _, c := range cfg.Charges {
 		configured[c.Address] = true

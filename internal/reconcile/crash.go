@@ -11,8 +11,8 @@ import (
 
 // CrashPoint names a moment on the apply path of one action, where a crash
 // test aborts the process (Engine.CrashFunc). Whatever the moment, the
-// next run must converge with nothing doubled and nothing lost (DESIGN.md
-// principle 2, "How apply executes"). Its value is its name.
+// next run must converge with nothing doubled and nothing lost (principle
+// 2, docs/principles.md). Its value is its name.
 type CrashPoint string
 
 // Crash points, in the order an action passes them.

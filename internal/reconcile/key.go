@@ -9,7 +9,7 @@ import (
 
 // IdempotencyKey derives a partnerRefundNo or partnerReferenceNo from the
 // instance's address, its occurrence ("" for a refund) and the attempt
-// number (DESIGN.md principle 2). It depends on nothing random and nothing
+// number (principle 2, docs/principles.md). It depends on nothing random and nothing
 // about the state file, so a lost or re-created state file yields the same
 // keys and DOKU refuses a duplicate. The result is the prefix and 32
 // uppercase hex digits: 32 to 56 characters of [A-Za-z0-9], within Allo's

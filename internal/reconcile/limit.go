@@ -48,7 +48,7 @@ func (b LimitBreach) Error() string {
 func (p *Plan) Blocked() bool { return len(p.OverLimit) > 0 && p.Override == "" }
 
 // checkLimits compares the plan's actions with cfg's settings.limits and
-// records each limit they break (DESIGN.md principle 8). Per-day totals
+// records each limit they break (principle 8, docs/principles.md). Per-day totals
 // count what the journal says every run asked to move since midnight of
 // now's day in settings.timezone.
 func (e *Engine) checkLimits(ctx context.Context, p *Plan, cfg *spec.Config, now time.Time) error {

@@ -12,7 +12,7 @@ import (
 )
 
 // Move is a moved block the plan carries out: the state's entries at From
-// become To's, with no call to DOKU (DESIGN.md principle 8). A plan
+// become To's, with no call to DOKU (principle 8, docs/principles.md). A plan
 // decides as if it were done; apply does it, in one state transaction,
 // before anything is sent.
 type Move struct {

@@ -31,9 +31,7 @@ type NotificationOutcome struct {
 //     the next attempt; "paid" for an attempt the state has as failed or
 //     not sent; any "paid" taken on a bearer token alone, which anyone
 //     holding a token could have sent) is first confirmed by a status
-//     inquiry, and what DOKU
-//     answers is recorded (research/reliability.md §3.4: where money is
-//     concerned, confirm with Check Status before acting);
+//     inquiry, and what DOKU answers is recorded;
 //   - an attempt whose request has no recorded answer is left to the
 //     resolver, and a paid one is never changed.
 func (e *Engine) ApplyNotification(ctx context.Context, n *doku.Notification) (NotificationOutcome, error) {

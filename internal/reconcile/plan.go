@@ -104,7 +104,7 @@ type Problem struct {
 }
 
 // Plan is the contract between plan and apply: apply makes exactly these
-// calls, or refuses the plan as stale (DESIGN.md principle 4). It holds no
+// calls, or refuses the plan as stale (principle 4, docs/principles.md). It holds no
 // secret.
 type Plan struct {
 	FormatVersion string       `json:"format_version"`
@@ -128,7 +128,7 @@ type Plan struct {
 	Noted      []Problem `json:"noted,omitempty"`
 	Unresolved []Problem `json:"unresolved,omitempty"`
 	// Removed lists state entries whose block is gone: no call is made
-	// for them (DESIGN.md principle 1).
+	// for them (principle 1, docs/principles.md).
 	Removed []string `json:"removed,omitempty"`
 	// Converged counts instances that need nothing.
 	Converged int `json:"converged"`
@@ -167,7 +167,7 @@ type PlanOptions struct {
 func (p *Plan) HasChanges() bool { return len(p.Actions) > 0 || len(p.Moved) > 0 }
 
 // Plan resolves open operations, refreshes what it must from DOKU, and
-// decides per instance (DESIGN.md, "How plan decides"). The resolver pass
+// decides per instance (README.md, "How it works"). The resolver pass
 // covers every open operation, targeted or not: nothing new is sent while
 // an earlier outcome is unknown. The payments that refunds refer to are
 // asked about at most Parallelism at a time, each once; the plan is the
@@ -281,7 +281,7 @@ func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.T
 	// each would take 100 s); the decisions below are then made in the
 	// configuration's order, as if each had been asked in turn. Each
 	// payment is asked once, and none already final in the state or made
-	// by ddctl itself (DESIGN.md principle 3).
+	// by ddctl itself (principle 3, docs/principles.md).
 	asked := e.askPayments(ctx, view.toAsk(cfg.Refunds))
 	desired := map[string]bool{}
 	for _, want := range cfg.Refunds {
@@ -615,8 +615,8 @@ func paidOccurrences(charges []state.Charge) map[occurrenceKey]state.Charge {
 	return out
 }
 
-// classify says where want stands, from the state alone (DESIGN.md, "How
-// plan decides"). It asks DOKU nothing and writes nothing, so that the
+// classify says where want stands, from the state alone (README.md, "How
+// it works"). It asks DOKU nothing and writes nothing, so that the
 // payments to ask about can be listed before the decisions are made.
 func (v *refundView) classify(want spec.Refund) refundInput {
 	in := refundInput{want: want}
@@ -652,8 +652,8 @@ func (v *refundView) classify(want spec.Refund) refundInput {
 	}
 	if !ok && chargedAmount > 0 && !want.Occurrence.Before(v.since) {
 		// ddctl made this payment and saw it paid, after the state began
-		// keeping its records: nothing to ask (DESIGN.md, "How plan
-		// decides"). Before then, a lost or restored state may not know
+		// keeping its records: nothing to ask (README.md, "How
+		// it works"). Before then, a lost or restored state may not know
 		// of a refund already made: DOKU is asked.
 		pay, ok = state.Payment{PartnerReferenceNo: ref, Amount: chargedAmount, Status: doku.TxSuccess, Refunds: v.succeededRefunds(ref)}, true
 	}

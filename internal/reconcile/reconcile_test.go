@@ -574,7 +574,7 @@ func TestChargeResend(t *testing.T) {
 }
 
 // A refund of a charge occurrence goes in its payer's name: with the
-// binding's customer token, which DOKU's SDKs require (SNAP-ALLO.md §6)
+// binding's customer token, which DOKU's SDKs require
 // and this sandbox is set to require.
 func TestRefundOfChargeCarriesCustomerToken(t *testing.T) {
 	b := setup(t, func(c *sandbox.Config) { c.RefundNeedsCustomerToken = true })

@@ -416,7 +416,7 @@ type Current struct {
 // CheckFresh refuses a saved plan made against another state file, a state
 // that was restored or changed since, or another configuration, one too
 // old, and one made for a time still to come (plan -at), whose scheduled
-// refunds are not due (DESIGN.md principle 4).
+// refunds are not due (principle 4, docs/principles.md).
 func CheckFresh(p *Plan, cur Current) error {
 	switch {
 	case p.At.After(cur.Now.Add(time.Minute)):
@@ -435,7 +435,7 @@ func CheckFresh(p *Plan, cur Current) error {
 	return nil
 }
 
-// MaskPhone shows a phone number as 6281****7890 (DESIGN.md principle 5):
+// MaskPhone shows a phone number as 6281****7890 (principle 5, docs/principles.md):
 // the one place output shows a phone.
 func MaskPhone(p string) string {
 	if len(p) < 9 {

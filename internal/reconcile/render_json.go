@@ -169,7 +169,7 @@ type (
 // habits (format_version, resource_changes, applyable). Each change carries
 // the fields of its kind. Amounts are DOKU's decimal string and minor
 // units, never floats; times are RFC 3339 in UTC whatever opts.Location
-// says; a phone is masked (DESIGN.md principle 5). It is not the
+// says; a phone is masked (principle 5, docs/principles.md). It is not the
 // saved-plan format: ReadPlan reads only what WritePlan writes.
 func RenderJSON(w io.Writer, p *Plan, opts RenderOptions) error {
 	enc := json.NewEncoder(w)

@@ -25,7 +25,7 @@ type Resolution struct {
 // status inquiry and records what DOKU knows. An operation DOKU has no
 // record of becomes not_received, and the plan then sends it again with the
 // same key. An operation it cannot settle stays open, and nothing new is
-// sent for its address (DESIGN.md principle 2).
+// sent for its address (principle 2, docs/principles.md).
 func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 	ops, err := e.Store.OpenOperations(ctx)
 	if err != nil {

@@ -2,7 +2,7 @@
 //
 // Client secrets, private keys and customer tokens travel as Values so that
 // a stray fmt verb, log line or JSON encoding shows "(sensitive value)"
-// instead of the secret (DESIGN.md principle 5). Reveal is for signing and
+// instead of the secret (principle 5, docs/principles.md). Reveal is for signing and
 // encryption only.
 package secret
 

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// Limits and values of binding fields (SNAP-ALLO.md, account binding).
+// Limits and values of binding fields.
 const (
 	maxCustomerIDLength   = 64
 	maxCustomerNameLength = 70
@@ -45,7 +45,7 @@ type Binding struct {
 
 // Unbind is a binding that must be removed: an unbind block, or one
 // instance of one with for_each. Removing a binding is destructive, so it
-// happens only because such a block asks for it (DESIGN.md principle 1).
+// happens only because such a block asks for it (principle 1, docs/principles.md).
 type Unbind struct {
 	Address    string    // unbind.NAME, or with for_each unbind.NAME["KEY"]
 	Name       string    // the block's name

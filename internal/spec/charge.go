@@ -68,7 +68,7 @@ func (c Charge) Grace() time.Duration {
 // Limits of recurring charge fields.
 const (
 	minCatchUpGrace      = time.Minute
-	maxDescriptionLength = 40 // SNAP-ALLO.md: additionalInfo.remarks ≤ 40
+	maxDescriptionLength = 40 // DOKU: additionalInfo.remarks ≤ 40
 	MaxRetryAttempts     = 10 // retry.attempts at most; also how many keys an occurrence may have used
 	minRetryEvery        = time.Minute
 )

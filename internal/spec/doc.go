@@ -27,7 +27,7 @@
 //
 // Bad input never stops the pass: every problem becomes an hcl.Diagnostic
 // whose Subject is the offending range, so that cmd can print all of them
-// as file:line:col at once (DESIGN.md principle 6). Load returns a Config
+// as file:line:col at once (principle 6, docs/principles.md). Load returns a Config
 // only when there is no error.
 //
 // # Secrets
@@ -38,7 +38,7 @@
 // key file paths may receive a marked value; anywhere else (customer ids,
 // phones, URLs, amounts, descriptions and every other field) it is the
 // "Sensitive value in printed field" error, because those fields appear in
-// plans, logs and state (DESIGN.md principle 5). No diagnostic text
+// plans, logs and state (principle 5, docs/principles.md). No diagnostic text
 // contains a sensitive value: function errors whose arguments are
 // sensitive are replaced by a neutral message, and hcl's diagnostic writer
 // skips marked values.

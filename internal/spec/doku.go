@@ -21,7 +21,7 @@ const (
 	environmentProduction = "production"
 )
 
-// Refund policies, the values of doku.refund_policy (DESIGN.md "Refunds").
+// Refund policies, the values of doku.refund_policy.
 const (
 	refundPolicyFull    = "full"
 	refundPolicyPartial = "partial"

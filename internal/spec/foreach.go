@@ -16,7 +16,7 @@ type instance struct {
 // element) or a set of strings (each.key and each.value are the string),
 // because an instance is known by its key: a list index would change the
 // address, and so the idempotency key, of every later element when one is
-// removed (DESIGN.md principle 2).
+// removed (principle 2, docs/principles.md).
 //
 // ok is false when the value is in error (reported): the instances are
 // then not known, and references to them are not checked.

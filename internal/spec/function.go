@@ -174,8 +174,8 @@ var lengthFunc = function.New(&function.Spec{
 // fileFunc is file(path): the contents of a UTF-8 file inside dir. A path
 // that resolves outside dir (absolute, through "..", or through a symbolic
 // link) is refused, so that a configuration (perhaps from a pull request)
-// cannot read other files of the machine into a plan (DESIGN.md
-// principle 5).
+// cannot read other files of the machine into a plan (principle 5,
+// docs/principles.md).
 func fileFunc(dir string) function.Function {
 	return function.New(&function.Spec{
 		Description: "Reads the contents of a file in the configuration directory as a UTF-8 string.",

@@ -43,7 +43,7 @@ type Config struct {
 	// unbind's and charge's fields;
 	// not how DOKU is reached). It is stable across runs and directories for
 	// the same inputs and changes when any desired value changes, so that
-	// apply can refuse a plan made from another spec (DESIGN.md principle 4).
+	// apply can refuse a plan made from another spec (principle 4, docs/principles.md).
 	Digest string
 }
 

@@ -29,8 +29,8 @@ type scheduleSpec struct {
 // five fields (minute hour day-of-month month day-of-week) or a descriptor
 // such as @daily or @monthly. Refused, although that parser takes them:
 // @every, whose occurrences count from whenever it is asked and so are not
-// fixed instants that addresses and idempotency keys can name (DESIGN.md
-// principle 2); and a TZ= or CRON_TZ= prefix, because schedules run in
+// fixed instants that addresses and idempotency keys can name (principle 2,
+// docs/principles.md); and a TZ= or CRON_TZ= prefix, because schedules run in
 // settings.timezone (and cron/v3 panics on a prefix without a space).
 func parseSchedule(s string) (scheduleSpec, error) {
 	trimmed := strings.TrimSpace(s)

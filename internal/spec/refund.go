@@ -15,7 +15,7 @@ import (
 	"github.com/ddctl/ddctl/internal/money"
 )
 
-// Limits of refund fields (SNAP-ALLO.md: originalPartnerReferenceNo, reason).
+// Limits of refund fields.
 const (
 	maxPaymentLength = 64
 	maxReasonLength  = 255

@@ -105,7 +105,7 @@ refund "r" {
 }
 
 // BenchmarkLoad loads 10,000 refunds, half as blocks and half from a CSV
-// (DESIGN.md performance targets: a whole plan in under a second).
+// (README.md, "Performance": a whole plan in under a second).
 func BenchmarkLoad(b *testing.B) {
 	const n = 5000
 	var blocks, csv strings.Builder

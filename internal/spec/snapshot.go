@@ -128,14 +128,14 @@ type snapshotRetry struct {
 // recurring charge) plus each instance's address, name and key, marked
 // with a format version. How DOKU is reached (base URL, client id and
 // secret, key files, rate, IP address) and source ranges are left out, so
-// the snapshot holds no secret (DESIGN.md principle 5) and stays valid
+// the snapshot holds no secret (principle 5, docs/principles.md) and stays valid
 // when credentials rotate. Customer ids and phone numbers are in it in
 // clear, as in the state that keeps it; whoever prints it masks them. The
 // same Config gives the same bytes, in any directory; Snapshot only reads
 // c.
 //
 // apply stores it in the state so that the daemon reconciles what was
-// applied, never unreviewed edits on disk (DESIGN.md "The daemon").
+// applied, never unreviewed edits on disk (README.md, "The daemon").
 // Snapshot returns an error when c.Digest is not the digest of c's
 // content, which means c was changed after Load: FromSnapshot would refuse
 // such a snapshot, so it is refused here, before anything is stored.
@@ -252,7 +252,7 @@ func (c *Config) Snapshot() ([]byte, error) {
 // instance whose name and key do not make its address, or a time zone,
 // time, duration or schedule that does not parse on this machine; and when the digest of the rebuilt Config is
 // not the one stored, which means the snapshot is corrupt or was edited
-// by hand (DESIGN.md principle 4).
+// by hand (principle 4, docs/principles.md).
 func FromSnapshot(b []byte, d DOKU, dir string) (*Config, error) {
 	var probe struct {
 		Format *string `json:"format"`

@@ -12,7 +12,7 @@ import (
 
 // AppliedSpec is a snapshot of the configuration an apply applied. The
 // daemon reconciles the latest one, so edits on disk that no apply has
-// taken never take effect (DESIGN.md, "The daemon").
+// taken never take effect (README.md, "The daemon").
 type AppliedSpec struct {
 	ID        int64
 	Digest    string // the spec's hash, as in Run.SpecDigest

@@ -36,7 +36,7 @@ func (s BindingStatus) String() string { return string(s) }
 var ErrCustomerBound = errors.New("the customer already has a binding")
 
 // Binding is a customer's Allo Bank account binding. AuthCode and
-// CustomerToken are stored encrypted (DESIGN.md principle 5).
+// CustomerToken are stored encrypted (principle 5, docs/principles.md).
 type Binding struct {
 	Address        string
 	CustomerID     string

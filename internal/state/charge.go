@@ -42,7 +42,7 @@ var ErrChargeSucceeded = errors.New("the charge attempt already succeeded")
 
 // Charge is one attempt at one occurrence of a charge instance. Its key
 // (Address, Occurrence, Attempt) determines PartnerReferenceNo, the
-// idempotency key (DESIGN.md principle 2).
+// idempotency key (principle 2, docs/principles.md).
 type Charge struct {
 	Address            string    // the charge instance address
 	Occurrence         time.Time // the scheduled instant (UTC)

@@ -40,7 +40,7 @@ const (
 
 // ErrNoStateKey is returned when a secret is to be stored or read and the
 // state was opened without a key (and not for the sandbox). Secrets are
-// never written to the state file in the clear (DESIGN.md principle 5).
+// never written to the state file in the clear (principle 5, docs/principles.md).
 var ErrNoStateKey = errors.New("the state file keeps secrets encrypted but no state key was given: set DDCTL_STATE_KEY or a key file")
 
 // ErrPlaintextSecret is returned when a keyed state meets a secret that a

@@ -19,8 +19,8 @@ import (
 // the key, DOKU was asked about the key since (verified_keys), or the key
 // could not have been sent before the state began keeping its records
 // (Continuity.Since). What it cannot vouch for, the reconciler asks DOKU
-// about before it sends, defers or records anything (DESIGN.md principle
-// 8).
+// about before it sends, defers or records anything (principle 8,
+// docs/principles.md).
 //
 // A state begins keeping its records when it is created, and again when
 // it is restored: a copy put back in place lacks whatever was sent after

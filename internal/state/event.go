@@ -13,7 +13,7 @@ import (
 )
 
 // EventType names a status change the merchant's system is told about by
-// the daemon's webhook (DESIGN.md, "How plan decides": the OTP/PIN link "is
+// the daemon's webhook (README.md, "How it works": the OTP/PIN link "is
 // emitted as an event").
 type EventType string
 
@@ -175,7 +175,7 @@ func recordRefundEvent(ctx context.Context, tx *sqlx.Tx, before string, after re
 // recordBindingEvent records the event of a binding whose status moved
 // from before ("" if new) to after. It carries the address and DOKU's
 // reference only: never the authCode, a token or the phone number
-// (DESIGN.md principle 5).
+// (principle 5, docs/principles.md).
 func recordBindingEvent(ctx context.Context, tx *sqlx.Tx, before string, b Binding, now time.Time) error {
 	if string(b.Status) == before {
 		return nil

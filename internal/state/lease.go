@@ -13,7 +13,7 @@ import (
 )
 
 // LeaseInfo says who holds a lease in the state file, such as the one
-// that lets a single daemon run per state (DESIGN.md, "The daemon").
+// that lets a single daemon run per state (README.md, "The daemon").
 // Unlike the state lock (Lock), which a run holds for one apply or one
 // daemon cycle, a lease lasts as long as its holder keeps renewing it.
 type LeaseInfo struct {

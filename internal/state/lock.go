@@ -36,7 +36,7 @@ func (e *LockedError) Error() string {
 }
 
 // Lock is a held lock on a state file. Only one run that changes the state
-// (plan, apply, a daemon cycle) holds it at a time (DESIGN.md, "State").
+// (plan, apply, a daemon cycle) holds it at a time (README.md, "How it works").
 // It is an advisory lock on the file path+".lock", taken with flock(2):
 // the kernel releases it when the holder dies, so a crash never leaves the
 // state locked.

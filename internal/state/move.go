@@ -30,7 +30,7 @@ type MoveRecord struct {
 // addresses (refund.a) and every instance of the from block moves to the
 // instance of the to block with the same key. No API call is made and no
 // idempotency key changes: what was sent under a key stays known under it
-// (DESIGN.md principle 8).
+// (principle 8, docs/principles.md).
 //
 // A binding's secrets are sealed to its address, so they are sealed again
 // for the new one (this needs the state key), and the charges that charge

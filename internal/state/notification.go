@@ -10,7 +10,7 @@ import (
 
 // Notification is one HTTP notification from DOKU as received: the daemon
 // records it before answering, so none is lost, and processes it later
-// (DESIGN.md, "The daemon").
+// (README.md, "The daemon").
 type Notification struct {
 	ID         int64
 	ExternalID string // X-EXTERNAL-ID

@@ -16,7 +16,7 @@ import (
 type OpStatus string
 
 // Operation statuses. Intent and unknown are open: the resolver settles
-// them before anything new is sent (DESIGN.md, "How apply executes").
+// them before anything new is sent (README.md, "How it works").
 const (
 	OpIntent      OpStatus = "intent"       // committed before sending; no outcome recorded
 	OpSucceeded   OpStatus = "succeeded"    // DOKU did it

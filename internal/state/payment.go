@@ -11,7 +11,7 @@ import (
 )
 
 // Payment is what a status inquiry said about a payment that refunds refer
-// to, kept so that it is asked once (DESIGN.md principle 3).
+// to, kept so that it is asked once (principle 3, docs/principles.md).
 type Payment struct {
 	PartnerReferenceNo string
 	ReferenceNo        string

@@ -8,8 +8,8 @@ import (
 )
 
 // Run is one invocation of plan, apply or the daemon's cycle, recorded so
-// that history can say which reviewed change did what (DESIGN.md,
-// "How apply executes").
+// that history can say which reviewed change did what (README.md,
+// "How it works").
 type Run struct {
 	ID         int64
 	Command    string

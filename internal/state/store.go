@@ -1,7 +1,7 @@
 // Package state is ddctl's state file: one SQLite database holding the
 // runs, the refunds, what DOKU said about payments, the bindings and
 // charges, the notification inbox, the cached access token, and the
-// operation journal that makes apply crash-safe (DESIGN.md, "State").
+// operation journal that makes apply crash-safe (README.md, "How it works").
 //
 // Secrets (auth codes, customer tokens, the access token) are sealed with
 // AES-256-GCM under the state key, bound to their row and column (Cipher);
@@ -328,8 +328,8 @@ func (s *Store) transact(ctx context.Context, bumpSerial bool, fn func(tx *sqlx.
 // whole tables that every plan makes (refunds, payments, charges,
 // bindings) scan by hand into one reused row, rather than through sqlx's
 // reflection into a growing slice of rows: for a plan of 10,000 refunds
-// and 12,000 charge occurrences that halves their cost (DESIGN.md,
-// "Performance targets").
+// and 12,000 charge occurrences that halves their cost (README.md,
+// "Performance").
 func (s *Store) each(ctx context.Context, query string, scan func(*sql.Rows) error, args ...any) error {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -356,7 +356,7 @@ func optTimeText(t time.Time) string {
 // BusyTimeout.
 var ErrBusy = errors.New("state file is busy: another ddctl process is writing to it")
 
-// formatError maps driver errors to state errors once (STYLE.md).
+// formatError maps driver errors to state errors once.
 func formatError(err error) error {
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {

@@ -1,7 +1,7 @@
 // Package workload writes large ddctl configurations the way an operator
 // writes them (HCL blocks with for_each over CSV files), and the state file
-// that applying them would leave behind, for the benchmarks of DESIGN.md's
-// "Performance targets" and for trying ddctl at scale by hand
+// that applying them would leave behind, for the benchmarks of README.md's
+// "Performance" and for trying ddctl at scale by hand
 // (go run ./internal/loadgen).
 //
 // A configuration has Refunds refund instances (refund.batch["ORD-…"],

@@ -226,7 +226,7 @@ func (s *Server) activeBinding(ctx context.Context, token string, now time.Time)
 
 // handleTokenB2B2C exchanges a binding's authCode for a customer token
 // (§5.2). The authCode works only once the customer has confirmed the
-// binding (UNCONFIRMED for DOKU, §7.2; SNAP-ALLO.md's practical reading).
+// binding (UNCONFIRMED for DOKU: the practical reading).
 func (s *Server) handleTokenB2B2C(w http.ResponseWriter, r *http.Request) {
 	op := doku.OpTokenB2B2C
 	s.count(op)

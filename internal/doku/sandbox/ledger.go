@@ -13,7 +13,7 @@ import (
 )
 
 // The ledger is DOKU's side of the story: what was paid and refunded. It is
-// the sandbox's own SQLite file and never ddctl's state (STYLE.md).
+// the sandbox's own SQLite file and never ddctl's state.
 
 const ledgerSchema = `
 CREATE TABLE IF NOT EXISTS payments (
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS bindings (
 	status           TEXT NOT NULL,
 	created_at       TEXT NOT NULL
 );
--- Answers already given, by X-EXTERNAL-ID and day (SNAP-ALLO.md §10).
+-- Answers already given, by X-EXTERNAL-ID and day.
 CREATE TABLE IF NOT EXISTS replays (
 	day         TEXT NOT NULL,
 	external_id TEXT NOT NULL,

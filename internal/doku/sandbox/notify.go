@@ -169,9 +169,8 @@ func (s *Server) forgetNotifyToken(token string) {
 	}
 }
 
-// Notifier sends notifications to a merchant as DOKU does (SNAP-ALLO.md
-// §8): a token from the merchant's token endpoint, asked with DOKU's
-// signature, then the notification with that token and X-SIGNATURE in
+// Notifier sends notifications to a merchant as DOKU does: a token from
+// the merchant's token endpoint, asked with DOKU's signature, then the notification with that token and X-SIGNATURE in
 // Mode. The sandbox delivers with it; tests use it to play DOKU, forged
 // requests included. Its zero value is not usable: URL, ClientID and
 // DOKUKey are required.

@@ -1,6 +1,6 @@
 // Package sandbox is a local simulator of DOKU's SNAP API for Allo Bank
 // direct debit: the stand-in for DOKU in every test, demo and benchmark of
-// ddctl, so it checks what DOKU checks, in DOKU's order (SNAP-ALLO.md §12):
+// ddctl, so it checks what DOKU checks, in DOKU's order:
 // headers, signature, token, X-EXTERNAL-ID replay, duplicate business keys,
 // field validation, business rules.
 //
@@ -37,7 +37,7 @@ import (
 	"github.com/ddctl/ddctl/internal/secret"
 )
 
-// Refund policies (DESIGN.md, "Refunds").
+// Refund policies.
 const (
 	RefundFull    = "full"
 	RefundPartial = "partial"
@@ -633,7 +633,7 @@ func (s *Server) stamp(t time.Time) string {
 }
 
 // validIP is Allo's X-IP-ADDRESS rule: a dotted IPv4 address of 10 to 15
-// characters (SNAP-ALLO.md §6).
+// characters.
 func validIP(s string) bool {
 	if len(s) < 10 || len(s) > 15 {
 		return false

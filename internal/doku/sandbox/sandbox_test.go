@@ -183,7 +183,7 @@ func binding(phone, os string) []byte {
 }
 
 // One request per check the sandbox makes, each breaking exactly that
-// check, and the exact responseCode DOKU answers (SNAP-ALLO.md §9, §12).
+// check, and the exact responseCode DOKU answers.
 func TestRejections(t *testing.T) {
 	sb := sandboxtest.New(t)
 	sb.Pay(t, "INV-1", 10000)

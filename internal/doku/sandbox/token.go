@@ -12,7 +12,7 @@ import (
 )
 
 // DOKU's access tokens are RS256 JWTs with claims exp, iss "DOKU" and
-// clientId (SNAP-ALLO.md §5.1, §12). Clients treat them as opaque; the
+// clientId. Clients treat them as opaque; the
 // sandbox issues and checks them.
 
 type tokenClaims struct {

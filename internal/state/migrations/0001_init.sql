@@ -20,7 +20,7 @@ CREATE TABLE runs (
 );
 
 -- A payment as the last status inquiry described it, so that apply and
--- later plans need not ask again (DESIGN.md, "How plan decides").
+-- later plans need not ask again (README.md, "How it works").
 CREATE TABLE payments (
 	partner_reference_no TEXT PRIMARY KEY,
 	reference_no         TEXT NOT NULL DEFAULT '',

@@ -2,7 +2,7 @@
 -- Secret columns hold version ‖ nonce ‖ AES-256-GCM ciphertext (cipher.go),
 -- or NULL when there is no secret.
 
--- A customer's Allo Bank account binding (DESIGN.md, "How plan decides").
+-- A customer's Allo Bank account binding (README.md, "How it works").
 CREATE TABLE bindings (
 	address          TEXT PRIMARY KEY,
 	customer_id      TEXT NOT NULL,
@@ -50,7 +50,7 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_pending ON notifications(id) WHERE processed_at = '';
 
--- Cached access tokens (B2B), kept until they expire (DESIGN.md principle 3).
+-- Cached access tokens (B2B), kept until they expire (principle 3, docs/principles.md).
 CREATE TABLE tokens (
 	name       TEXT PRIMARY KEY,
 	token      BLOB NOT NULL,

@@ -1,4 +1,4 @@
--- What `ddctl daemon` keeps in the state (DESIGN.md, "The daemon"): the
+-- What `ddctl daemon` keeps in the state (README.md, "The daemon"): the
 -- configuration apply last applied, the lease that lets one daemon run per
 -- state, the outbox of events for the merchant's webhook, and a second
 -- de-duplication rule for the notification inbox.
@@ -55,8 +55,8 @@ CREATE TABLE events (
 );
 CREATE INDEX events_pending ON events(next_at, id) WHERE status = 'pending';
 
--- A notification resent with the same X-EXTERNAL-ID is a duplicate too
--- (SNAP-ALLO.md §8.3). Rows received before this rule that share an
+-- A notification resent with the same X-EXTERNAL-ID is a duplicate too.
+-- Rows received before this rule that share an
 -- X-EXTERNAL-ID keep it on the first of them only, so that the index can
 -- be built; their bodies and dedup keys are kept.
 UPDATE notifications SET external_id = ''

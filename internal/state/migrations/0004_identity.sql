@@ -1,5 +1,5 @@
 -- What keeps a money move's identity across what operators do to the
--- state (DESIGN.md principle 8): restores, renames, and limits on how much
+-- state (principle 8, docs/principles.md): restores, renames, and limits on how much
 -- money runs may move.
 
 -- The amount a money request asked to move, in minor units: 0 for other
