@@ -180,10 +180,10 @@ func TestPlaintextSandboxSecrets(t *testing.T) {
 	if !strings.Contains(err.Error(), "binding.alice") || strings.Contains(err.Error(), "auth-1") {
 		t.Fatalf("error %q should name the row and not show the secret", err)
 	}
-	// The tokens cached in the clear are dropped when a key opens the
-	// state: a cache, and names a keyed state does not keep.
+	// A keyed state names its cached tokens by HMAC: one cached in the
+	// clear under a plain name is not found (RescopeSecrets drops it).
 	if _, _, ok, err := keyed.Token(ctx, "b2b"); ok || err != nil {
-		t.Fatalf("keyed Token: ok=%v err=%v, want the plain cache dropped", ok, err)
+		t.Fatalf("keyed Token: ok=%v err=%v, want none under the keyed name", ok, err)
 	}
 	if _, err := open(t, path).Bindings(ctx); !errors.Is(err, state.ErrPlaintextSecret) {
 		t.Fatalf("unkeyed Bindings: err=%v, want ErrPlaintextSecret", err)
@@ -455,9 +455,18 @@ func TestSecretScope(t *testing.T) {
 	if _, err := openWith(t, legacy, state.OpenOptions{Cipher: c, SecretScope: sandbox}).Bindings(ctx); err != nil {
 		t.Fatalf("an unscoped secret in a scope: %v", err)
 	}
+	// A token an older ddctl cached under its plain name (which held an
+	// authCode's digest) is dropped too.
+	if _, err := rawDB(t, legacy).Exec(`INSERT INTO tokens (name, token, expires_at) VALUES ('b2b2c 8d0c2a70 https://api.doku.com', x'01', '')`); err != nil {
+		t.Fatal(err)
+	}
 	s = openWith(t, legacy, state.OpenOptions{Cipher: c, SecretScope: prod})
 	if n, err := s.RescopeSecrets(ctx); err != nil || n != 1 {
 		t.Fatalf("RescopeSecrets: %d, %v; want 1", n, err)
+	}
+	var plain int
+	if err := rawDB(t, legacy).QueryRow(`SELECT count(*) FROM tokens WHERE name NOT LIKE 'k1:%'`).Scan(&plain); err != nil || plain != 0 {
+		t.Fatalf("%d tokens under plain names after RescopeSecrets (%v), want 0", plain, err)
 	}
 	if n, err := s.RescopeSecrets(ctx); err != nil || n != 0 {
 		t.Fatalf("RescopeSecrets again: %d, %v; want 0", n, err)

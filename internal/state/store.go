@@ -142,10 +142,6 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	if err := s.dropUnkeyedTokens(context.Background()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
 	if s.opened, err = os.Stat(path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)

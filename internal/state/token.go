@@ -93,21 +93,6 @@ func (s *Store) DeleteToken(ctx context.Context, name string) error {
 	})
 }
 
-// dropUnkeyedTokens forgets the cached tokens a keyed state holds under
-// plain names (kept before names were keyed): a cache, so nothing is lost
-// but a token exchange, and the file no longer holds authCode digests.
-func (s *Store) dropUnkeyedTokens(ctx context.Context) error {
-	if s.cipher == nil {
-		return nil
-	}
-	return s.writeCache(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name NOT LIKE ?`, keyedNamePrefix+"%"); err != nil {
-			return fmt.Errorf("drop unkeyed tokens: %w", formatError(err))
-		}
-		return nil
-	})
-}
-
 // CachedTokens returns every cached access token by the name of its row
 // (under a state key, an HMAC of the name it was cached under), for an
 // audit of what the state holds.
@@ -130,16 +115,21 @@ func (s *Store) CachedTokens(ctx context.Context) (map[string]secret.Value, erro
 	return out, nil
 }
 
-// RescopeSecrets seals again, in the store's scope, every secret sealed
-// before secrets had scopes (OpenOptions.SecretScope), and returns how many.
-// Run under the state lock, by what applies; without a key or a scope it
-// does nothing.
+// RescopeSecrets brings secrets stored by an older ddctl up to date, and
+// returns how many it sealed again: each sealed before secrets had scopes
+// (OpenOptions.SecretScope) is sealed in the store's, and cached tokens
+// kept under plain names (which held a digest of an authCode) are dropped:
+// a cache, so nothing is lost but a token exchange. Run under the state
+// lock, by what applies; without a key or a scope it does nothing.
 func (s *Store) RescopeSecrets(ctx context.Context) (int, error) {
 	if s.cipher == nil || s.scope == "" {
 		return 0, nil
 	}
 	n := 0
 	err := s.writeCache(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name NOT LIKE ?`, keyedNamePrefix+"%"); err != nil {
+			return fmt.Errorf("drop unkeyed tokens: %w", formatError(err))
+		}
 		type cell struct {
 			table, key, keyCol, col, aad string
 			value                        []byte
