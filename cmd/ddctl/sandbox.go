@@ -23,7 +23,7 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	notifyURL := fs.String("notify-url", "", "send payment notifications to `URL` (the merchant's; its token endpoint is asked first)")
 	notifyMode := fs.String("notify-mode", string(doku.DefaultNotificationMode), "sign notifications `asymmetric|symmetric|token-only`")
 	maxSkew := fs.Duration("max-skew", 0, "refuse requests whose X-TIMESTAMP is further than `DURATION` from the sandbox's clock (0: accept any)")
-	refundNeedsToken := fs.Bool("refund-needs-customer-token", false, "refuse refunds without Authorization-Customer (DOKU's SDKs require it)")
+	refundTokenOptional := fs.Bool("refund-customer-token-optional", false, "take refunds without Authorization-Customer (DOKU requires it; this relaxes the sandbox for tests)")
 	refundPolicy := fs.String("refund-policy", sandbox.RefundFull, "allow `full` refunds only, or partial ones")
 	var faults sandbox.Faults
 	fs.DurationVar(&faults.Latency, "latency", 0, "delay every answer by `DURATION`")
@@ -48,7 +48,7 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	}
 	cfg.AutoApprove, cfg.PaymentExpiry, cfg.RefundPolicy, cfg.MaxSkew = *autoApprove, *expiry, *refundPolicy, *maxSkew
 	cfg.NotifyURL, cfg.NotifyMode = *notifyURL, doku.NotificationMode(*notifyMode)
-	cfg.RefundNeedsCustomerToken = *refundNeedsToken
+	cfg.RefundCustomerTokenOptional = *refundTokenOptional
 	srv, err := sandbox.Open(cfg)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)

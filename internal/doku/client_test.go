@@ -9,6 +9,7 @@ import (
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
+	"github.com/ddctl/ddctl/internal/secret"
 )
 
 const refundNo = "DDCTLTEST0000000000000000000000001"
@@ -36,7 +37,7 @@ func TestRefundAndStatus(t *testing.T) {
 		t.Fatalf("status=%s amount=%s refunds=%d, want 00 150000.00 0", st.LatestTransactionStatus, st.TransAmount.Value, len(st.RefundHistory))
 	}
 
-	r, err := c.Refund(ctx, refundReq("INV-1001", 15000000, refundNo), doku.RequestOptions{})
+	r, err := c.Refund(ctx, refundReq("INV-1001", 15000000, refundNo), doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
 	if err != nil {
 		t.Fatalf("Refund: %v", err)
 	}
@@ -62,6 +63,7 @@ func TestRefundFailures(t *testing.T) {
 	c := sb.Client(t)
 	ctx := context.Background()
 	sb.Pay(t, "INV-2001", 5000000)
+	payer := doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))}
 
 	tests := []struct {
 		name    string
@@ -70,9 +72,9 @@ func TestRefundFailures(t *testing.T) {
 		code    doku.Code
 		outcome doku.Outcome
 	}{
-		{"UnknownPayment", refundReq("INV-NOPE", 100, refundNo), doku.RequestOptions{}, "4045801", doku.Failed},
-		{"PartialUnderFullPolicy", refundReq("INV-2001", 100, refundNo), doku.RequestOptions{}, "4045813", doku.Failed},
-		{"ShortRefundNo", refundReq("INV-2001", 5000000, "R-1"), doku.RequestOptions{}, "4005801", doku.Failed},
+		{"UnknownPayment", refundReq("INV-NOPE", 100, refundNo), payer, "4045801", doku.Failed},
+		{"PartialUnderFullPolicy", refundReq("INV-2001", 100, refundNo), payer, "4045813", doku.Failed},
+		{"ShortRefundNo", refundReq("INV-2001", 5000000, "R-1"), payer, "4005801", doku.Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,12 +101,12 @@ func TestRefundDuplicatesAndReplays(t *testing.T) {
 	req := refundReq("INV-3001", 5000000, refundNo)
 	const extID = "1234567890123456789012"
 
-	if _, err := c.Refund(ctx, req, doku.RequestOptions{ExternalID: extID}); err != nil {
+	if _, err := c.Refund(ctx, req, doku.RequestOptions{ExternalID: extID, AuthCode: secret.New(sb.PayerAuthCode(t))}); err != nil {
 		t.Fatalf("Refund: %v", err)
 	}
 	// The same X-EXTERNAL-ID and body: DOKU replays its answer with HTTP 409,
 	// which the client reads as the success it was.
-	r, err := c.Refund(ctx, req, doku.RequestOptions{ExternalID: extID})
+	r, err := c.Refund(ctx, req, doku.RequestOptions{ExternalID: extID, AuthCode: secret.New(sb.PayerAuthCode(t))})
 	if err != nil {
 		t.Fatalf("replayed Refund: %v", err)
 	}
@@ -114,12 +116,12 @@ func TestRefundDuplicatesAndReplays(t *testing.T) {
 	// The same X-EXTERNAL-ID with another body: conflict, outcome unknown.
 	other := req
 	other.Reason = "other"
-	_, err = c.Refund(ctx, other, doku.RequestOptions{ExternalID: extID})
+	_, err = c.Refund(ctx, other, doku.RequestOptions{ExternalID: extID, AuthCode: secret.New(sb.PayerAuthCode(t))})
 	if e := new(doku.Error); !errors.As(err, &e) || e.Code != "4095800" || !e.Unknown() {
 		t.Fatalf("same external ID, other body: err=%v, want 4095800 outcome unknown", err)
 	}
 	// The same partnerRefundNo under a new X-EXTERNAL-ID: duplicate, unknown.
-	_, err = c.Refund(ctx, req, doku.RequestOptions{})
+	_, err = c.Refund(ctx, req, doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
 	if e := new(doku.Error); !errors.As(err, &e) || e.Code != "4095801" || !e.Unknown() {
 		t.Fatalf("duplicate partnerRefundNo: err=%v, want 4095801 outcome unknown", err)
 	}
@@ -146,7 +148,7 @@ func TestConnectionRefusedIsRetryLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Refund(context.Background(), refundReq("INV-1", 100, refundNo), doku.RequestOptions{})
+	_, err = c.Refund(context.Background(), refundReq("INV-1", 100, refundNo), doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
 	if got := doku.OutcomeOf(err); got != doku.RetryLater {
 		t.Fatalf("outcome=%v (%v), want retry later: the request never left", got, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
+	"github.com/ddctl/ddctl/internal/secret"
 )
 
 // Every client method meets each failure class the sandbox can produce,
@@ -47,7 +48,7 @@ func TestFailureClasses(t *testing.T) {
 		{doku.OpRefund, func() error {
 			ref := fmt.Sprintf("INV-%d", next())
 			sb.Pay(t, ref, 100)
-			_, err := c.Refund(ctx, refundReq(ref, 100, fmt.Sprintf("DDCTLRFD%026d", n)), doku.RequestOptions{})
+			_, err := c.Refund(ctx, refundReq(ref, 100, fmt.Sprintf("DDCTLRFD%026d", n)), doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
 			return err
 		}},
 		{doku.OpUnbinding, func() error { _, err := c.Unbind(ctx, auth); return err }},
@@ -100,7 +101,7 @@ func TestCancelledBeforeSendingIsRetryLater(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := c.Refund(ctx, refundReq("INV-1", 100, refundNo), doku.RequestOptions{})
+	_, err := c.Refund(ctx, refundReq("INV-1", 100, refundNo), doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
 	if got := doku.OutcomeOf(err); got != doku.RetryLater {
 		t.Fatalf("outcome %v (%v), want retry later: nothing was sent", got, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
+	"github.com/ddctl/ddctl/internal/secret"
 )
 
 // The sandbox commits the payment and drops the connection: the client
@@ -44,13 +45,13 @@ func TestInjectedErrorsClassified(t *testing.T) {
 	req := refundReq("INV-1", 10000, refundNo)
 
 	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: 3 * time.Second, Ops: []string{"refund"}})
-	_, err := c.Refund(ctx, req, doku.RequestOptions{})
+	_, err := c.Refund(ctx, req, doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
 	var e *doku.Error
 	if !errors.As(err, &e) || e.Code != "4295800" || !e.Retryable() || e.RetryAfter != 3*time.Second {
 		t.Fatalf("429: err=%v, want 4295800 retry later after 3s", err)
 	}
 	sb.Server.SetFaults(sandbox.Faults{ErrorRate: 1, Ops: []string{"refund"}})
-	_, err = c.Refund(ctx, req, doku.RequestOptions{})
+	_, err = c.Refund(ctx, req, doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
 	if !errors.As(err, &e) || e.Code != "5005800" || !e.Unknown() {
 		t.Fatalf("500: err=%v, want 5005800 outcome unknown", err)
 	}
@@ -58,7 +59,7 @@ func TestInjectedErrorsClassified(t *testing.T) {
 		t.Fatalf("ledger refunds=%d after faults before processing, want 0", n)
 	}
 	sb.Server.SetFaults(sandbox.Faults{Latency: 30 * time.Millisecond})
-	if _, err := c.Refund(ctx, req, doku.RequestOptions{}); err != nil {
+	if _, err := c.Refund(ctx, req, doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))}); err != nil {
 		t.Fatalf("refund under latency: %v", err)
 	}
 }

@@ -134,6 +134,14 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, runID int64, report func(Ac
 
 func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionResult {
 	out := ActionResult{Action: a}
+	// DOKU takes a refund only with its payer's customer token; the plan
+	// saw the binding active, and it may have been removed since.
+	auth := e.authCodeOf(ctx, a.Binding)
+	if auth.IsZero() {
+		out.Status = ResultSkipped
+		out.Message = fmt.Sprintf("not sent: %s gives no customer token now, and DOKU requires one on a refund; plan again", cmpBinding(a.Binding))
+		return out
+	}
 	req, extID, err := e.refundRequest(ctx, a)
 	if err != nil {
 		out.Status, out.Message = ResultSkipped, err.Error()
@@ -157,7 +165,7 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 	// (2) The request. Once the intent is committed the request is seen
 	// through (the client's timeout bounds it): an interrupted request
 	// would only turn a known outcome into an unknown one.
-	resp, err := e.DOKU.Refund(e.sendContext(context.WithoutCancel(ctx), a, extID), req, doku.RequestOptions{ExternalID: extID, AuthCode: e.authCodeOf(ctx, a.Binding)})
+	resp, err := e.DOKU.Refund(e.sendContext(context.WithoutCancel(ctx), a, extID), req, doku.RequestOptions{ExternalID: extID, AuthCode: auth})
 	e.crash(CrashAfterResponse, a)
 	// (3) The outcome, whatever happened to ctx meanwhile.
 	o, st := outcome(err)
@@ -249,6 +257,14 @@ func (e *Engine) authCodeOf(ctx context.Context, addr string) secret.Value {
 		return secret.Value{}
 	}
 	return bindings[addr].AuthCode
+}
+
+// cmpBinding names a binding in a message, or says there is none.
+func cmpBinding(addr string) string {
+	if addr == "" {
+		return "no binding (the refund names no payer)"
+	}
+	return addr
 }
 
 func sameDay(a, b time.Time) bool {

@@ -1,9 +1,11 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/secret"
@@ -23,18 +25,6 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 	have, err := e.Store.Bindings(ctx)
 	if err != nil {
 		return fmt.Errorf("read bindings: %w", err)
-	}
-	for addr, b := range have {
-		if b.Status != state.BindingPending || unsettled[addr] || !p.Targets.Match(addr) || e.NoCustomerSecrets {
-			continue
-		}
-		if _, err := e.DOKU.CustomerToken(ctx, b.AuthCode); err == nil {
-			b.Status = state.BindingActive
-			if err := e.Store.PutBinding(ctx, b, e.now()); err != nil {
-				return fmt.Errorf("record %s active: %w", addr, err)
-			}
-			have[addr] = b
-		}
 	}
 	desired := map[string]bool{}
 	for _, want := range cfg.Bindings {
@@ -214,4 +204,90 @@ func cmpMessage(msg string, err error) string {
 		return err.Error()
 	}
 	return msg
+}
+
+// activateBindings asks DOKU about each binding the state has pending:
+// one whose customer approved it gives a customer token, and is recorded
+// active.
+func (e *Engine) activateBindings(ctx context.Context, p *Plan, unsettled map[string]bool) error {
+	if e.NoCustomerSecrets {
+		return nil
+	}
+	have, err := e.Store.Bindings(ctx)
+	if err != nil {
+		return fmt.Errorf("read bindings: %w", err)
+	}
+	for addr, b := range have {
+		if b.Status != state.BindingPending || unsettled[addr] || !p.Targets.Match(addr) {
+			continue
+		}
+		if _, err := e.DOKU.CustomerToken(ctx, b.AuthCode); err == nil {
+			b.Status = state.BindingActive
+			if err := e.Store.PutBinding(ctx, b, e.now()); err != nil {
+				return fmt.Errorf("record %s active: %w", addr, err)
+			}
+		}
+	}
+	return nil
+}
+
+// payerReady reports whether the refund want can be sent with its payer's
+// customer token, which DOKU requires on every refund
+// (docs/doku.md#refund): binding names the payer's binding, and the state
+// has it active. Otherwise the refund gets no call, and the plan says
+// why: an error when the configuration names no payer or one that can
+// give no token, a wait while the binding awaits its customer.
+func (e *Engine) payerReady(p *Plan, cfg *spec.Config, want spec.Refund, binding string, bindingOf func(string) (state.Binding, bool)) bool {
+	where := fmt.Sprintf("%s:%d", want.DeclRange.Filename, want.DeclRange.Start.Line)
+	if binding == "" {
+		p.Errors = append(p.Errors, Problem{Address: want.Address, Summary: "the refund names no payer",
+			Detail: fmt.Sprintf("DOKU takes a refund only with the payer's customer token, and ddctl did not make payment %q, so it does not know whose it is. "+
+				"Name the payer's binding in the block at %s: binding = binding.NAME (a binding block; for an account bound outside ddctl, declare it and adopt it with ddctl import binding.NAME CUSTOMER_ID). Nothing was sent.",
+				want.Payment, where)})
+		return false
+	}
+	b, ok := bindingOf(binding)
+	switch {
+	case ok && b.Status == state.BindingActive:
+		return true
+	case ok && b.Status == state.BindingPending, !ok && declaresBinding(cfg, binding):
+		p.Waiting = append(p.Waiting, Waiting{Address: want.Address,
+			Reason: fmt.Sprintf("waits for %s to become active: DOKU takes a refund only with the payer's customer token", binding)})
+		return false
+	case !ok:
+		p.Errors = append(p.Errors, Problem{Address: want.Address, Summary: "the payer's binding is unknown",
+			Detail: fmt.Sprintf("The refund needs the customer token of %s, which neither the configuration nor the state has. Declare the binding, or adopt one made outside ddctl with ddctl import %s CUSTOMER_ID. Nothing was sent.", binding, binding)})
+	default:
+		p.Errors = append(p.Errors, Problem{Address: want.Address, Summary: "the payer's binding gives no customer token",
+			Detail: fmt.Sprintf("%s is %s, and DOKU takes a refund only with the payer's customer token. Bind the customer again and name that binding at %s (binding = binding.NAME). Nothing was sent.", binding, b.Status, where)})
+	}
+	return false
+}
+
+func declaresBinding(cfg *spec.Config, addr string) bool {
+	return slices.ContainsFunc(cfg.Bindings, func(b spec.Binding) bool { return b.Address == addr })
+}
+
+// holdUnbinds keeps an unbind out of a plan that refunds through the
+// binding it removes: the refund needs that binding's customer token, and
+// the plan's calls run side by side. The unbind waits for the next plan.
+func holdUnbinds(p *Plan) {
+	refunder := map[string]string{} // binding -> a refund through it
+	for _, a := range p.Actions {
+		if a.Kind == ActionRefund && a.Binding != "" {
+			refunder[a.Binding] = cmp.Or(refunder[a.Binding], a.Address)
+		}
+	}
+	if len(refunder) == 0 {
+		return
+	}
+	p.Actions = slices.DeleteFunc(p.Actions, func(a Action) bool {
+		r, held := refunder[a.Binding]
+		if a.Kind != ActionUnbind || !held {
+			return false
+		}
+		p.Waiting = append(p.Waiting, Waiting{Address: a.Address,
+			Reason: fmt.Sprintf("waits for %s, which needs %s's customer token", r, a.Binding)})
+		return true
+	})
 }

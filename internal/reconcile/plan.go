@@ -227,6 +227,11 @@ func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.T
 	if err := e.refreshCharges(ctx, p, cfg, unsettled); err != nil {
 		return nil, err
 	}
+	// Before refunds: a refund needs its payer's binding active, and one
+	// the customer approved since the last plan counts already.
+	if err := e.activateBindings(ctx, p, unsettled); err != nil {
+		return nil, err
+	}
 	refunds, err := e.Store.Refunds(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read refunds: %w", err)
@@ -301,6 +306,15 @@ func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.T
 		case refundNotYet:
 			p.Waiting = append(p.Waiting, Waiting{Address: want.Address, Until: want.NotBefore})
 			continue
+		}
+		// DOKU takes a refund only with its payer's customer token: one
+		// that names no payer is an error before DOKU is asked anything
+		// (toAsk leaves it out).
+		if in.binding == "" {
+			e.payerReady(p, cfg, in.want, in.binding, bindingOf)
+			continue
+		}
+		switch in.kind {
 		case refundAsk:
 			ans, ok := asked[in.want.Payment]
 			if !ok {
@@ -340,6 +354,10 @@ func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.T
 			p.Errors = append(p.Errors, *prob)
 			continue
 		}
+		// Adopting needed no token; sending does.
+		if !e.payerReady(p, cfg, want, binding, bindingOf) {
+			continue
+		}
 		planned[want.Payment] += amount
 		p.Actions = append(p.Actions, Action{Kind: ActionRefund, Address: want.Address, Payment: want.Payment,
 			Amount: amount, Reason: want.Reason, Key: key, Binding: binding})
@@ -352,6 +370,7 @@ func (e *Engine) plan(ctx context.Context, cfg *spec.Config, p *Plan, now time.T
 	if err := e.planBindings(ctx, p, cfg, unsettled, g); err != nil {
 		return nil, err
 	}
+	holdUnbinds(p)
 	if err := e.planCharges(ctx, p, cfg, now, unsettled, g); err != nil {
 		return nil, err
 	}
@@ -391,7 +410,7 @@ func (e *Engine) planKnownRefund(ctx context.Context, p *Plan, cfg *spec.Config,
 			Detail:  fmt.Sprintf("%s %s. ddctl does not send a refused refund again on its own.", have.SNAPCode, have.Message)})
 	default:
 		// Pending with no open operation: the last request reached no one.
-		// Send it again, same key and same amount.
+		// Send it again, same key and same amount, with its payer's token.
 		if strings.HasPrefix(have.Message, notSentPrefix) && refusedTokenCode(have.SNAPCode) && binding != "" {
 			if b, ok := bindingOf(binding); !ok || !b.UpdatedAt.After(have.UpdatedAt) {
 				p.Errors = append(p.Errors, Problem{Address: want.Address, Code: have.SNAPCode, Summary: "not sent: the payer's binding gives no customer token",
@@ -418,6 +437,9 @@ func (e *Engine) planKnownRefund(ctx context.Context, p *Plan, cfg *spec.Config,
 				p.Converged++
 				return nil
 			}
+		}
+		if !e.payerReady(p, cfg, want, binding, bindingOf) {
+			return nil
 		}
 		p.Actions = append(p.Actions, Action{Kind: ActionRefund, Address: want.Address, Payment: have.Payment,
 			Amount: have.Amount, Reason: want.Reason, Key: have.PartnerRefundNo, Resend: true, Binding: binding})
@@ -576,7 +598,7 @@ type refundInput struct {
 	// want is the instance, its Payment the charge attempt's
 	// partnerReferenceNo when it refunds a charge occurrence.
 	want    spec.Refund
-	binding string        // the payer's binding, when ddctl made the payment
+	binding string        // the payer's binding: the charge's when ddctl made the payment, else the block's
 	charged money.Amount  // what ddctl charged, when it made the payment
 	have    state.Refund  // refundKnown
 	pay     state.Payment // refundReady
@@ -619,7 +641,7 @@ func paidOccurrences(charges []state.Charge) map[occurrenceKey]state.Charge {
 // it works"). It asks DOKU nothing and writes nothing, so that the
 // payments to ask about can be listed before the decisions are made.
 func (v *refundView) classify(want spec.Refund) refundInput {
-	in := refundInput{want: want}
+	in := refundInput{want: want, binding: want.Binding}
 	if v.unsettled[want.Address] || !v.targets.Match(want.Address) || v.blocked[want.Address] {
 		return in // refundSkipped
 	}
@@ -691,7 +713,7 @@ func (v *refundView) toAsk(wants []spec.Refund) []string {
 	seen := map[string]bool{}
 	for _, want := range wants {
 		in := v.classify(want)
-		if in.kind == refundAsk && !seen[in.want.Payment] {
+		if in.kind == refundAsk && in.binding != "" && !seen[in.want.Payment] {
 			seen[in.want.Payment] = true
 			refs = append(refs, in.want.Payment)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/secret"
 	"github.com/ddctl/ddctl/internal/spec"
 	"github.com/ddctl/ddctl/internal/state"
 )
@@ -40,6 +41,13 @@ func setup(t *testing.T, configure ...func(*sandbox.Config)) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	// The payments Pay makes are the payer's, bound outside ddctl and
+	// adopted: their refunds carry the payer's customer token.
+	payer := state.Binding{Address: payerBinding, CustomerID: sandboxtest.PayerCustomerID, Phone: sandboxtest.PayerPhone,
+		Status: state.BindingActive, AuthCode: secret.New(sb.PayerAuthCode(t))}
+	if err := st.PutBinding(context.Background(), payer, now.Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	c := sb.Client(t)
 	return &bundle{sb: sb, store: st, client: c, engine: &reconcile.Engine{DOKU: c, Store: st, NowFunc: func() time.Time { return now }}}
 }
@@ -53,8 +61,12 @@ func config(refunds ...spec.Refund) *spec.Config {
 	}
 }
 
+// payerBinding is the binding, active in every setup's state, through
+// which the sandbox's payments were made.
+const payerBinding = "binding.payer"
+
 func refund(name, payment string, amount money.Amount) spec.Refund {
-	return spec.Refund{Address: "refund." + name, Name: name, Payment: payment, Amount: amount, Reason: "test"}
+	return spec.Refund{Address: "refund." + name, Name: name, Payment: payment, Amount: amount, Reason: "test", Binding: payerBinding}
 }
 
 func (b *bundle) plan(t *testing.T, cfg *spec.Config) *reconcile.Plan {
@@ -154,7 +166,7 @@ func TestIntentLeftByCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			if sent {
-				if _, err := b.client.Refund(ctx, req, doku.RequestOptions{ExternalID: "42"}); err != nil {
+				if _, err := b.client.Refund(ctx, req, doku.RequestOptions{ExternalID: "42", AuthCode: secret.New(b.sb.PayerAuthCode(t))}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -463,8 +475,10 @@ func TestUnbindDroppedAnswerResolved(t *testing.T) {
 	if got := b.sb.Calls(doku.OpUnbinding); got != 1 {
 		t.Fatalf("unbinding calls=%d, want 1", got)
 	}
-	if l := b.sb.Ledger(t); l.Bindings[0].Status != sandbox.BindingUnbound {
-		t.Fatalf("ledger binding %s, want unbound", l.Bindings[0].Status)
+	for _, lb := range b.sb.Ledger(t).Bindings {
+		if lb.CustIDMerchant == "cust-1" && lb.Status != sandbox.BindingUnbound {
+			t.Fatalf("ledger binding %s, want unbound", lb.Status)
+		}
 	}
 }
 
@@ -577,7 +591,7 @@ func TestChargeResend(t *testing.T) {
 // binding's customer token, which DOKU's SDKs require
 // and this sandbox is set to require.
 func TestRefundOfChargeCarriesCustomerToken(t *testing.T) {
-	b := setup(t, func(c *sandbox.Config) { c.RefundNeedsCustomerToken = true })
+	b := setup(t)
 	ctx := context.Background()
 	cfg := config()
 	b.activeBinding(t, cfg)

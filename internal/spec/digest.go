@@ -69,6 +69,11 @@ func digest(cfg *Config) string {
 		field("amount", r.Amount.Value())
 		field("reason", r.Reason)
 		field("not_before", instant(r.NotBefore))
+		if r.Binding != "" {
+			// Only when set, so that the digests of configurations
+			// written before refunds named their payer stay the same.
+			field("refund.binding", r.Binding)
+		}
 	}
 
 	for _, b := range cfg.Bindings {

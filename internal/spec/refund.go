@@ -33,6 +33,13 @@ type Refund struct {
 	NotBefore time.Time    // the refund is not made before this instant; zero when not scheduled
 	DeclRange hcl.Range    // the block's header, the same for every instance
 
+	// Binding is the address of the payer's binding (binding.alice), whose
+	// customer token DOKU requires on every refund (docs/doku.md#refund).
+	// A refund of a charge occurrence may leave it "": the binding the
+	// occurrence was paid through is used. When set there, it must be the
+	// charge's binding.
+	Binding string
+
 	// When payment names an occurrence of a recurring charge
 	// (recurring_charge.gym#2026-12-01T09:00+07:00): the charge's address,
 	// and the occurrence, one of the charge's Occurrences, in
@@ -50,6 +57,7 @@ var refundSchema = &hcl.BodySchema{
 		{Name: "currency"},
 		{Name: "reason"},
 		{Name: "not_before"},
+		{Name: "binding"},
 	},
 }
 
@@ -110,6 +118,15 @@ func (l *loader) decodeRefundInstance(sc scope, attrs hcl.Attributes, loc *time.
 	}
 
 	r.NotBefore = l.timestamp(sc, attrs["not_before"], false, loc)
+
+	if attr := attrs["binding"]; attr != nil {
+		r.Binding = l.bindingRef(sc, attr)
+		if charge != nil && r.Binding != "" && r.Binding != charge.Binding {
+			l.errorf(attr.Expr.Range().Ptr(), "Binding is not the charge's",
+				"%sThe refund names %s, but %s charges %s: a refund goes to the customer who paid. Omit binding to use the charge's.",
+				sc.prefix(), r.Binding, charge.Address, charge.Binding)
+		}
+	}
 
 	return r, len(l.diags.Errs()) == before
 }

@@ -76,6 +76,7 @@ type snapshotRefund struct {
 	Amount     int64  `json:"amount"`
 	Reason     string `json:"reason"`
 	NotBefore  string `json:"not_before"`
+	Binding    string `json:"binding,omitempty"`
 }
 
 type snapshotBinding struct {
@@ -180,6 +181,7 @@ func (c *Config) Snapshot() ([]byte, error) {
 			Amount:     int64(r.Amount),
 			Reason:     r.Reason,
 			NotBefore:  instant(r.NotBefore),
+			Binding:    r.Binding,
 		})
 	}
 	for _, b := range c.Bindings {
@@ -335,6 +337,7 @@ func FromSnapshot(b []byte, d DOKU, dir string) (*Config, error) {
 			Amount:     money.Amount(r.Amount),
 			Reason:     r.Reason,
 			NotBefore:  notBefore,
+			Binding:    r.Binding,
 		})
 	}
 	for _, b := range s.Bindings {

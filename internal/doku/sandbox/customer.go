@@ -556,3 +556,44 @@ func (s *Server) activeBindingTx(ctx context.Context, tx *sqlx.Tx, token string,
 	}
 	return id, true
 }
+
+// BindOutside binds the Allo account at phone to the merchant's customer
+// custID as the merchant's own systems would have, outside ddctl: the
+// account is made if missing (with a zero balance), and the binding is
+// active at once. It returns the binding's authCode, which ddctl adopts
+// with ddctl import. Asked again for the same phone and customer, it
+// returns the same authCode.
+func (s *Server) BindOutside(ctx context.Context, phone, custID string) (string, error) {
+	if !phoneRe.MatchString(phone) {
+		return "", fmt.Errorf("phone %q: want 62 followed by 7 to 14 digits", phone)
+	}
+	if custID == "" || utf8.RuneCountInString(custID) > 64 {
+		return "", fmt.Errorf("customer id %q: want 1 to 64 characters", custID)
+	}
+	tx, err := s.ledger.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO customers (phone, name, balance) VALUES (?, '', 0) ON CONFLICT (phone) DO NOTHING`, phone); err != nil {
+		return "", err
+	}
+	var bound []Binding
+	if err := tx.SelectContext(ctx, &bound, `SELECT * FROM bindings WHERE phone = ? AND status = ?`, phone, BindingActive); err != nil {
+		return "", err
+	}
+	for _, b := range bound {
+		if b.CustIDMerchant != custID {
+			return "", fmt.Errorf("phone %s is bound to another customer, %q", phone, b.CustIDMerchant)
+		}
+		return b.AuthCode, nil
+	}
+	buf := make([]byte, 16)
+	rand.Read(buf)
+	authCode := hex.EncodeToString(buf)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO bindings (phone, cust_id_merchant, auth_code, status, created_at) VALUES (?, ?, ?, ?, ?)`,
+		phone, custID, authCode, BindingActive, s.now().In(doku.ExternalIDZone).Format(time.RFC3339Nano)); err != nil {
+		return "", err
+	}
+	return authCode, tx.Commit()
+}

@@ -18,7 +18,7 @@ import (
 // so the client reports outcome unknown and a status inquiry right after
 // finds no refund; then the refund is made all the same, once.
 func TestLateCommit(t *testing.T) {
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, tokenOptional)
 	sb.Pay(t, "INV-LATE", 10000)
 	cfg := sb.ClientConfig(t)
 	cfg.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond}

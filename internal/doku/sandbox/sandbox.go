@@ -66,12 +66,13 @@ type Config struct {
 	// PaymentExpiry is how long a payment or binding waits for its
 	// customer before it fails (UNCONFIRMED for DOKU, §7.4, §12).
 	PaymentExpiry time.Duration // default DefaultPaymentExpiry
-	// RefundNeedsCustomerToken makes Authorization-Customer mandatory on
-	// refunds, as DOKU's SDKs do (§6). Off by default: a refund block names
-	// only a payment, not the binding whose token it would need, which is a
-	// gap the reconciler has still to close; when sent, the token is checked
-	// either way and must be the payer's.
-	RefundNeedsCustomerToken bool
+	// RefundCustomerTokenOptional lets a refund through without
+	// Authorization-Customer. DOKU's direct-debit refund page lists the
+	// header as required, and every official SDK sends it
+	// (docs/doku.md#refund), so the sandbox requires it unless this is
+	// set; when sent, the token is checked either way and must be the
+	// payer's.
+	RefundCustomerTokenOptional bool
 	// StatusWithoutAmount answers status inquiries with no transAmount,
 	// which every SDK's model marks optional and the Go SDK's own status
 	// fixture leaves out.
@@ -160,9 +161,9 @@ func Open(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+doku.PathTokenB2B, s.handleTokenB2B)
 	s.mux.HandleFunc("POST "+doku.PathTokenB2B2C, s.handleTokenB2B2C)
 	s.mux.HandleFunc("POST "+doku.PathStatus, s.transactional(doku.OpStatus, route{}, s.status))
-	refundRoute := route{headers: []string{"X-IP-ADDRESS"}, customerOptional: true}
-	if cfg.RefundNeedsCustomerToken {
-		refundRoute = route{headers: []string{"X-IP-ADDRESS"}, customer: true}
+	refundRoute := route{headers: []string{"X-IP-ADDRESS"}, customer: true}
+	if cfg.RefundCustomerTokenOptional {
+		refundRoute = route{headers: []string{"X-IP-ADDRESS"}, customerOptional: true}
 	}
 	s.mux.HandleFunc("POST "+doku.PathRefund, s.transactional(doku.OpRefund, refundRoute, s.refund))
 	s.mux.HandleFunc("POST "+doku.PathBinding, s.transactional(doku.OpBinding, route{headers: []string{"X-IP-ADDRESS", "X-DEVICE-ID"}}, s.binding))

@@ -78,7 +78,7 @@ func refundBody(payment, amount string) []byte {
 }
 
 func TestTamperedSignatureRefused(t *testing.T) {
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, tokenOptional)
 	sb.Pay(t, "INV-1", 10000)
 	tok := token(t, sb)
 	body := refundBody("INV-1", "100.00")
@@ -185,7 +185,7 @@ func binding(phone, os string) []byte {
 // One request per check the sandbox makes, each breaking exactly that
 // check, and the exact responseCode DOKU answers.
 func TestRejections(t *testing.T) {
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, tokenOptional)
 	sb.Pay(t, "INV-1", 10000)
 	custTok := customerSetup(t, sb)
 	tok := token(t, sb)
@@ -382,7 +382,7 @@ func TestTimestampWindow(t *testing.T) {
 // browser goes to the failure URL; a payment on a binding unbound since is
 // not paid either.
 func TestApprovalChecksBalanceAndBinding(t *testing.T) {
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, tokenOptional)
 	ctx := context.Background()
 	c := sb.Client(t)
 	customerSetup(t, sb) // 100,000; one payment of 1,000 pending
@@ -435,12 +435,20 @@ func TestApprovalChecksBalanceAndBinding(t *testing.T) {
 }
 
 func TestRefundNeedsCustomerToken(t *testing.T) {
-	sb := sandboxtest.New(t, func(c *sandbox.Config) { c.RefundNeedsCustomerToken = true })
+	sb := sandboxtest.New(t)
 	sb.Pay(t, "INV-1", 10000)
 	tok := token(t, sb)
 	resp, out := sb.Post(t, doku.PathRefund, signed(sb, tok, doku.PathRefund, refundBody("INV-1", "100.00"), "5501"), refundBody("INV-1", "100.00"))
 	if code(t, out) != "4015804" || resp.StatusCode != 401 {
 		t.Fatalf("refund without a customer token: HTTP %d %s, want 4015804", resp.StatusCode, out)
+	}
+	// The setting that relaxes it, for tests of other checks.
+	sb = sandboxtest.New(t, tokenOptional)
+	sb.Pay(t, "INV-1", 10000)
+	tok = token(t, sb)
+	resp, out = sb.Post(t, doku.PathRefund, signed(sb, tok, doku.PathRefund, refundBody("INV-1", "100.00"), "5502"), refundBody("INV-1", "100.00"))
+	if code(t, out) != "2005800" {
+		t.Fatalf("refund without a customer token, token optional: HTTP %d %s, want 2005800", resp.StatusCode, out)
 	}
 }
 
@@ -520,3 +528,7 @@ func TestConfirmationAnswer(t *testing.T) {
 		}
 	}
 }
+
+// tokenOptional lets refunds through without the payer's customer token,
+// for tests of other checks: TestRefundNeedsCustomerToken is the token's.
+func tokenOptional(c *sandbox.Config) { c.RefundCustomerTokenOptional = true }

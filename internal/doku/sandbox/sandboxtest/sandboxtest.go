@@ -133,12 +133,32 @@ func (e *Env) Pay(tb testing.TB, partnerRef string, amount money.Amount) sandbox
 	tb.Helper()
 	raw, _ := json.Marshal(amount.Value())
 	p, err := e.Server.CreatePayment(context.Background(), sandbox.NewPayment{
-		PartnerReferenceNo: partnerRef, Amount: raw, Phone: "6281234567890",
+		PartnerReferenceNo: partnerRef, Amount: raw, Phone: PayerPhone,
 	})
 	if err != nil {
 		tb.Fatalf("create payment %s: %v", partnerRef, err)
 	}
 	return p
+}
+
+// PayerPhone and PayerCustomerID are the customer whose payments Pay
+// makes.
+const (
+	PayerPhone      = "6281299990001"
+	PayerCustomerID = "payer-1"
+)
+
+// PayerAuthCode binds the account that Pay's payments come from, as a
+// merchant's own systems would have (active at once), and returns the
+// binding's authCode: a refund of those payments carries its customer
+// token.
+func (e *Env) PayerAuthCode(tb testing.TB) string {
+	tb.Helper()
+	code, err := e.Server.BindOutside(context.Background(), PayerPhone, PayerCustomerID)
+	if err != nil {
+		tb.Fatalf("bind the payer: %v", err)
+	}
+	return code
 }
 
 // Calls is the sandbox's count of calls to op so far.
