@@ -378,6 +378,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	e := newEnv(t, envOptions{noApply: true, hcl: `
 refund "a" {
   payment = "INV-1"
+  binding = binding.payer
   reason  = "test"
 }
 `})
@@ -457,6 +458,7 @@ func TestScheduleFiresAtItsTime(t *testing.T) {
 	e := newEnv(t, envOptions{at: gymFirst.Add(-time.Hour), hcl: bindingHCL + gymHCL + fmt.Sprintf(`
 refund "later" {
   payment    = "INV-1"
+  binding    = binding.payer
   reason     = "scheduled"
   not_before = %q
 }
@@ -529,6 +531,7 @@ func TestNewAppliedConfigurationWithoutRestart(t *testing.T) {
 	const refundA = `
 refund "a" {
   payment = "INV-1"
+  binding = binding.payer
   reason  = "test"
 }
 `
@@ -542,6 +545,7 @@ refund "a" {
 	unapplied := e.load(refundA + `
 refund "unreviewed" {
   payment = "INV-2"
+  binding = binding.payer
   reason  = "test"
 }
 `)
@@ -645,7 +649,7 @@ func TestShutdownDuringApply(t *testing.T) {
 	const n = 30
 	var hcl strings.Builder
 	for i := range n {
-		fmt.Fprintf(&hcl, "refund \"r%02d\" {\n  payment = \"INV-%02d\"\n  reason  = \"test\"\n}\n", i, i)
+		fmt.Fprintf(&hcl, "refund \"r%02d\" {\n  payment = \"INV-%02d\"\n  binding = binding.payer\n  reason  = \"test\"\n}\n", i, i)
 	}
 	e := newEnv(t, envOptions{hcl: hcl.String()})
 	for i := range n {
@@ -1284,11 +1288,13 @@ func TestBackoffPerItem(t *testing.T) {
 	e := newEnv(t, envOptions{hcl: `
 refund "a" {
   payment = "INV-1"
+  binding = binding.payer
   reason  = "test"
 }
 
 refund "b" {
   payment = "INV-2"
+  binding = binding.payer
   reason  = "test"
 }
 `})

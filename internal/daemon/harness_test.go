@@ -23,6 +23,7 @@ import (
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/reconcile"
+	"github.com/ddctl/ddctl/internal/secret"
 	"github.com/ddctl/ddctl/internal/spec"
 	"github.com/ddctl/ddctl/internal/state"
 )
@@ -44,6 +45,17 @@ const (
 binding "alice" {
   customer_id = "cust-001"
   phone       = "6281234567890"
+  success_url = "https://shop.example/pay/ok"
+  failed_url  = "https://shop.example/pay/failed"
+}
+`
+	// payerHCL is the binding the sandbox's payments (Pay) were made
+	// through, bound outside ddctl and adopted in every env's state: a
+	// refund of those payments names it.
+	payerHCL = `
+binding "payer" {
+  customer_id = "payer-1"
+  phone       = "6281299990001"
   success_url = "https://shop.example/pay/ok"
   failed_url  = "https://shop.example/pay/failed"
 }
@@ -149,12 +161,27 @@ func newEnv(tb testing.TB, o envOptions) *env {
 	e.sb.WriteDOKUBlock(tb, filepath.Join(e.dir, "doku.hcl"))
 	e.path = filepath.Join(tb.TempDir(), "ddctl.db")
 	e.store = e.openStore()
+	if strings.Contains(o.hcl, "binding.payer") {
+		e.adoptPayer()
+	}
 	e.cfg = e.load(o.hcl)
 	e.engine = &reconcile.Engine{DOKU: e.client(), Store: e.store, NowFunc: e.clock.Now}
 	if !o.noApply {
 		e.apply(e.cfg)
 	}
 	return e
+}
+
+// adoptPayer records the binding the sandbox's payments were made
+// through as active, as ddctl import would: its customer token goes on
+// their refunds.
+func (e *env) adoptPayer() {
+	e.tb.Helper()
+	payer := state.Binding{Address: "binding.payer", CustomerID: sandboxtest.PayerCustomerID, Phone: sandboxtest.PayerPhone,
+		Status: state.BindingActive, AuthCode: secret.New(e.sb.PayerAuthCode(e.tb))}
+	if err := e.store.PutBinding(context.Background(), payer, e.began.Add(-30*24*time.Hour)); err != nil {
+		e.tb.Fatal(err)
+	}
 }
 
 func listen(tb testing.TB) net.Listener {
@@ -186,6 +213,9 @@ func (e *env) openStore() *state.Store {
 // directory.
 func (e *env) load(hcl string) *spec.Config {
 	e.tb.Helper()
+	if strings.Contains(hcl, "binding.payer") && !strings.Contains(hcl, `binding "payer"`) {
+		hcl += payerHCL // a refund names the payer: declare it
+	}
 	if err := os.WriteFile(filepath.Join(e.dir, "main.hcl"), []byte(hcl), 0o600); err != nil {
 		e.tb.Fatal(err)
 	}
