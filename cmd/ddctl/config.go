@@ -347,11 +347,22 @@ func startEmbeddedSandbox(ctx context.Context, dir string) (*embeddedSandbox, er
 	if err != nil {
 		return nil, err
 	}
+	seed, err := sandbox.ReadSeed(filepath.Join(dir, sandbox.SeedFile))
+	if err != nil {
+		return nil, err
+	}
+	cfg.AutoApprove = seed.AutoApproveDelay()
 	srv, err := sandbox.Open(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := srv.SeedFromFile(ctx, filepath.Join(dir, sandbox.SeedFile)); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	// What fell due while no command ran (a customer's approval, with
+	// auto_approve) is settled before ddctl asks.
+	if err := srv.Tick(ctx); err != nil {
 		srv.Close()
 		return nil, err
 	}

@@ -46,6 +46,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"pay":      cmdPay,
+			"payer":    cmdPayer,
 			"calls":    cmdCalls,
 			"refunds":  cmdRefunds,
 			"waitfile": cmdWaitFile,
@@ -78,9 +79,35 @@ func cmdPay(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	raw, _ := json.Marshal(a.Value())
 	_, err = sandboxOf(ts).Server.CreatePayment(context.Background(), sandbox.NewPayment{
-		PartnerReferenceNo: args[0], Amount: raw, Phone: "6281234567890",
+		PartnerReferenceNo: args[0], Amount: raw, Phone: sandboxtest.PayerPhone,
 	})
 	ts.Check(err)
+}
+
+// payer [DIR] writes, in DIR or the work directory, payer.hcl, the binding block of the customer whose
+// payments pay makes (bound outside ddctl), and payer.authcode, its
+// authCode, for a script to adopt it with
+// "stdin payer.authcode" and "exec ddctl import binding.payer payer-1".
+func cmdPayer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 1 {
+		ts.Fatalf("usage: payer [DIR]")
+	}
+	dir := "."
+	if len(args) == 1 {
+		dir = args[0]
+	}
+	sb := sandboxOf(ts)
+	const block = `binding "payer" {
+  customer_id = "payer-1"
+  phone       = "6281299990001"
+  success_url = "https://shop.example/bound"
+  failed_url  = "https://shop.example/failed"
+}
+`
+	ts.Check(os.WriteFile(ts.MkAbs(filepath.Join(dir, "payer.hcl")), []byte(block), 0o600))
+	code, err := sb.Server.BindOutside(context.Background(), sandboxtest.PayerPhone, sandboxtest.PayerCustomerID)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(filepath.Join(dir, "payer.authcode")), []byte(code+"\n"), 0o600))
 }
 
 // calls OP N asserts that the sandbox has counted N requests to OP.
@@ -206,7 +233,7 @@ func cmdPayMany(ts *testscript.TestScript, neg bool, args []string) {
 	raw, _ := json.Marshal(a.Value())
 	for i := 1; i <= n; i++ {
 		_, err := sandboxOf(ts).Server.CreatePayment(context.Background(), sandbox.NewPayment{
-			PartnerReferenceNo: fmt.Sprintf(args[0], i), Amount: raw, Phone: "6281234567890",
+			PartnerReferenceNo: fmt.Sprintf(args[0], i), Amount: raw, Phone: sandboxtest.PayerPhone,
 		})
 		ts.Check(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -49,6 +50,12 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	cfg.AutoApprove, cfg.PaymentExpiry, cfg.RefundPolicy, cfg.MaxSkew = *autoApprove, *expiry, *refundPolicy, *maxSkew
 	cfg.NotifyURL, cfg.NotifyMode = *notifyURL, doku.NotificationMode(*notifyMode)
 	cfg.RefundCustomerTokenOptional = *refundTokenOptional
+	seed, err := sandbox.ReadSeed(filepath.Join(*dir, sandbox.SeedFile))
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: seed: %v\n", err)
+		return exitError
+	}
+	cfg.AutoApprove = cmp.Or(cfg.AutoApprove, seed.AutoApproveDelay())
 	srv, err := sandbox.Open(cfg)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)

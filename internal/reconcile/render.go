@@ -100,6 +100,7 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 			if a.Reason != "" {
 				attr(b, "reason", strconv.Quote(a.Reason))
 			}
+			attr(b, "payer", a.Binding)
 			attr(b, "partner_refund_no", strconv.Quote(a.Key))
 			b.WriteString("    }\n")
 		}

@@ -90,6 +90,7 @@ type (
 		Amount         jsonAmount `json:"amount"`
 		AmountMinor    int64      `json:"amount_minor"`
 		Reason         string     `json:"reason"`
+		Binding        string     `json:"binding"`
 		IdempotencyKey string     `json:"idempotency_key"`
 	}
 	jsonBind struct {
@@ -294,6 +295,7 @@ func jsonAfter(a Action) any {
 		Amount:         jsonAmountOf(a.Amount),
 		AmountMinor:    int64(a.Amount),
 		Reason:         a.Reason,
+		Binding:        a.Binding,
 		IdempotencyKey: a.Key,
 	}
 }

@@ -276,6 +276,7 @@ type (
 		Amount         jsonAmount `json:"amount"`
 		AmountMinor    int64      `json:"amount_minor"`
 		Reason         string     `json:"reason"`
+		Binding        string     `json:"binding"`
 		IdempotencyKey string     `json:"idempotency_key"`
 	}
 	jsonBindAfter struct {

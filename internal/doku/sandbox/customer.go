@@ -68,6 +68,21 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
+// addCustomer makes the account nc describes unless the ledger has one
+// at its phone, which keeps its balance (a seed read at every start must
+// not undo what happened since).
+func (s *Server) addCustomer(ctx context.Context, nc NewCustomer) error {
+	var n int
+	if err := s.ledger.db.GetContext(ctx, &n, `SELECT count(*) FROM customers WHERE phone = ?`, nc.Phone); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := s.PutCustomer(ctx, nc)
+	return err
+}
+
 // Confirm approves (approve true) or rejects what confirmation id waits
 // for: a binding or a payment. It is what the customer's OTP and PIN page
 // does, for tests.

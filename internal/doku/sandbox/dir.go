@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/secret"
@@ -169,24 +170,56 @@ doku {
 	return writeFileAtomic(filepath.Join(dir, DOKUFile), []byte(hcl), 0o600)
 }
 
-// Seed is the content of seed.json.
+// Seed is the content of seed.json: Allo accounts (made if missing; an
+// existing one keeps its balance) and paid payments (made if missing).
 type Seed struct {
-	Payments []NewPayment `json:"payments"`
+	Customers []NewCustomer `json:"customers"`
+	Payments  []NewPayment  `json:"payments"`
+	// AutoApprove, a Go duration such as "1s", approves every binding and
+	// payment this long after it was asked for, as Config.AutoApprove;
+	// a -auto-approve flag given to ddctl sandbox wins.
+	AutoApprove string `json:"auto_approve,omitempty"`
 }
 
-// SeedFromFile creates the payments listed in path that the ledger does not
-// hold yet. A missing file seeds nothing.
-func (s *Server) SeedFromFile(ctx context.Context, path string) (int, error) {
+// ReadSeed reads the seed.json at path; a missing file is an empty seed.
+func ReadSeed(path string) (Seed, error) {
+	var seed Seed
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+		return seed, nil
 	}
+	if err != nil {
+		return seed, err
+	}
+	if err := json.Unmarshal(b, &seed); err != nil {
+		return seed, fmt.Errorf("%s: %w", path, err)
+	}
+	if seed.AutoApprove != "" {
+		if d, err := time.ParseDuration(seed.AutoApprove); err != nil || d <= 0 {
+			return seed, fmt.Errorf("%s: auto_approve %q: want a positive duration such as \"1s\"", path, seed.AutoApprove)
+		}
+	}
+	return seed, nil
+}
+
+// AutoApproveDelay is the seed's auto_approve, or 0.
+func (s Seed) AutoApproveDelay() time.Duration {
+	d, _ := time.ParseDuration(s.AutoApprove)
+	return d
+}
+
+// SeedFromFile makes the accounts and payments listed in path that the
+// ledger does not hold yet, and returns how many payments the seed lists.
+// A missing file seeds nothing.
+func (s *Server) SeedFromFile(ctx context.Context, path string) (int, error) {
+	seed, err := ReadSeed(path)
 	if err != nil {
 		return 0, err
 	}
-	var seed Seed
-	if err := json.Unmarshal(b, &seed); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+	for i, c := range seed.Customers {
+		if err := s.addCustomer(ctx, c); err != nil {
+			return 0, fmt.Errorf("%s: customer %d: %w", path, i+1, err)
+		}
 	}
 	for i, p := range seed.Payments {
 		if _, err := s.CreatePayment(ctx, p); err != nil {
