@@ -16,7 +16,8 @@ func TestRun(t *testing.T) {
 	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("run: exit %d\n%s", code, stderr.Bytes())
 	}
-	if want := "5 refunds succeeded, 2 bindings active, 24 charge occurrences paid."; !strings.Contains(stdout.String(), want) {
+	// 3 bindings: the refunds' payer and 2 customers.
+	if want := "5 refunds succeeded, 3 bindings active, 24 charge occurrences paid."; !strings.Contains(stdout.String(), want) {
 		t.Errorf("stdout = %q, want it to say %q", stdout.String(), want)
 	}
 	for _, name := range []string{"main.hcl", "refunds.csv", "customers.csv", "ddctl.db"} {

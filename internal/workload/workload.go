@@ -91,6 +91,13 @@ func (p Params) now() time.Time {
 	return p.Now
 }
 
+// PayerCustomerID and PayerPhone are the customer who paid every payment
+// the refunds refund.
+const (
+	PayerCustomerID = "payer-1"
+	PayerPhone      = "6281299990001"
+)
+
 // Refund is one row of refunds.csv: a refund of the whole of a payment.
 type Refund struct {
 	OrderID string       // the for_each key
@@ -199,13 +206,23 @@ recurring_charge "membership" {
 	}
 	if p.Refunds > 0 {
 		fmt.Fprintf(&b, `
+# The payer of every refunded payment, bound outside ddctl and adopted:
+# DOKU takes a refund only with the payer's customer token.
+binding "payer" {
+  customer_id = %q
+  phone       = %q
+  success_url = "https://shop.example/bind/ok"
+  failed_url  = "https://shop.example/bind/failed"
+}
+
 refund "batch" {
   for_each = { for r in csvdecode(file(%q)) : r.order_id => r }
   payment  = each.value.payment_ref
   amount   = each.value.amount
   reason   = each.value.reason
+  binding  = binding.payer
 }
-`, RefundsFile)
+`, PayerCustomerID, PayerPhone, RefundsFile)
 	}
 	if err := os.WriteFile(filepath.Join(dir, MainFile), []byte(b.String()), 0o644); err != nil {
 		return err

@@ -32,8 +32,8 @@ func TestWriteStateConverges(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	if len(cfg.Refunds) != 50 || len(cfg.Bindings) != 5 || len(cfg.Charges) != 5 {
-		t.Fatalf("config: %d refunds, %d bindings, %d charges; want 50, 5, 5", len(cfg.Refunds), len(cfg.Bindings), len(cfg.Charges))
+	if len(cfg.Refunds) != 50 || len(cfg.Bindings) != 6 || len(cfg.Charges) != 5 {
+		t.Fatalf("config: %d refunds, %d bindings, %d charges; want 50, 6 (the payer and 5 customers), 5", len(cfg.Refunds), len(cfg.Bindings), len(cfg.Charges))
 	}
 	if got, want := cfg.Refunds[0].Address, `refund.batch["ORD-0000001"]`; got != want {
 		t.Fatalf("first refund %s, want %s", got, want)
@@ -51,7 +51,7 @@ func TestWriteStateConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (workload.Counts{Refunds: 50, Occurrences: 5 * workload.DefaultMonths, Bindings: 5}); n != want {
+	if want := (workload.Counts{Refunds: 50, Occurrences: 5 * workload.DefaultMonths, Bindings: 6}); n != want {
 		t.Fatalf("WriteState: %+v, want %+v", n, want)
 	}
 
