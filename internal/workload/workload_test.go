@@ -64,7 +64,7 @@ func TestWriteStateConverges(t *testing.T) {
 		t.Fatalf("plan: %d actions, errors %+v, waiting %+v, awaiting %d, removed %v; want nothing",
 			len(plan.Actions), plan.Errors, plan.Waiting, len(plan.Awaiting), plan.Removed)
 	}
-	if want := 50 + 5 + 5*workload.DefaultMonths; plan.Converged != want {
+	if want := 50 + 6 + 5*workload.DefaultMonths; plan.Converged != want {
 		t.Fatalf("plan: %d up to date, want %d", plan.Converged, want)
 	}
 	for op, calls := range sb.Server.Stats().Calls {
