@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
 )
@@ -120,7 +123,7 @@ func TestCIWorkflowFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	sb.WriteDOKUBlock(t, filepath.Join(cfgDir, "doku.hcl"))
-	seedCIPayments(t, sb, cfgDir)
+	payers := seedCIPayments(t, sb, cfgDir)
 
 	runnerTemp := filepath.Join(work, "runner-temp")
 	if err := os.MkdirAll(filepath.Join(runnerTemp, "ddctl-plan"), 0o755); err != nil { // the plan step's mkdir -p
@@ -139,6 +142,8 @@ func TestCIWorkflowFlow(t *testing.T) {
 		t.Fatalf("jobs given DDCTL_STATE_KEY: %v; want the apply job's alone", keyed)
 	}
 	t.Chdir(work) // run's -chdir moves the process; this puts it back
+	adoptCIPayers(t, sb, cfgDir, payers)
+	t.Chdir(work)
 
 	exec := func(c ddctlCommand) (code int, stdout, stderr string) {
 		args := make([]string, len(c.words))
@@ -247,42 +252,90 @@ func readCIWorkflow(t *testing.T) workflow {
 	return wf
 }
 
-// seedCIPayments creates the payments the example refunds: each CSV row's
-// payment for its amount (refunds are full-only), and every literal
-// payment = "..." of refunds.hcl for any amount (those refunds are full).
-func seedCIPayments(t *testing.T, sb *sandboxtest.Env, dir string) {
+// seedCIPayments creates the payments the example refunds, each by its
+// payer's phone (customers.csv): each CSV row's payment for its amount
+// (refunds are full-only), and every literal payment = "..." of
+// refunds.hcl, with the binding named after it, for any amount (those
+// refunds are full). It returns the payers by binding address.
+func seedCIPayments(t *testing.T, sb *sandboxtest.Env, dir string) map[string]ciPayer {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "refunds.csv"))
+	phones := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(dir, "customers.csv")) {
+		phones[r["customer_id"]] = r["phone"]
+	}
+	payers := map[string]ciPayer{}
+	pay := func(ref, customer, amount string) {
+		a, err := money.Parse(amount)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone, ok := phones[customer]
+		if !ok {
+			t.Fatalf("payment %s: customer %q is not in customers.csv", ref, customer)
+		}
+		raw, _ := json.Marshal(a.Value())
+		if _, err := sb.Server.CreatePayment(context.Background(), sandbox.NewPayment{PartnerReferenceNo: ref, Amount: raw, Phone: phone}); err != nil {
+			t.Fatal(err)
+		}
+		payers[fmt.Sprintf("binding.customer[%q]", customer)] = ciPayer{customer, phone}
+	}
+	for _, r := range readCSV(t, filepath.Join(dir, "refunds.csv")) {
+		pay(r["payment_ref"], r["customer_id"], r["amount"])
+	}
+	hcl, err := os.ReadFile(filepath.Join(dir, "refunds.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*payment\s*=\s*"([^"]+)".*\n\s*binding\s*=\s*binding\.customer\["([^"]+)"\]`).FindAllStringSubmatch(string(hcl), -1) {
+		pay(m[1], m[2], "100000")
+	}
+	if len(payers) == 0 {
+		t.Fatal("refunds.hcl and refunds.csv name no payer")
+	}
+	return payers
+}
+
+// ciPayer is a customer who paid, bound outside ddctl.
+type ciPayer struct{ customerID, phone string }
+
+// adoptCIPayers binds each payer's account in the sandbox as the shop's
+// own systems would have, and adopts it with ddctl import, as an operator
+// does once on the runner (with the state key set).
+func adoptCIPayers(t *testing.T, sb *sandboxtest.Env, cfgDir string, payers map[string]ciPayer) {
+	t.Helper()
+	for addr, p := range payers {
+		code, err := sb.Server.BindOutside(context.Background(), p.phone, p.customerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		if rc := run(context.Background(), []string{"-chdir=" + cfgDir, "import", addr, p.customerID}, strings.NewReader(code+"\n"), &out, &errb); rc != exitOK {
+			t.Fatalf("import %s: exit %d\n%s%s", addr, rc, &out, &errb)
+		}
+	}
+}
+
+// readCSV reads a CSV file with a header row into one map per row.
+func readCSV(t *testing.T, path string) []map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil || len(rows) < 2 {
-		t.Fatalf("refunds.csv: %d rows, %v", len(rows), err)
+		t.Fatalf("%s: %d rows, %v", path, len(rows), err)
 	}
-	col := map[string]int{}
-	for i, name := range rows[0] {
-		col[name] = i
-	}
+	var out []map[string]string
 	for _, r := range rows[1:] {
-		a, err := money.Parse(r[col["amount"]])
-		if err != nil {
-			t.Fatal(err)
+		m := map[string]string{}
+		for i, name := range rows[0] {
+			m[name] = r[i]
 		}
-		sb.Pay(t, r[col["payment_ref"]], a)
+		out = append(out, m)
 	}
-	hcl, err := os.ReadFile(filepath.Join(dir, "refunds.hcl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range regexp.MustCompile(`(?m)^\s*payment\s*=\s*"([^"]+)"`).FindAllStringSubmatch(string(hcl), -1) {
-		a, err := money.Parse("100000")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sb.Pay(t, m[1], a)
-	}
+	return out
 }
 
 // workflow is what the tests need of a workflow file.

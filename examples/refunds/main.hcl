@@ -16,13 +16,18 @@ recurring_charge "gym" {
   description = "Gym membership"
 }
 
+# DOKU takes a refund only with the payer's customer token: a refund of a
+# payment made outside ddctl names the payer's binding. A refund of a
+# charge occurrence uses the binding it was paid through.
 refund "order_1001" {
   payment = "INV-1001"
+  binding = binding.alice
   reason  = "item damaged"
 }
 
 refund "order_1002" {
   payment    = "INV-1002"
+  binding    = binding.alice
   amount     = 75000
   reason     = "order cancelled"
   not_before = "2026-12-05T02:00:00+07:00"
