@@ -98,9 +98,11 @@ Options:`)
 		if err != nil {
 			return usageError(s, "daemon", "-start-at wants an RFC 3339 time such as 2026-12-01T08:59:00+07:00")
 		}
-		if cfg.DOKU.Environment != "sandbox" {
-			fmt.Fprintf(s.stderr, "Error: -start-at moves the clock that decides when customers are charged; it is allowed only with environment = \"sandbox\" (the doku block at %s:%d has environment = %q)\n",
-				cfg.DOKU.DeclRange.Filename, cfg.DOKU.DeclRange.Start.Line, cfg.DOKU.Environment)
+		if !cfg.DOKU.Local() {
+			// DOKU's own sandbox is a remote service with real credentials:
+			// only a simulator on this machine may have its clock moved.
+			fmt.Fprintf(s.stderr, "Error: -start-at moves the clock that decides when customers are charged; it is allowed only against a simulator on this machine (environment = \"sandbox\" with a loopback base_url; the doku block at %s:%d has environment = %q, base_url %q)\n",
+				cfg.DOKU.DeclRange.Filename, cfg.DOKU.DeclRange.Start.Line, cfg.DOKU.Environment, cfg.DOKU.BaseURL)
 			return exitError
 		}
 		offset := time.Until(t)

@@ -1513,10 +1513,11 @@ func TestDaemonNeedsApply(t *testing.T) {
 }
 
 // TestDaemonStartAtRefusedInProduction: -start-at moves the clock that
-// decides when customers are charged, so against production the daemon
-// refuses to start, before it opens the state or listens.
+// decides when customers are charged, so against production, and against
+// DOKU's own sandbox (a remote service with real credentials), the daemon
+// refuses to start, before it opens the state or listens. Only a
+// simulator on this machine may have its clock moved.
 func TestDaemonStartAtRefusedInProduction(t *testing.T) {
-	dir := t.TempDir()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -1525,33 +1526,38 @@ func TestDaemonStartAtRefusedInProduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "merchant.pem"), pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hcl := `doku {
-  environment      = "production"
+	for _, environment := range []string{"production", "sandbox"} {
+		t.Run(environment, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "merchant.pem"), pem, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			hcl := fmt.Sprintf(`doku {
+  environment      = %q
   client_id        = "BRN-0001"
   client_secret    = "sk-live-not-real"
   private_key_file = "merchant.pem"
 }
-`
-	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o600); err != nil {
-		t.Fatal(err)
+`, environment)
+			if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, errOut, code := runDDCTL(t, dir, "daemon", "-listen=127.0.0.1:0", "-start-at=2026-12-01T08:59:00+07:00")
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+			if !strings.Contains(errOut, `-start-at`) || !strings.Contains(errOut, `allowed only against a simulator on this machine`) || !strings.Contains(errOut, fmt.Sprintf("%q", environment)) {
+				t.Errorf("the error does not say that -start-at is for a local simulator only:\n%s", errOut)
+			}
+			if strings.Contains(out, "listening") {
+				t.Errorf("it served:\n%s", out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "ddctl.db")); err == nil {
+				t.Errorf("it created the state file")
+			}
+			t.Logf("%s", strings.TrimSpace(errOut))
+		})
 	}
-	out, errOut, code := runDDCTL(t, dir, "daemon", "-listen=127.0.0.1:0", "-start-at=2026-12-01T08:59:00+07:00")
-	if code != 1 {
-		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	if !strings.Contains(errOut, `-start-at`) || !strings.Contains(errOut, `allowed only with environment = "sandbox"`) || !strings.Contains(errOut, `"production"`) {
-		t.Errorf("the error does not say that -start-at is for the sandbox only:\n%s", errOut)
-	}
-	if strings.Contains(out, "listening") {
-		t.Errorf("it served:\n%s", out)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "ddctl.db")); err == nil {
-		t.Errorf("it created the state file")
-	}
-	t.Logf("%s", strings.TrimSpace(errOut))
 }
 
 // jwtRe matches a JSON Web Token: DOKU's access tokens (B2B and customer)
