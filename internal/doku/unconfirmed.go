@@ -30,14 +30,14 @@ const Channel = "DIRECT_DEBIT_ALLO_SNAP"
 
 // PaymentChannelID is the CHANNEL-ID header of a payment: whether Allo
 // requires it and which value it expects is UNCONFIRMED; "DH" is the Go
-// SDK's (§6).
+// SDK's (docs/doku.md#headers).
 const PaymentChannelID = "DH"
 
 // StatusServiceCode is sent as serviceCode in a status inquiry: every DOKU
-// SDK sends "55", the generic SNAP convention "54" (DISAGREE, §7.5).
+// SDK sends "55", the generic SNAP convention "54" (UNCONFIRMED, docs/doku.md#status-inquiry).
 const StatusServiceCode = "55"
 
-// Service codes, the middle two digits of a responseCode (§9).
+// Service codes, the middle two digits of a responseCode (docs/doku.md#endpoints).
 const (
 	ServiceTokenB2B   = "73"
 	ServiceTokenB2B2C = "74"
@@ -51,7 +51,7 @@ const (
 )
 
 // Case codes this package and the sandbox use for conditions whose code
-// DOKU does not document for Allo (§7.6, §9.3).
+// DOKU does not document for Allo (docs/doku.md#refund).
 const (
 	// CaseRefundAmount answers a refund whose amount breaks the refund policy
 	// (full-only: the paid amount). UNCONFIRMED: 4045813 Invalid Amount.
@@ -62,51 +62,51 @@ const (
 )
 
 // TokenRefreshMargin is how long before its expiry a cached token is
-// replaced (the SDKs refresh ~10 s early, §5.1).
+// replaced (the SDKs refresh ~10 s early, docs/doku.md#token-lifetimes).
 const TokenRefreshMargin = 10 * time.Second
 
 // DefaultTokenLifetime is assumed when a token answer carries no usable
-// expiry (every SDK assumes 900 s, §5.1).
+// expiry (every SDK assumes 900 s, docs/doku.md#token-lifetimes).
 const DefaultTokenLifetime = 900 * time.Second
 
 // ExternalIDZone bounds the day within which DOKU keeps X-EXTERNAL-ID
-// unique: WIB or UTC is UNCONFIRMED (§3); WIB is DOKU's home zone.
+// unique: WIB or UTC is UNCONFIRMED (docs/doku.md#idempotency); WIB is DOKU's home zone.
 var ExternalIDZone = time.FixedZone("WIB", 7*3600)
 
 // TimestampLayout formats X-TIMESTAMP: seconds and an explicit offset, in
-// WIB as the Go SDK sends it (the zone is DISAGREE, §3).
+// WIB as the Go SDK sends it (the zone is UNCONFIRMED, docs/doku.md#timestamps).
 const TimestampLayout = "2006-01-02T15:04:05-07:00"
 
 // PendingStatuses are the latestTransactionStatus values that mean a payment
-// has not reached a final state yet (§7.5; which of 01/03 Allo uses is
+// has not reached a final state yet (docs/doku.md#status-inquiry; which of 01/03 Allo uses is
 // UNCONFIRMED).
 var pendingStatuses = map[string]bool{"01": true, "02": true, "03": true}
 
-// Notifications (§8).
+// Notifications (docs/doku.md#notifications).
 
 // DefaultNotificationMode is how notifications are verified unless
-// configured otherwise. §8.3 is DISAGREE between three readings; the
+// configured otherwise. docs/doku.md#notification-signature has three readings; the
 // asymmetric one is the likeliest (DOKU's own sample carries a 344-character
 // RSA-2048 signature), and README.md ("The daemon") makes it the default.
 const DefaultNotificationMode = ModeAsymmetric
 
 // DefaultMaxSkew is how far X-TIMESTAMP may be from the receiver's clock,
 // either way, on a token request or a notification. DOKU's accepted skew is
-// UNCONFIRMED (§3, §14 item 1); five minutes is the usual choice. It
-// assumes DOKU's retries (§8.5, up to 12 h later) carry a fresh X-TIMESTAMP
+// UNCONFIRMED (docs/doku.md#timestamps); five minutes is the usual choice. It
+// assumes DOKU's retries (docs/doku.md#notification-retries, up to 12 h later) carry a fresh X-TIMESTAMP
 // and signature; re-sent verbatim, they would be refused as stale.
 const DefaultMaxSkew = 5 * time.Minute
 
 // DefaultReceiverTokenLifetime is how long a token the receiver issues to
-// DOKU is valid. The merchant chooses; the SDKs issue 900 s tokens (§8.1),
-// the lifetime of DOKU's own (§5.1).
+// DOKU is valid. The merchant chooses; the SDKs issue 900 s tokens (docs/doku.md#merchant-token-endpoint),
+// the lifetime of DOKU's own (docs/doku.md#token-lifetimes).
 const DefaultReceiverTokenLifetime = DefaultTokenLifetime
 
-// Answers of the merchant's token endpoint (§8.1) and notification endpoint
-// (§8.4). 2007300, 4017300 (bad signature) and 2005600 come from the SDKs;
-// the others apply SNAP's case table (§9.2) to services 73 and 56 and are
-// UNCONFIRMED. DOKU appears to act on the HTTP status alone (§8.4): any 2xx
-// acknowledges, anything else is retried (§8.5).
+// Answers of the merchant's token endpoint (docs/doku.md#merchant-token-endpoint) and notification endpoint
+// (docs/doku.md#notification-answer). 2007300, 4017300 (bad signature) and 2005600 come from the SDKs;
+// the others apply SNAP's case table (docs/doku.md#response-codes) to services 73 and 56 and are
+// UNCONFIRMED. DOKU appears to act on the HTTP status alone (docs/doku.md#notification-answer): any 2xx
+// acknowledges, anything else is retried (docs/doku.md#notification-retries).
 const (
 	CodeTokenIssued       Code = "2007300"
 	CodeTokenUnauthorized Code = "4017300" // bad signature, unknown client, stale X-TIMESTAMP
