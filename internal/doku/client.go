@@ -214,7 +214,7 @@ func (c *Client) Pay(ctx context.Context, req PaymentRequest, opts RequestOption
 func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingResponse, error) {
 	tok, err := c.customerToken(ctx, opts.AuthCode, false)
 	var e *Error
-	if errors.As(err, &e) && e.Code.HTTPStatus() == 403 {
+	if errors.As(err, &e) && BindingGone(err) {
 		// The authCode no longer buys a token: the binding is not active,
 		// perhaps because an earlier unbinding whose answer was lost went
 		// through. Ask before concluding anything.

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/ddctl/ddctl/internal/doku"
@@ -188,11 +187,10 @@ func (e *Engine) resolveUnbind(ctx context.Context, op state.Operation) Resoluti
 		return res
 	}
 	_, err = e.DOKU.CustomerToken(ctx, b.AuthCode)
-	var derr *doku.Error
 	switch {
 	case err == nil:
 		res.Status, res.Detail = state.OpNotReceived, "the binding is still active at DOKU; the unbind will be sent again"
-	case errors.As(err, &derr) && derr.Code.HTTPStatus() == 403:
+	case doku.BindingGone(err):
 		res.Status, res.Detail = state.OpSucceeded, "DOKU no longer gives a token for the binding: it is unbound"
 		b.Status = state.BindingUnbound
 		if perr := e.Store.PutBinding(context.WithoutCancel(ctx), b, e.now()); perr != nil {
