@@ -110,47 +110,57 @@ const TimestampLayout = "2006-01-02T15:04:05-07:00"
 // by a DOKU sandbox status inquiry on a payment whose page was not opened.
 var pendingStatuses = map[string]bool{"01": true, "02": true, "03": true}
 
-// Binding state (docs/doku.md#binding). DOKU documents no way for the
-// merchant to learn that a customer confirmed a binding, or that a binding
-// went away: no binding notification, no binding status call for Allo, and
-// undocumented values in the binding answer's status field. ddctl reads
-// both from the customer-token (B2B2C) exchange of the binding's authCode,
-// a convention of its own sandbox. Two UNCONFIRMED readings follow.
-//
-// BindingActivation: a pending binding is active once its authCode buys a
-// customer token (reconcile's planBindings refresh). The SDKs exchange the
-// authCode only for customer calls after binding (docs/doku.md#b2b2c-token);
-// DOKU does not say the exchange is refused before the customer confirms.
-// Settled by: at DOKU's sandbox, exchanging a binding's authCode before and
-// after the customer confirms, noting each answer's HTTP status and code.
+// Readings that are a convention of ddctl's code rather than a value: each
+// is named here so that comments at the places that depend on it can say
+// which reading they rely on. Their values only describe them.
+const (
+	// BindingActivation (docs/doku.md#binding): DOKU documents no way for
+	// the merchant to learn that a customer confirmed a binding (no binding
+	// notification, no binding status call for Allo, undocumented values
+	// in the binding answer's status field). ddctl takes a pending binding
+	// as active once its authCode buys a customer token (reconcile's
+	// planBindings refresh, ddctl import), a convention of its own
+	// sandbox. The SDKs exchange the authCode only for customer calls
+	// after binding (docs/doku.md#b2b2c-token); DOKU does not say the
+	// exchange is refused before the customer confirms. UNCONFIRMED;
+	// settled by: at DOKU's sandbox, exchanging a binding's authCode
+	// before and after the customer confirms, noting each answer's HTTP
+	// status and code.
+	BindingActivation = "a pending binding is active once its authCode buys a customer token"
+
+	// RefundCustomerToken (docs/doku.md#refund): a refund carries
+	// Authorization-Customer only when the refunded payment belongs to a
+	// binding the state holds as active (reconcile's authCodeOf); a refund
+	// of a payment made outside ddctl goes without it. Every official SDK
+	// sends the payer's customer token on a refund; whether DOKU accepts a
+	// refund without it is UNCONFIRMED. Settled by a DOKU sandbox refund
+	// without the header.
+	RefundCustomerToken = "Authorization-Customer on a refund only with a held, active binding"
+
+	// PartnerReferenceNoLength (docs/doku.md#payment): ddctl's
+	// partnerReferenceNo and partnerRefundNo are 32 to 56 characters
+	// (reconcile.IdempotencyKey) and ddctl's sandbox requires 32-64, per
+	// the Node SDK. DOKU's own Allo notification sample has a
+	// 14-character partnerReferenceNo and the Go SDK's README documents
+	// 9-16: UNCONFIRMED. Settled by DOKU sandbox payments with a 14- and a
+	// 40-character partnerReferenceNo.
+	PartnerReferenceNoLength = "partnerReferenceNo and partnerRefundNo of 32 to 64 characters"
+)
 
 // BindingGone reports whether err, from a customer-token exchange, is
-// taken to mean the binding is not active (not confirmed, or unbound):
-// DOKU refused the exchange with HTTP 403 (ddctl's sandbox answers 4037418,
-// Inactive Card/Account/Customer). DOKU may answer 401 (Invalid Customer
+// taken to mean the binding is not active, not confirmed or unbound
+// (docs/doku.md#binding): DOKU refused the exchange with HTTP 403 (ddctl's
+// sandbox answers 4037418, Inactive Card/Account/Customer). This is a
+// convention of ddctl's sandbox; DOKU may answer 401 (Invalid Customer
 // Token) or 404 (Invalid Card/Account/Customer) instead. It settles an
 // unbinding whose answer was lost, and makes Unbind ask before concluding.
-// Settled by: at DOKU's sandbox, exchanging a binding's authCode after an
-// unbinding, noting the answer; or DOKU support's answer on how a merchant
-// learns a binding's state.
+// UNCONFIRMED; settled by: at DOKU's sandbox, exchanging a binding's
+// authCode after an unbinding, noting the answer; or DOKU support's answer
+// on how a merchant learns a binding's state.
 func BindingGone(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code.HTTPStatus() == 403
 }
-
-// RefundCustomerToken: a refund carries Authorization-Customer only when
-// the refunded payment belongs to a binding the state holds as active
-// (reconcile's authCodeOf); a refund of a payment made outside ddctl goes
-// without it. Every official SDK sends the payer's customer token on a
-// refund (docs/doku.md#refund); whether DOKU accepts a refund without it is
-// UNCONFIRMED. Settled by a DOKU sandbox refund without the header.
-//
-// PartnerReferenceNoLength: ddctl's partnerReferenceNo and partnerRefundNo
-// are 32 to 56 characters (reconcile.IdempotencyKey) and ddctl's sandbox
-// requires 32-64, per the Node SDK. DOKU's own Allo notification sample has
-// a 14-character partnerReferenceNo and the Go SDK's README documents 9-16
-// (docs/doku.md#payment): UNCONFIRMED. Settled by DOKU sandbox payments
-// with a 14- and a 40-character partnerReferenceNo.
 
 // Notifications (docs/doku.md#notifications).
 
