@@ -135,7 +135,7 @@ func NewClient(cfg Config) (*Client, error) {
 // Refund asks DOKU to refund a payment (docs/doku.md#refund). A nil error means DOKU
 // accepted it; otherwise the error is an *Error whose Outcome says whether
 // the refund may have happened. With opts.AuthCode, the customer's token
-// goes along as Authorization-Customer (docs/doku.md#refund).
+// goes along as Authorization-Customer (docs/doku.md#refund); without it, none (UNCONFIRMED: RefundCustomerToken).
 func (c *Client) Refund(ctx context.Context, req RefundRequest, opts RequestOptions) (*RefundResponse, error) {
 	if req.AdditionalInfo.Channel == "" {
 		req.AdditionalInfo.Channel = Channel
@@ -239,9 +239,9 @@ func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingRes
 }
 
 // CustomerToken exchanges a binding's authCode for its customer token
-// (docs/doku.md#b2b2c-token) now, whatever is cached, and caches the answer. DOKU refuses the
-// exchange (403) while the customer has not confirmed the binding, and
-// after it is unbound: the refresh and the resolver use it to tell an
+// (docs/doku.md#b2b2c-token) now, whatever is cached, and caches the answer. ddctl reads a
+// refused exchange (403) as a binding not confirmed yet or unbound (the UNCONFIRMED readings
+// BindingActivation and BindingGone, docs/doku.md#binding): the refresh and the resolver use it to tell an
 // active binding, so a cached token must not answer for DOKU.
 func (c *Client) CustomerToken(ctx context.Context, authCode secret.Value) (secret.Value, error) {
 	return c.customerToken(ctx, authCode, true)

@@ -12,11 +12,12 @@ import (
 
 // DeviceID is the X-DEVICE-ID ddctl sends with a binding request: the
 // request comes from the merchant's back office, not a customer's device
-// (which header value DOKU expects then is UNCONFIRMED).
+// (which header value DOKU expects then is UNCONFIRMED, docs/doku.md#headers).
 const DeviceID = "ddctl"
 
 // planBindings refreshes pending bindings (one customer-token exchange
-// each: it succeeds once the customer confirmed) and decides the binding
+// each: it succeeds once the customer confirmed, the UNCONFIRMED reading
+// doku.BindingActivation in internal/doku/unconfirmed.go) and decides the binding
 // and unbind instances (README.md, "How it works").
 func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool, g *guard) error {
 	have, err := e.Store.Bindings(ctx)
@@ -173,7 +174,8 @@ func (e *Engine) applyUnbind(ctx context.Context, a Action, runID int64) ActionR
 }
 
 // resolveUnbind settles an unbind left open: a binding whose authCode no
-// longer buys a customer token is unbound; one that still does is not.
+// longer buys a customer token is unbound; one that still does is not
+// (the UNCONFIRMED reading doku.BindingGone, docs/doku.md#binding).
 func (e *Engine) resolveUnbind(ctx context.Context, op state.Operation) Resolution {
 	res := Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status}
 	have, err := e.Store.Bindings(ctx)

@@ -226,7 +226,7 @@ func (s *Server) activeBinding(ctx context.Context, token string, now time.Time)
 
 // handleTokenB2B2C exchanges a binding's authCode for a customer token
 // (docs/doku.md#b2b2c-token). The authCode works only once the customer has confirmed the
-// binding (UNCONFIRMED for DOKU: the practical reading).
+// binding (UNCONFIRMED for DOKU: doku.BindingActivation, docs/doku.md#binding).
 func (s *Server) handleTokenB2B2C(w http.ResponseWriter, r *http.Request) {
 	op := doku.OpTokenB2B2C
 	s.count(op)
