@@ -22,7 +22,8 @@ import (
 // made outside ddctl. The binding's authCode is read from stdin, never from
 // the command line (where shell history and process lists would keep it).
 // One call is made, a customer-token exchange: DOKU gives a token only for
-// an active binding, so nothing inactive or mistyped is adopted.
+// an active binding (the UNCONFIRMED reading doku.BindingActivation,
+// docs/doku.md#binding), so nothing inactive or mistyped is adopted.
 func runImport(ctx context.Context, args []string, s streams) int {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(s.stderr)

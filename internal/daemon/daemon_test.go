@@ -138,7 +138,7 @@ func jwt(tb testing.TB, key *rsa.PrivateKey, claims string) string {
 	return signing + "." + enc.EncodeToString(sig)
 }
 
-// forgeries are the representative mix of §8.3's checks, each about the
+// forgeries are the representative mix of the checks of docs/doku.md#notification-signature, each about the
 // charge awaiting its customer, so that one let through would show.
 func (s *notifying) forgeries(t *testing.T) []forgery {
 	t.Helper()
@@ -295,7 +295,7 @@ func TestNotificationForgeriesChangeNothing(t *testing.T) {
 	}
 }
 
-// DOKU sends one event more than once (§8.5), under the same
+// DOKU sends one event more than once (docs/doku.md#notification-retries), under the same
 // X-EXTERNAL-ID or not: each is answered 200 2005600, the inbox has it
 // once, and the charge awaiting its customer succeeds with one
 // charge.succeeded event.

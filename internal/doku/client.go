@@ -26,7 +26,7 @@ import (
 	"github.com/ddctl/ddctl/internal/secret"
 )
 
-// DefaultTimeout bounds one HTTP exchange with DOKU (the Go SDK's 30 s, §11).
+// DefaultTimeout bounds one HTTP exchange with DOKU (the Go SDK's 30 s, docs/doku.md#timeouts).
 const DefaultTimeout = 30 * time.Second
 
 // maxBody bounds how much of an answer is read.
@@ -132,10 +132,10 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Refund asks DOKU to refund a payment (§7.6). A nil error means DOKU
+// Refund asks DOKU to refund a payment (docs/doku.md#refund). A nil error means DOKU
 // accepted it; otherwise the error is an *Error whose Outcome says whether
 // the refund may have happened. With opts.AuthCode, the customer's token
-// goes along as Authorization-Customer (§6).
+// goes along as Authorization-Customer (docs/doku.md#refund); without it, none (UNCONFIRMED: RefundCustomerToken).
 func (c *Client) Refund(ctx context.Context, req RefundRequest, opts RequestOptions) (*RefundResponse, error) {
 	if req.AdditionalInfo.Channel == "" {
 		req.AdditionalInfo.Channel = Channel
@@ -159,7 +159,7 @@ func (c *Client) Refund(ctx context.Context, req RefundRequest, opts RequestOpti
 	return &out, nil
 }
 
-// BindAccount asks DOKU to bind a customer's Allo account (§7.2). The
+// BindAccount asks DOKU to bind a customer's Allo account (docs/doku.md#account-binding). The
 // answer carries the page where the customer confirms with OTP and PIN,
 // and the authCode that becomes usable once they have.
 func (c *Client) BindAccount(ctx context.Context, req BindingRequest, opts RequestOptions) (*BindingResponse, error) {
@@ -177,7 +177,7 @@ func (c *Client) BindAccount(ctx context.Context, req BindingRequest, opts Reque
 }
 
 // Balance asks for the balance of the bound account whose authCode is
-// opts.AuthCode (§7.3).
+// opts.AuthCode (docs/doku.md#balance-inquiry).
 func (c *Client) Balance(ctx context.Context, opts RequestOptions) (*BalanceResponse, error) {
 	h, err := c.customerHeaders(ctx, opts)
 	if err != nil {
@@ -191,7 +191,7 @@ func (c *Client) Balance(ctx context.Context, opts RequestOptions) (*BalanceResp
 }
 
 // Pay asks DOKU to debit the bound account whose authCode is opts.AuthCode
-// (§7.4). Success means accepted: the customer confirms on the page of
+// (docs/doku.md#payment). Success means accepted: the customer confirms on the page of
 // WebRedirectURL, and the result comes by notification or status inquiry.
 func (c *Client) Pay(ctx context.Context, req PaymentRequest, opts RequestOptions) (*PaymentResponse, error) {
 	if req.AdditionalInfo.Channel == "" {
@@ -210,11 +210,11 @@ func (c *Client) Pay(ctx context.Context, req PaymentRequest, opts RequestOption
 }
 
 // Unbind asks DOKU to remove the binding whose authCode is opts.AuthCode
-// (§7.7): its customer token is the request's tokenId.
+// (docs/doku.md#account-unbinding): its customer token is the request's tokenId.
 func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingResponse, error) {
 	tok, err := c.customerToken(ctx, opts.AuthCode, false)
 	var e *Error
-	if errors.As(err, &e) && e.Code.HTTPStatus() == 403 {
+	if errors.As(err, &e) && BindingGone(err) {
 		// The authCode no longer buys a token: the binding is not active,
 		// perhaps because an earlier unbinding whose answer was lost went
 		// through. Ask before concluding anything.
@@ -239,9 +239,9 @@ func (c *Client) Unbind(ctx context.Context, opts RequestOptions) (*UnbindingRes
 }
 
 // CustomerToken exchanges a binding's authCode for its customer token
-// (§5.2) now, whatever is cached, and caches the answer. DOKU refuses the
-// exchange (403) while the customer has not confirmed the binding, and
-// after it is unbound: the refresh and the resolver use it to tell an
+// (docs/doku.md#b2b2c-token) now, whatever is cached, and caches the answer. ddctl reads a
+// refused exchange (403) as a binding not confirmed yet or unbound (the UNCONFIRMED readings
+// BindingActivation and BindingGone, docs/doku.md#binding): the refresh and the resolver use it to tell an
 // active binding, so a cached token must not answer for DOKU.
 func (c *Client) CustomerToken(ctx context.Context, authCode secret.Value) (secret.Value, error) {
 	return c.customerToken(ctx, authCode, true)
@@ -258,7 +258,7 @@ func (c *Client) customerHeaders(ctx context.Context, opts RequestOptions) (http
 	return h, nil
 }
 
-// PaymentStatus asks for a payment's status and its refunds (§7.5). It
+// PaymentStatus asks for a payment's status and its refunds (docs/doku.md#status-inquiry). It
 // changes nothing at DOKU, so its failures are never Unknown.
 func (c *Client) PaymentStatus(ctx context.Context, req StatusRequest, opts RequestOptions) (*StatusResponse, error) {
 	if req.AdditionalInfo.Channel == "" {
@@ -352,7 +352,7 @@ func authKey(authCode secret.Value) string {
 
 // customerToken returns the cached B2B2C token of a binding, from memory
 // or the TokenCache, exchanging its authCode for a new one when missing or
-// about to expire, or always when fresh is set (§5.2).
+// about to expire, or always when fresh is set (docs/doku.md#b2b2c-token).
 func (c *Client) customerToken(ctx context.Context, authCode secret.Value, fresh bool) (secret.Value, error) {
 	if authCode.IsZero() {
 		return secret.Value{}, errors.New("customer-scoped call without the binding's authCode")
@@ -402,7 +402,7 @@ func (c *Client) customerToken(ctx context.Context, authCode secret.Value, fresh
 }
 
 // customerTokenLifetime reads accessTokenExpiryTime, an ISO-8601 time per
-// SNAP or a count of seconds per an SDK fixture (DISAGREE, §5.2).
+// SNAP or a count of seconds per an SDK fixture (UNCONFIRMED, docs/doku.md#b2b2c-token).
 func customerTokenLifetime(expiry string, now time.Time) time.Duration {
 	if t, err := time.Parse(time.RFC3339, expiry); err == nil {
 		// Already past by our clock: use it once, fetch anew next time.
@@ -529,7 +529,7 @@ func (c *Client) exchange(ctx context.Context, op Op, body []byte, h http.Header
 	outcome := Classify(res.ResponseCode)
 	if outcome == Succeeded {
 		// A 409 whose body is a success is DOKU replaying the answer to an
-		// X-EXTERNAL-ID it has seen with the same body (§10): it succeeded.
+		// X-EXTERNAL-ID it has seen with the same body (docs/doku.md#idempotency): it succeeded.
 		if err := json.Unmarshal(raw, out); err != nil {
 			return noAnswer(resp.StatusCode, fmt.Errorf("decode answer: %w", err))
 		}

@@ -111,7 +111,7 @@ func TestCancelledBeforeSendingIsRetryLater(t *testing.T) {
 }
 
 // The bytes hashed are the bytes sent: compact, no HTML escaping, no
-// trailing newline (§4.2).
+// trailing newline (docs/doku.md#symmetric-signature).
 func TestMarshalIsWhatIsSigned(t *testing.T) {
 	b, err := doku.Marshal(doku.RefundRequest{OriginalPartnerReferenceNo: "A&B", Reason: "<x> & y", RefundAmount: doku.Amount{Value: "1.00", Currency: "IDR"}})
 	if err != nil {

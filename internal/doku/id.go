@@ -8,7 +8,7 @@ import (
 )
 
 // NewExternalID makes an X-EXTERNAL-ID: numeric, 27 digits (at most 36
-// allowed), unique across days and not only within one (§3): the time in
+// allowed), unique across days and not only within one (docs/doku.md#idempotency): the time in
 // nanoseconds and eight random digits.
 func NewExternalID(now time.Time) string {
 	n, err := rand.Int(rand.Reader, big.NewInt(1e8))

@@ -10,7 +10,7 @@ import (
 )
 
 // ParsePrivateKey reads an RSA private key in PEM, PKCS#8 ("BEGIN PRIVATE
-// KEY") or PKCS#1 ("BEGIN RSA PRIVATE KEY"), as DOKU's SDKs accept (§2).
+// KEY") or PKCS#1 ("BEGIN RSA PRIVATE KEY"), as DOKU's SDKs accept (docs/doku.md#credentials-and-keys).
 // Errors never include the key material.
 func ParsePrivateKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(pemBytes)

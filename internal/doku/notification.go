@@ -20,22 +20,22 @@ import (
 )
 
 // The merchant's side of DOKU's payment notifications:
-// the token endpoint DOKU calls before notifying (§8.1), the check of a
-// notification (§8.3), its body (§8.2) and the answer (§8.4).
+// the token endpoint DOKU calls before notifying (docs/doku.md#merchant-token-endpoint), the check of a
+// notification (docs/doku.md#notification-signature), its body (docs/doku.md#notifications) and the answer (docs/doku.md#notification-answer).
 
 // receiverTokenIssuer is the iss claim of the tokens a Receiver issues.
 const receiverTokenIssuer = "ddctl"
 
 // AsymmetricTransactionStringToSign builds METHOD:path:bodyHash:timestamp,
 // the asymmetric transactional form that DOKU signs its requests to a
-// merchant with; path is the merchant's own (§4.1, §8.3). It has no token.
+// merchant with; path is the merchant's own (docs/doku.md#notification-signature). It has no token.
 func AsymmetricTransactionStringToSign(method, path string, body []byte, timestamp string) string {
 	return strings.ToUpper(method) + ":" + path + ":" + BodyHash(body) + ":" + timestamp
 }
 
 // SignAsymmetricTransaction is the X-SIGNATURE of the asymmetric
 // transactional form: standard Base64 of RSASSA-PKCS1-v1_5 over SHA-256 of
-// AsymmetricTransactionStringToSign (§8.3). DOKU signs with its private key;
+// AsymmetricTransactionStringToSign (docs/doku.md#notification-signature). DOKU signs with its private key;
 // the sandbox signs its notifications with this.
 func SignAsymmetricTransaction(key *rsa.PrivateKey, method, path string, body []byte, timestamp string) (string, error) {
 	sum := sha256.Sum256([]byte(AsymmetricTransactionStringToSign(method, path, body, timestamp)))
@@ -62,17 +62,17 @@ func VerifyAsymmetricTransaction(key *rsa.PublicKey, method, path string, body [
 }
 
 // NotificationMode is how a Receiver checks a notification's X-SIGNATURE.
-// §8.3 gives three readings; a Receiver uses exactly the one configured,
+// docs/doku.md#notification-signature gives three readings; a Receiver uses exactly the one configured,
 // never whichever happens to pass (README.md, "The daemon").
 type NotificationMode string
 
-// The three readings of §8.3.
+// The three readings of docs/doku.md#notification-signature.
 const (
 	// ModeAsymmetric: RSASSA-PKCS1-v1_5 SHA-256 by DOKU's private key over
 	// AsymmetricTransactionStringToSign with the merchant's path, verified
 	// with DOKU's public key.
 	ModeAsymmetric NotificationMode = "asymmetric"
-	// ModeSymmetric: HMAC-SHA512 with the client secret over §4.2's string,
+	// ModeSymmetric: HMAC-SHA512 with the client secret over the string of docs/doku.md#symmetric-signature,
 	// with the merchant's path and the notification's own bearer token.
 	ModeSymmetric NotificationMode = "symmetric"
 	// ModeTokenOnly: X-SIGNATURE is ignored; only the bearer token counts,
@@ -137,9 +137,9 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 }
 
 // ServeToken is the merchant's POST /authorization/v1/access-token/b2b that
-// DOKU calls before notifying (§8.1): X-CLIENT-KEY must be the client ID,
+// DOKU calls before notifying (docs/doku.md#merchant-token-endpoint): X-CLIENT-KEY must be the client ID,
 // X-TIMESTAMP within MaxSkew, X-SIGNATURE DOKU's signature of
-// clientId|timestamp (§4.1) and grantType client_credentials. It answers
+// clientId|timestamp (docs/doku.md#asymmetric-signature) and grantType client_credentials. It answers
 // 2007300 with an RS256 JWT signed by SigningKey, or a SNAP refusal.
 func (r *Receiver) ServeToken(w http.ResponseWriter, req *http.Request) {
 	now := r.now()
@@ -350,13 +350,13 @@ func (e *NotificationError) Error() string {
 }
 
 // Respond writes the refusal as DOKU expects it: HTTP status and SNAP
-// responseCode, with the case's standard message (§9.2), not the Reason.
-// Any answer but 2xx makes DOKU retry later (§8.5).
+// responseCode, with the case's standard message (docs/doku.md#response-codes), not the Reason.
+// Any answer but 2xx makes DOKU retry later (docs/doku.md#notification-retries).
 func (e *NotificationError) Respond(w http.ResponseWriter) {
 	writeCode(w, e.Code, caseMessage(e.Code))
 }
 
-// caseMessage is SNAP's message for the codes a Receiver answers (§9.2).
+// caseMessage is SNAP's message for the codes a Receiver answers (docs/doku.md#response-codes).
 func caseMessage(c Code) string {
 	switch {
 	case c.HTTPStatus() == 400 && c.Case() == "01":
@@ -377,7 +377,7 @@ func caseMessage(c Code) string {
 	return "General Error"
 }
 
-// Ack acknowledges a notification: HTTP 200 with 2005600 (§8.4). Persist
+// Ack acknowledges a notification: HTTP 200 with 2005600 (docs/doku.md#notification-answer). Persist
 // the notification first; any 2xx tells DOKU not to send it again.
 func Ack(w http.ResponseWriter) {
 	writeCode(w, CodeNotifyAck, "Successful")
@@ -402,7 +402,7 @@ func writeAnswer(w http.ResponseWriter, status int, b []byte) {
 	w.Write(b)
 }
 
-// Notification is DOKU's payment notification (§8.2), with DOKU's JSON
+// Notification is DOKU's payment notification (docs/doku.md#notifications), with DOKU's JSON
 // names, plus the X-EXTERNAL-ID it came with.
 type Notification struct {
 	OriginalPartnerReferenceNo string           `json:"originalPartnerReferenceNo"`
@@ -415,7 +415,7 @@ type Notification struct {
 
 	// ExternalID is the notification's own X-EXTERNAL-ID header, set by
 	// Verify: DOKU's id of this request. De-duplicate on it and on
-	// DedupKey (§8.3): whether a retry keeps it is not documented.
+	// DedupKey (docs/doku.md#notifications): whether a retry keeps it is not documented.
 	ExternalID string `json:"-"`
 	// Signed is set by Verify when X-SIGNATURE was present and verified.
 	// A notification taken on its bearer token alone (ModeTokenOnly,
@@ -423,7 +423,7 @@ type Notification struct {
 	Signed bool `json:"-"`
 }
 
-// NotificationInfo is a notification's additionalInfo (§8.2). All of it is
+// NotificationInfo is a notification's additionalInfo (docs/doku.md#notifications). All of it is
 // optional; lineItems and origin are not kept.
 type NotificationInfo struct {
 	CustIDMerchant string `json:"custIdMerchant,omitempty"`
@@ -434,7 +434,7 @@ type NotificationInfo struct {
 }
 
 // DedupKey identifies the event a notification reports, the same on every
-// retry of it (§8.3, §8.5): originalPartnerReferenceNo and
+// retry of it (docs/doku.md#notification-retries): originalPartnerReferenceNo and
 // latestTransactionStatus. The status is always two digits, so the key is
 // unambiguous.
 func (n *Notification) DedupKey() string {
@@ -457,8 +457,8 @@ type notificationWire struct {
 	AdditionalInfo json.RawMessage `json:"additionalInfo"`
 }
 
-// ParseNotification reads a notification body (§8.2). Unknown fields are
-// ignored, as DOKU adds fields at will (§3); optional fields of an
+// ParseNotification reads a notification body (docs/doku.md#notifications). Unknown fields are
+// ignored, as DOKU adds fields at will (docs/doku.md#wire-format); optional fields of an
 // unexpected type are left empty. originalPartnerReferenceNo must be
 // non-empty, latestTransactionStatus two digits and amount a valid IDR
 // amount. A key given twice in one object, in any mix of case, is refused:
@@ -554,7 +554,7 @@ func twoDigitStatus(s string) bool {
 }
 
 // The tokens a Receiver issues are RS256 JWTs with claims exp, iss and
-// clientId (§8.1). Only the Receiver reads them, so only its own exact
+// clientId (docs/doku.md#merchant-token-endpoint). Only the Receiver reads them, so only its own exact
 // header and canonical Base64 are accepted.
 
 type receiverClaims struct {

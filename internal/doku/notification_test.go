@@ -134,7 +134,7 @@ func newReceiverEnv(tb testing.TB, mode doku.NotificationMode, signatureOptional
 	return &receiverEnv{r: r, cfg: cfg, keys: keys, clock: clock, srv: srv}
 }
 
-// tokenRequest is DOKU's request for a merchant token (§8.1), signed with
+// tokenRequest is DOKU's request for a merchant token (docs/doku.md#merchant-token-endpoint), signed with
 // key over clientID|timestamp.
 func tokenRequest(tb testing.TB, url string, key *rsa.PrivateKey, clientID, timestamp, body string) *http.Request {
 	tb.Helper()
@@ -243,7 +243,7 @@ func (e *receiverEnv) request(tb testing.TB, s notifySpec) (*http.Request, []byt
 }
 
 func TestAsymmetricTransactionSignature(t *testing.T) {
-	// The body and hash of §4.3's test vector.
+	// A fixed body and its hash, signed below.
 	const (
 		body = `{"partnerReferenceNo":"ORD-7F3A91C2E55B40D8A1C6B2E9F0D4A7B3","amount":{"value":"25000.00","currency":"IDR"},"additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP","remarks":"Order 7F3A91C2","successPaymentUrl":"https://shop.example.test/pay/ok","failedPaymentUrl":"https://shop.example.test/pay/fail","lineItems":[{"name":"Kopi Susu","price":"25000.00","quantity":"1"}]}}`
 		ts   = "2025-03-14T10:15:30+07:00"
@@ -330,7 +330,7 @@ func TestServeToken(t *testing.T) {
 		if _, err := time.Parse(time.RFC3339, res.header.Get("X-TIMESTAMP")); err != nil {
 			t.Errorf("X-TIMESTAMP %q: %v", res.header.Get("X-TIMESTAMP"), err)
 		}
-		// An RS256 JWT with exp, iss and clientId (§8.1).
+		// An RS256 JWT with exp, iss and clientId (docs/doku.md#merchant-token-endpoint).
 		parts := strings.Split(b.AccessToken, ".")
 		if len(parts) != 3 {
 			t.Fatalf("token has %d parts, want 3", len(parts))
@@ -817,7 +817,7 @@ func TestParseNotification(t *testing.T) {
 		}
 	})
 
-	// DOKU adds fields at will (§3); optional fields of another type than
+	// DOKU adds fields at will (docs/doku.md#wire-format); optional fields of another type than
 	// expected cost nothing.
 	for name, edit := range map[string]func(m map[string]any){
 		"UnknownFields": func(m map[string]any) {
@@ -908,7 +908,7 @@ func TestParseNotification(t *testing.T) {
 }
 
 func TestDedupKeySameOnRetry(t *testing.T) {
-	// A retry (§8.5) may come under another X-EXTERNAL-ID and timestamp:
+	// A retry (docs/doku.md#notification-retries) may come under another X-EXTERNAL-ID and timestamp:
 	// DedupKey still matches. A later status change is a new event.
 	e := newReceiverEnv(t, doku.ModeAsymmetric, false)
 	req, body := e.request(t, notifySpec{sign: doku.ModeAsymmetric})

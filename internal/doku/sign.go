@@ -17,21 +17,21 @@ import (
 // sent. The client signs with them and the sandbox verifies with them, so the
 // two can never disagree on the bytes.
 
-// BodyHash is lowercase hex SHA-256 of the body bytes as sent (§4.2).
+// BodyHash is lowercase hex SHA-256 of the body bytes as sent (docs/doku.md#symmetric-signature).
 func BodyHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
 }
 
 // SymmetricStringToSign builds
-// METHOD:path:accessToken:bodyHash:timestamp (§4.2). token is the B2B
+// METHOD:path:accessToken:bodyHash:timestamp (docs/doku.md#symmetric-signature). token is the B2B
 // token without the "Bearer " prefix.
 func SymmetricStringToSign(method, path, token string, body []byte, timestamp string) string {
 	return strings.ToUpper(method) + ":" + path + ":" + token + ":" + BodyHash(body) + ":" + timestamp
 }
 
 // SignSymmetric is the X-SIGNATURE of a transactional call: standard Base64
-// of HMAC-SHA512 keyed with the client secret (§4.2).
+// of HMAC-SHA512 keyed with the client secret (docs/doku.md#symmetric-signature).
 func SignSymmetric(clientSecret, method, path, token string, body []byte, timestamp string) string {
 	mac := hmac.New(sha512.New, []byte(clientSecret))
 	mac.Write([]byte(SymmetricStringToSign(method, path, token, body, timestamp)))
@@ -46,13 +46,13 @@ func VerifySymmetric(clientSecret, method, path, token string, body []byte, time
 }
 
 // AsymmetricStringToSign is clientId|timestamp, the string of a token
-// request (§4.1).
+// request (docs/doku.md#asymmetric-signature).
 func AsymmetricStringToSign(clientID, timestamp string) string {
 	return clientID + "|" + timestamp
 }
 
 // SignAsymmetric is the X-SIGNATURE of a token request: standard Base64 of
-// RSASSA-PKCS1-v1_5 over SHA-256 of clientId|timestamp (§4.1).
+// RSASSA-PKCS1-v1_5 over SHA-256 of clientId|timestamp (docs/doku.md#asymmetric-signature).
 func SignAsymmetric(key *rsa.PrivateKey, clientID, timestamp string) (string, error) {
 	sum := sha256.Sum256([]byte(AsymmetricStringToSign(clientID, timestamp)))
 	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])

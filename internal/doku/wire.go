@@ -11,7 +11,7 @@ import (
 )
 
 // The wire types carry DOKU's exact JSON names. Unknown
-// fields in answers are ignored, as DOKU may add fields at any time (§3).
+// fields in answers are ignored, as DOKU may add fields at any time (docs/doku.md#wire-format).
 
 // Amount is SNAP's amount object: {"value": "25000.00", "currency": "IDR"}.
 type Amount struct {
@@ -33,7 +33,7 @@ func (a Amount) Money() (money.Amount, error) {
 }
 
 // Code is a SNAP responseCode: 3-digit HTTP status, 2-digit service code,
-// 2-digit case code. It decodes from a JSON string or number (§3).
+// 2-digit case code. It decodes from a JSON string or number (docs/doku.md#response-codes).
 type Code string
 
 // UnmarshalJSON accepts "2005800" and 2005800.
@@ -102,7 +102,7 @@ type ChannelInfo struct {
 }
 
 // Seconds decodes a lifetime given as a JSON number or string of seconds
-// (SDKs disagree on the type, §5.1).
+// (SDKs disagree on the type, docs/doku.md#b2b-token).
 type Seconds int64
 
 // UnmarshalJSON accepts 900 and "900".
@@ -123,14 +123,14 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 // Duration is s as a time.Duration.
 func (s Seconds) Duration() time.Duration { return time.Duration(s) * time.Second }
 
-// TokenRequest is the body of a token request (§5.1, §5.2).
+// TokenRequest is the body of a token request (docs/doku.md#b2b-token, docs/doku.md#b2b2c-token).
 type TokenRequest struct {
 	GrantType    string `json:"grantType"`
 	AuthCode     string `json:"authCode,omitempty"`
 	RefreshToken string `json:"refreshToken,omitempty"`
 }
 
-// TokenResponse is the answer to a B2B token request (§5.1).
+// TokenResponse is the answer to a B2B token request (docs/doku.md#b2b-token).
 type TokenResponse struct {
 	Result
 	AccessToken string  `json:"accessToken"`
@@ -138,7 +138,7 @@ type TokenResponse struct {
 	ExpiresIn   Seconds `json:"expiresIn"`
 }
 
-// RefundRequest is the body of a refund (§7.6).
+// RefundRequest is the body of a refund (docs/doku.md#refund).
 type RefundRequest struct {
 	OriginalPartnerReferenceNo string      `json:"originalPartnerReferenceNo"`
 	OriginalExternalID         string      `json:"originalExternalId,omitempty"`
@@ -148,7 +148,7 @@ type RefundRequest struct {
 	AdditionalInfo             ChannelInfo `json:"additionalInfo"`
 }
 
-// RefundResponse is the answer to a refund (§7.6).
+// RefundResponse is the answer to a refund (docs/doku.md#refund).
 type RefundResponse struct {
 	Result
 	RefundAmount               Amount `json:"refundAmount"`
@@ -159,7 +159,7 @@ type RefundResponse struct {
 	RefundTime                 string `json:"refundTime"`
 }
 
-// StatusRequest is the body of a payment status inquiry (§7.5).
+// StatusRequest is the body of a payment status inquiry (docs/doku.md#status-inquiry).
 type StatusRequest struct {
 	OriginalPartnerReferenceNo string      `json:"originalPartnerReferenceNo,omitempty"`
 	OriginalReferenceNo        string      `json:"originalReferenceNo,omitempty"`
@@ -170,7 +170,7 @@ type StatusRequest struct {
 	AdditionalInfo             ChannelInfo `json:"additionalInfo"`
 }
 
-// Transaction statuses of a status inquiry or notification (§7.5).
+// Transaction statuses of a status inquiry or notification (docs/doku.md#status-inquiry).
 const (
 	TxSuccess   = "00"
 	TxInitiated = "01"
@@ -182,7 +182,7 @@ const (
 	TxNotFound  = "07"
 )
 
-// StatusResponse is the answer to a payment status inquiry (§7.5).
+// StatusResponse is the answer to a payment status inquiry (docs/doku.md#status-inquiry).
 type StatusResponse struct {
 	Result
 	OriginalPartnerReferenceNo string          `json:"originalPartnerReferenceNo"`
@@ -202,7 +202,7 @@ type StatusResponse struct {
 }
 
 // RefundHistory is one refund of a payment in a status answer. Its
-// partnerReferenceNo is the refund's partnerRefundNo (§7.5).
+// partnerReferenceNo is the refund's partnerRefundNo (docs/doku.md#status-inquiry).
 type RefundHistory struct {
 	RefundNo           string `json:"refundNo"`
 	PartnerReferenceNo string `json:"partnerReferenceNo"`
@@ -213,7 +213,7 @@ type RefundHistory struct {
 }
 
 // Marshal encodes v the way it is hashed and sent: compact, without HTML
-// escaping and without a trailing newline (§4.2, minification caveat).
+// escaping and without a trailing newline (docs/doku.md#symmetric-signature).
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -224,7 +224,7 @@ func Marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// B2B2CTokenResponse is the answer to a customer token request (§5.2).
+// B2B2CTokenResponse is the answer to a customer token request (docs/doku.md#b2b2c-token).
 type B2B2CTokenResponse struct {
 	Result
 	AccessToken            string `json:"accessToken"`
@@ -234,7 +234,7 @@ type B2B2CTokenResponse struct {
 	RefreshTokenExpiryTime string `json:"refreshTokenExpiryTime,omitempty"`
 }
 
-// BindingInfo is the additionalInfo of an account binding request (§7.2).
+// BindingInfo is the additionalInfo of an account binding request (docs/doku.md#account-binding).
 type BindingInfo struct {
 	Channel                string `json:"channel"`
 	CustIDMerchant         string `json:"custIdMerchant"`
@@ -247,13 +247,13 @@ type BindingInfo struct {
 	ChannelID              string `json:"channelId"`
 }
 
-// BindingRequest is the body of an account binding (§7.2).
+// BindingRequest is the body of an account binding (docs/doku.md#account-binding).
 type BindingRequest struct {
 	PhoneNo        string      `json:"phoneNo"`
 	AdditionalInfo BindingInfo `json:"additionalInfo"`
 }
 
-// BindingResponse is the answer to an account binding (§7.2). The status
+// BindingResponse is the answer to an account binding (docs/doku.md#account-binding). The status
 // field's name is DISAGREE (status vs accountStatus): both are read.
 type BindingResponse struct {
 	Result
@@ -267,12 +267,12 @@ type BindingResponse struct {
 	} `json:"additionalInfo"`
 }
 
-// BalanceRequest is the body of a balance inquiry (§7.3).
+// BalanceRequest is the body of a balance inquiry (docs/doku.md#balance-inquiry).
 type BalanceRequest struct {
 	AdditionalInfo ChannelInfo `json:"additionalInfo"`
 }
 
-// AccountInfo is one balance of a balance answer (§7.3).
+// AccountInfo is one balance of a balance answer (docs/doku.md#balance-inquiry).
 type AccountInfo struct {
 	BalanceType string  `json:"balanceType"`
 	Amount      Amount  `json:"amount"`
@@ -280,20 +280,20 @@ type AccountInfo struct {
 	HoldAmount  *Amount `json:"holdAmount,omitempty"`
 }
 
-// BalanceResponse is the answer to a balance inquiry (§7.3).
+// BalanceResponse is the answer to a balance inquiry (docs/doku.md#balance-inquiry).
 type BalanceResponse struct {
 	Result
 	AccountInfos []AccountInfo `json:"accountInfos"`
 }
 
-// PayOption is one payOptionDetails entry of a payment (§7.4).
+// PayOption is one payOptionDetails entry of a payment (docs/doku.md#payment).
 type PayOption struct {
 	PayMethod   string `json:"payMethod"`
 	TransAmount Amount `json:"transAmount"`
 	FeeAmount   Amount `json:"feeAmount"`
 }
 
-// LineItem is one line of a payment (§7.4). Quantity is sent as a string
+// LineItem is one line of a payment (docs/doku.md#payment). Quantity is sent as a string
 // (DISAGREE: some SDKs send a number; the sandbox accepts both).
 type LineItem struct {
 	Name     string          `json:"name"`
@@ -301,7 +301,7 @@ type LineItem struct {
 	Quantity json.RawMessage `json:"quantity"`
 }
 
-// PaymentInfo is the additionalInfo of a payment (§7.4).
+// PaymentInfo is the additionalInfo of a payment (docs/doku.md#payment).
 type PaymentInfo struct {
 	Channel           string     `json:"channel"`
 	Remarks           string     `json:"remarks"`
@@ -310,7 +310,7 @@ type PaymentInfo struct {
 	LineItems         []LineItem `json:"lineItems"`
 }
 
-// PaymentRequest is the body of a host-to-host payment (§7.4).
+// PaymentRequest is the body of a host-to-host payment (docs/doku.md#payment).
 type PaymentRequest struct {
 	PartnerReferenceNo string      `json:"partnerReferenceNo"`
 	Amount             Amount      `json:"amount"`
@@ -318,7 +318,7 @@ type PaymentRequest struct {
 	AdditionalInfo     PaymentInfo `json:"additionalInfo"`
 }
 
-// PaymentResponse is the answer to a payment (§7.4): accepted, with the
+// PaymentResponse is the answer to a payment (docs/doku.md#payment): accepted, with the
 // page where the customer confirms. The money moves only then.
 type PaymentResponse struct {
 	Result
@@ -327,14 +327,14 @@ type PaymentResponse struct {
 	WebRedirectURL     string `json:"webRedirectUrl"`
 }
 
-// UnbindingRequest is the body of an account unbinding (§7.7): tokenId is
+// UnbindingRequest is the body of an account unbinding (docs/doku.md#account-unbinding): tokenId is
 // the customer's B2B2C token.
 type UnbindingRequest struct {
 	TokenID        string      `json:"tokenId"`
 	AdditionalInfo ChannelInfo `json:"additionalInfo"`
 }
 
-// UnbindingResponse is the answer to an account unbinding (§7.7).
+// UnbindingResponse is the answer to an account unbinding (docs/doku.md#account-unbinding).
 type UnbindingResponse struct {
 	Result
 	ReferenceNo string `json:"referenceNo"`

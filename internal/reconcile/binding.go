@@ -3,7 +3,6 @@ package reconcile
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -15,11 +14,12 @@ import (
 
 // DeviceID is the X-DEVICE-ID ddctl sends with a binding request: the
 // request comes from the merchant's back office, not a customer's device
-// (which header value DOKU expects then is UNCONFIRMED).
+// (which header value DOKU expects then is UNCONFIRMED, docs/doku.md#headers).
 const DeviceID = "ddctl"
 
 // planBindings refreshes pending bindings (one customer-token exchange
-// each: it succeeds once the customer confirmed) and decides the binding
+// each: it succeeds once the customer confirmed, the UNCONFIRMED reading
+// doku.BindingActivation in internal/doku/unconfirmed.go) and decides the binding
 // and unbind instances (README.md, "How it works").
 func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool, g *guard) error {
 	have, err := e.Store.Bindings(ctx)
@@ -164,7 +164,8 @@ func (e *Engine) applyUnbind(ctx context.Context, a Action, runID int64) ActionR
 }
 
 // resolveUnbind settles an unbind left open: a binding whose authCode no
-// longer buys a customer token is unbound; one that still does is not.
+// longer buys a customer token is unbound; one that still does is not
+// (the UNCONFIRMED reading doku.BindingGone, docs/doku.md#binding).
 func (e *Engine) resolveUnbind(ctx context.Context, op state.Operation) Resolution {
 	res := Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status}
 	have, err := e.Store.Bindings(ctx)
@@ -178,11 +179,10 @@ func (e *Engine) resolveUnbind(ctx context.Context, op state.Operation) Resoluti
 		return res
 	}
 	_, err = e.DOKU.CustomerToken(ctx, b.AuthCode)
-	var derr *doku.Error
 	switch {
 	case err == nil:
 		res.Status, res.Detail = state.OpNotReceived, "the binding is still active at DOKU; the unbind will be sent again"
-	case errors.As(err, &derr) && derr.Code.HTTPStatus() == 403:
+	case doku.BindingGone(err):
 		res.Status, res.Detail = state.OpSucceeded, "DOKU no longer gives a token for the binding: it is unbound"
 		b.Status = state.BindingUnbound
 		if perr := e.Store.PutBinding(context.WithoutCancel(ctx), b, e.now()); perr != nil {

@@ -188,7 +188,8 @@ func tokenRefused(err error) (refusal, bool) {
 }
 
 // refusedTokenCode reports whether code, recorded for a request that was
-// not sent, is DOKU refusing the payer's customer token (tokenRefused): the
+// not sent, is DOKU refusing the payer's customer token (tokenRefused; the
+// UNCONFIRMED reading of doku.BindingGone, here with 404 as well): the
 // request waits for the binding to change. Anything else (the access
 // token could not be had for now) is sent again by the next run.
 func refusedTokenCode(code string) bool {

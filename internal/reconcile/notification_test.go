@@ -111,7 +111,7 @@ func (b *bundle) countEvents(t *testing.T, typ state.EventType, key string) int 
 }
 
 // A final status moves an attempt awaiting its customer and gives its
-// event once: the same notification again (DOKU retries, §8.5) reports no
+// event once: the same notification again (DOKU retries, docs/doku.md#notification-retries) reports no
 // change and adds nothing. "Paid" is taken as it comes, with the
 // notification's reference number; a failure, which frees the next
 // attempt, is what the status inquiry confirms (DOKU's reference number).

@@ -118,7 +118,7 @@ func (s *Server) Confirm(ctx context.Context, id string, approve bool) error {
 		if !approve {
 			bs = BindingRejected
 		} else {
-			// One Allo account binds to one customer per merchant (§7.2):
+			// One Allo account binds to one customer per merchant (docs/doku.md#account-binding):
 			// checked again now, as two requests may have waited at once.
 			var n int
 			if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM bindings b, bindings o WHERE b.id = ? AND o.phone = b.phone
@@ -240,8 +240,8 @@ func (s *Server) activeBinding(ctx context.Context, token string, now time.Time)
 }
 
 // handleTokenB2B2C exchanges a binding's authCode for a customer token
-// (§5.2). The authCode works only once the customer has confirmed the
-// binding (UNCONFIRMED for DOKU: the practical reading).
+// (docs/doku.md#b2b2c-token). The authCode works only once the customer has confirmed the
+// binding (UNCONFIRMED for DOKU: doku.BindingActivation, docs/doku.md#binding).
 func (s *Server) handleTokenB2B2C(w http.ResponseWriter, r *http.Request) {
 	op := doku.OpTokenB2B2C
 	s.count(op)
@@ -271,7 +271,7 @@ func (s *Server) issueB2B2C(ctx context.Context, h http.Header, body []byte) ans
 	}
 	switch {
 	case req.GrantType == "refresh_token":
-		// Documented, but no SDK implements it for Allo (§5.2).
+		// Documented, but no SDK implements it for Allo (docs/doku.md#b2b2c-token).
 		return fail(op, 400, "01", "Invalid Field Format {grantType}. refresh_token is not supported")
 	case req.GrantType != "authorization_code":
 		return fail(op, 400, "01", "Invalid Field Format {grantType}")
@@ -311,7 +311,7 @@ var (
 	partnerRefRe = regexp.MustCompile(`^[A-Za-z0-9-_]{32,64}$`)
 )
 
-// binding starts an account binding (§7.2): the customer confirms it on
+// binding starts an account binding (docs/doku.md#account-binding): the customer confirms it on
 // the page of redirectUrl.
 func (s *Server) binding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
@@ -353,7 +353,7 @@ func (s *Server) binding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
 	if n > 0 {
-		// One Allo account binds to one customer per merchant (§7.2).
+		// One Allo account binds to one customer per merchant (docs/doku.md#account-binding).
 		return fail(op, 403, "15", "Transaction Not Permitted. Account is bound to another customer")
 	}
 	buf := make([]byte, 16)
@@ -410,7 +410,7 @@ func (s *Server) bindingCustomer(ctx context.Context, tx *sqlx.Tx, bindingID int
 	return b, cu, err
 }
 
-// balance answers a balance inquiry (§7.3).
+// balance answers a balance inquiry (docs/doku.md#balance-inquiry).
 func (s *Server) balance(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.BalanceRequest
@@ -433,7 +433,7 @@ func (s *Server) balance(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	return answer{code: resp.ResponseCode, body: resp}
 }
 
-// payment starts a host-to-host debit (§7.4): accepted now, paid when the
+// payment starts a host-to-host debit (docs/doku.md#payment): accepted now, paid when the
 // customer confirms with OTP and PIN.
 func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
@@ -527,7 +527,7 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	return answer{code: resp.ResponseCode, body: resp}
 }
 
-// unbinding removes a binding (§7.7): tokenId is its customer token.
+// unbinding removes a binding (docs/doku.md#account-unbinding): tokenId is its customer token.
 func (s *Server) unbinding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.UnbindingRequest

@@ -19,13 +19,13 @@ import (
 	"github.com/ddctl/ddctl/internal/secret"
 )
 
-// DOKU notifies the merchant of a payment's success or failure (§8): it
+// DOKU notifies the merchant of a payment's success or failure (docs/doku.md#notifications): it
 // first asks the merchant's token endpoint for a token (signed with DOKU's
 // key), then posts the notification with that token and a signature. A
 // notification not answered 2xx is tried again 30 minutes, 6 hours and 12
-// hours after the first attempt (§8.5), times Config.NotifyRetryScale.
+// hours after the first attempt (docs/doku.md#notification-retries), times Config.NotifyRetryScale.
 
-// notifyRetries are DOKU's retry times, after the first attempt (§8.5).
+// notifyRetries are DOKU's retry times, after the first attempt (docs/doku.md#notification-retries).
 var notifyRetries = [...]time.Duration{30 * time.Minute, 6 * time.Hour, 12 * time.Hour}
 
 // DefaultNotifyRetryScale shrinks DOKU's retry schedule for a local
@@ -202,7 +202,7 @@ func (n *Notifier) client() *http.Client {
 func stamp(t time.Time) string { return t.In(doku.ExternalIDZone).Format(doku.TimestampLayout) }
 
 // Token asks the merchant's token endpoint for a token, as DOKU does
-// before notifying (§8.1).
+// before notifying (docs/doku.md#merchant-token-endpoint).
 func (n *Notifier) Token(ctx context.Context) (string, error) {
 	tokenURL := n.TokenURL
 	if tokenURL == "" {

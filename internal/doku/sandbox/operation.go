@@ -13,7 +13,7 @@ import (
 	"github.com/ddctl/ddctl/internal/money"
 )
 
-// status answers a payment status inquiry (§7.5).
+// status answers a payment status inquiry (docs/doku.md#status-inquiry).
 func (s *Server) status(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.StatusRequest
@@ -24,7 +24,7 @@ func (s *Server) status(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	case req.ServiceCode == "":
 		return fail(op, 400, "02", "Invalid Mandatory Field {serviceCode}")
 	case req.ServiceCode != doku.ServiceStatus && req.ServiceCode != doku.ServicePayment:
-		// DOKU's SDKs send 55, SNAP's convention is 54: accept both (§7.5).
+		// DOKU's SDKs send 55, SNAP's convention is 54: accept both (docs/doku.md#status-inquiry).
 		return fail(op, 400, "01", "Invalid Field Format {serviceCode}")
 	case req.OriginalPartnerReferenceNo == "" && req.OriginalReferenceNo == "":
 		return fail(op, 400, "02", "Invalid Mandatory Field {originalPartnerReferenceNo}")
@@ -92,7 +92,7 @@ func statusDesc(st string) string {
 	return "Not Found"
 }
 
-// refund refunds a paid payment (§7.6), under the configured refund policy.
+// refund refunds a paid payment (docs/doku.md#refund), under the configured refund policy.
 func (s *Server) refund(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	op := c.op
 	var req doku.RefundRequest
@@ -185,7 +185,7 @@ func (s *Server) refund(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
 	if c.bindingID != 0 {
-		// A customer token, when sent, must be the payer's (§6).
+		// A customer token, when sent, must be the payer's (docs/doku.md#refund).
 		var b Binding
 		if err := tx.GetContext(ctx, &b, `SELECT * FROM bindings WHERE id = ?`, c.bindingID); err != nil || b.Phone != p.Phone {
 			return fail(op, 401, "02", "Invalid Customer Token. Not the payer's")

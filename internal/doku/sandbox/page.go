@@ -98,7 +98,7 @@ func (s *Server) handleConfirmForm(w http.ResponseWriter, r *http.Request) {
 	}
 	// The browser goes back to the merchant, as DOKU sends it, according
 	// to how it ended (approval may still fail, for want of balance); this
-	// is no proof of payment (§7.4).
+	// is no proof of payment (docs/doku.md#payment).
 	target := failURL
 	if s.succeeded(r.Context(), id) {
 		target = okURL

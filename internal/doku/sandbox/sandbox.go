@@ -44,7 +44,7 @@ const (
 )
 
 // DefaultRefundSuccessCode is the code a refund succeeds with: SNAP says
-// 2005800, DOKU's samples show 2000700 (DISAGREE, §7.6).
+// 2005800, DOKU's samples show 2000700 (UNCONFIRMED, docs/doku.md#refund).
 const DefaultRefundSuccessCode = "2005800"
 
 // DefaultPaymentExpiry is how long a confirmation waits by default.
@@ -64,7 +64,7 @@ type Config struct {
 	// after it was asked for, as a customer who always says yes.
 	AutoApprove time.Duration
 	// PaymentExpiry is how long a payment or binding waits for its
-	// customer before it fails (UNCONFIRMED for DOKU, §7.4, §12).
+	// customer before it fails (UNCONFIRMED for DOKU, docs/doku.md#payment).
 	PaymentExpiry time.Duration // default DefaultPaymentExpiry
 	// RefundCustomerTokenOptional lets a refund through without
 	// Authorization-Customer. DOKU's direct-debit refund page lists the
@@ -79,7 +79,7 @@ type Config struct {
 	StatusWithoutAmount bool
 	// MaxSkew refuses requests whose X-TIMESTAMP is further than this from
 	// the sandbox's clock; 0 accepts any. DOKU's window is UNCONFIRMED
-	// (§3), so the default is to accept.
+	// (docs/doku.md#timestamps), so the default is to accept.
 	MaxSkew time.Duration
 	// NotifyURL is the merchant's notification URL; empty sends none.
 	NotifyURL string
@@ -381,7 +381,7 @@ func (s *Server) count(op doku.Op) { s.calls[op.String()].Add(1) }
 var externalIDRe = regexp.MustCompile(`^[0-9]{1,36}$`)
 
 // handleTokenB2B issues a B2B access token to a request signed with the
-// merchant's private key (§5.1).
+// merchant's private key (docs/doku.md#b2b-token).
 func (s *Server) handleTokenB2B(w http.ResponseWriter, r *http.Request) {
 	op := doku.OpTokenB2B
 	s.count(op)
@@ -426,7 +426,7 @@ func (s *Server) issueB2B(h http.Header, body []byte) answer {
 }
 
 // checkTokenRequest checks a token request's headers and its RSA
-// signature by the merchant's key (§4.1, §5).
+// signature by the merchant's key (docs/doku.md#asymmetric-signature).
 func (s *Server) checkTokenRequest(op doku.Op, h http.Header) (answer, bool) {
 	for _, name := range []string{"X-CLIENT-KEY", "X-TIMESTAMP", "X-SIGNATURE"} {
 		if h.Get(name) == "" {
@@ -481,7 +481,7 @@ type route struct {
 type handler func(ctx context.Context, tx *sqlx.Tx, c *call) answer
 
 // transactional wraps an operation in DOKU's checks, in DOKU's order
-// (§12): headers, signature, token, X-EXTERNAL-ID replay; then the
+// (docs/doku.md#the-sandbox): headers, signature, token, X-EXTERNAL-ID replay; then the
 // operation's own duplicate, field and business checks inside one ledger
 // transaction, whose answer is kept for replays.
 func (s *Server) transactional(op doku.Op, rt route, h handler) http.HandlerFunc {
@@ -530,7 +530,7 @@ func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, rt rou
 	err = tx.GetContext(ctx, &prior, `SELECT body_hash, response FROM replays WHERE day = ? AND external_id = ?`, day, c.externalID)
 	switch {
 	case err == nil && prior.BodyHash == hash:
-		// The same request again: the same answer, with HTTP 409 (§10).
+		// The same request again: the same answer, with HTTP 409 (docs/doku.md#idempotency).
 		return http.StatusConflict, prior.Response
 	case err == nil:
 		a := fail(c.op, 409, "00", "Conflict")
