@@ -135,7 +135,8 @@ func NewClient(cfg Config) (*Client, error) {
 // Refund asks DOKU to refund a payment (docs/doku.md#refund). A nil error means DOKU
 // accepted it; otherwise the error is an *Error whose Outcome says whether
 // the refund may have happened. With opts.AuthCode, the customer's token
-// goes along as Authorization-Customer (docs/doku.md#refund); without it, none (UNCONFIRMED: RefundCustomerToken).
+// goes along as Authorization-Customer, which DOKU requires on a refund
+// (docs/doku.md#refund): reconcile never sends a refund without it.
 func (c *Client) Refund(ctx context.Context, req RefundRequest, opts RequestOptions) (*RefundResponse, error) {
 	if req.AdditionalInfo.Channel == "" {
 		req.AdditionalInfo.Channel = Channel

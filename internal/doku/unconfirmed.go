@@ -128,15 +128,6 @@ const (
 	// status and code.
 	BindingActivation = "a pending binding is active once its authCode buys a customer token"
 
-	// RefundCustomerToken (docs/doku.md#refund): a refund carries
-	// Authorization-Customer only when the refunded payment belongs to a
-	// binding the state holds as active (reconcile's authCodeOf); a refund
-	// of a payment made outside ddctl goes without it. Every official SDK
-	// sends the payer's customer token on a refund; whether DOKU accepts a
-	// refund without it is UNCONFIRMED. Settled by a DOKU sandbox refund
-	// without the header.
-	RefundCustomerToken = "Authorization-Customer on a refund only with a held, active binding"
-
 	// PartnerReferenceNoLength (docs/doku.md#payment): ddctl's
 	// partnerReferenceNo and partnerRefundNo are 32 to 56 characters
 	// (reconcile.IdempotencyKey) and ddctl's sandbox requires 32-64, per
