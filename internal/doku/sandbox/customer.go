@@ -290,11 +290,32 @@ func (s *Server) issueB2B2C(ctx context.Context, h http.Header, body []byte) ans
 	return answer{code: resp.ResponseCode, body: resp}
 }
 
-var (
-	digitsRe     = regexp.MustCompile(`^[0-9]+$`)
-	deviceIDRe   = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
-	partnerRefRe = regexp.MustCompile(`^[A-Za-z0-9-_]{32,64}$`)
-)
+var digitsRe = regexp.MustCompile(`^[0-9]+$`)
+
+// validPartnerRef is DOKU's bound on a payment's partnerReferenceNo: 1 to 64
+// characters. DOKU's Allo notification sample carries a 14-character one
+// ("E2E20230811001", https://dashboard.doku.com/docs/docs/http-notification/sample/direct-debit/allo-direct-debit-http-sample),
+// the Go SDK's README documents String(9-16) with a 7-character example
+// (github.com/PTNUSASATUINTIARTHA-DOKU/doku-golang-library, README.md),
+// and the Go, Java and Node SDKs bound Allo's references at 64
+// (models/directdebit/refund/refundRequestDTO.go, PaymentRequestDto.java,
+// _models/paymentRequestDirectDebitDTO.js). The Node SDK also wants at
+// least 32 on Allo payments, and the Java SDK on a refund's
+// originalPartnerReferenceNo (RefundRequestDto.java); no DOKU page does,
+// so neither does the sandbox.
+func validPartnerRef(s string) bool {
+	n := utf8.RuneCountInString(s)
+	return n >= 1 && n <= 64
+}
+
+// validDeviceID is the SDKs' X-DEVICE-ID rule: present and at most 64
+// characters (doku-golang-library models/va/createVa/requestHeaderDTO.go,
+// doku-java-library dto/RequestHeaderDto.java); neither limits the
+// characters.
+func validDeviceID(s string) bool {
+	n := utf8.RuneCountInString(s)
+	return n >= 1 && n <= 64
+}
 
 // binding starts an account binding (§7.2): the customer confirms it on
 // the page of redirectUrl.
@@ -445,7 +466,7 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	}
 	amount, err := req.Amount.Money()
 	switch {
-	case !partnerRefRe.MatchString(req.PartnerReferenceNo):
+	case !validPartnerRef(req.PartnerReferenceNo):
 		return fail(op, 400, "01", "Invalid Field Format {partnerReferenceNo}")
 	case err != nil:
 		return fail(op, 400, "01", "Invalid Field Format {amount}")

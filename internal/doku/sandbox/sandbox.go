@@ -587,7 +587,7 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 	if ip := h.Get("X-IP-ADDRESS"); ip != "" && !validIP(ip) {
 		return fail(op, 400, "01", "Invalid Field Format {X-IP-ADDRESS}"), false
 	}
-	if d := h.Get("X-DEVICE-ID"); d != "" && !deviceIDRe.MatchString(d) {
+	if d := h.Get("X-DEVICE-ID"); d != "" && !validDeviceID(d) {
 		return fail(op, 400, "01", "Invalid Field Format {X-DEVICE-ID}"), false
 	}
 	if h.Get("X-PARTNER-ID") != s.cfg.ClientID {

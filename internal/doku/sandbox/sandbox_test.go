@@ -229,7 +229,7 @@ func TestRejections(t *testing.T) {
 		{"StatusNoReference", doku.PathStatus, []byte(`{"serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`), nil, "4005502"},
 		{"BindingBadPhone", doku.PathBinding, binding("62812ab", "android"), nil, "4000701"},
 		{"BindingBadOSType", doku.PathBinding, binding("6281298765432", "windows"), nil, "4000701"},
-		{"PaymentShortReference", doku.PathPayment, body(payment("ORD-1", "10.00")), withCust, "4005401"},
+		{"PaymentLongReference", doku.PathPayment, body(payment(strings.Repeat("R", 65), "10.00")), withCust, "4005401"},
 		{"PaymentLongRemarks", doku.PathPayment, body(longRemarks), withCust, "4005401"},
 		{"PaymentNoLineItems", doku.PathPayment, body(noItems), withCust, "4005402"},
 		{"UnbindingWithoutTokenID", doku.PathUnbinding, channel, nil, "4000902"},
@@ -254,7 +254,7 @@ func TestRejections(t *testing.T) {
 		}()), withCust, "4095401"},
 		{"FieldsBeforeBusiness", doku.PathRefund, refundBody("INV-404", "100"), nil, "4005801"},
 		{"WrongFieldType", doku.PathRefund, []byte(`{"originalPartnerReferenceNo":"INV-1","refundAmount":{"value":100,"currency":"IDR"}}`), nil, "4005801"},
-		{"BadDeviceIDIsAHeaderCheck", doku.PathBinding, binding("6281298765432", "android"), func(h http.Header) { h.Set("X-DEVICE-ID", "dev-1"); h.Set("X-SIGNATURE", "bad") }, "4000701"},
+		{"BadDeviceIDIsAHeaderCheck", doku.PathBinding, binding("6281298765432", "android"), func(h http.Header) { h.Set("X-DEVICE-ID", strings.Repeat("d", 65)); h.Set("X-SIGNATURE", "bad") }, "4000701"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
