@@ -477,6 +477,24 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	case len(ai.LineItems) == 0:
 		return fail(op, 400, "02", "Invalid Mandatory Field {additionalInfo.lineItems}")
 	}
+	for _, po := range req.PayOptionDetails {
+		// Allo's pay methods, from the Go SDK's README (Allo Bank Specific
+		// Parameters) and the Node SDK's schema
+		// (_models/paymentRequestDirectDebitDTO.js).
+		switch po.PayMethod {
+		case "BALANCE", "POINT", "PAYLATER":
+		default:
+			return fail(op, 400, "01", "Invalid Field Format {payOptionDetails.payMethod}")
+		}
+		if _, err := po.TransAmount.Money(); err != nil {
+			return fail(op, 400, "01", "Invalid Field Format {payOptionDetails.transAmount}")
+		}
+		if po.FeeAmount != (doku.Amount{}) {
+			if _, err := po.FeeAmount.Money(); err != nil {
+				return fail(op, 400, "01", "Invalid Field Format {payOptionDetails.feeAmount}")
+			}
+		}
+	}
 	for _, li := range ai.LineItems {
 		if li.Name == "" || utf8.RuneCountInString(li.Name) > 32 {
 			return fail(op, 400, "01", "Invalid Field Format {additionalInfo.lineItems.name}")

@@ -167,6 +167,7 @@ const (
 
 func payment(ref, value string) doku.PaymentRequest {
 	return doku.PaymentRequest{PartnerReferenceNo: ref, Amount: doku.Amount{Value: value, Currency: "IDR"},
+		PayOptionDetails: []doku.PayOption{{PayMethod: "BALANCE", TransAmount: doku.Amount{Value: value, Currency: "IDR"}}},
 		AdditionalInfo: doku.PaymentInfo{Channel: doku.Channel, Remarks: "Gym", SuccessPaymentURL: "https://x.test/ok", FailedPaymentURL: "https://x.test/fail",
 			LineItems: []doku.LineItem{{Name: "Gym", Price: value, Quantity: json.RawMessage(`"1"`)}}}}
 }
