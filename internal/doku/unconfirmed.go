@@ -30,11 +30,12 @@ const Channel = "DIRECT_DEBIT_ALLO_SNAP"
 
 // PaymentChannelID is the CHANNEL-ID header of a payment: whether Allo
 // requires it and which value it expects is UNCONFIRMED; "DH" is the Go
-// SDK's (§6).
+// SDK's (§6). The sandbox's Config.PaymentNeedsChannelID makes it mandatory.
 const PaymentChannelID = "DH"
 
 // StatusServiceCode is sent as serviceCode in a status inquiry: every DOKU
-// SDK sends "55", the generic SNAP convention "54" (DISAGREE, §7.5).
+// SDK sends "55", the generic SNAP convention "54" (DISAGREE, §7.5). The
+// sandbox accepts both unless its Config.StatusServiceCode names one.
 const StatusServiceCode = "55"
 
 // Service codes, the middle two digits of a responseCode (§9).
@@ -55,9 +56,11 @@ const (
 const (
 	// CaseRefundAmount answers a refund whose amount breaks the refund policy
 	// (full-only: the paid amount). UNCONFIRMED: 4045813 Invalid Amount.
+	// The sandbox's Config.RefundAmountCase answers another.
 	CaseRefundAmount = "13"
 	// CaseRefundNotPermitted answers a refund of a payment that cannot be
-	// refunded (not paid, already refunded). UNCONFIRMED: 4035815.
+	// refunded (not paid, already refunded). UNCONFIRMED: 4035815. The
+	// sandbox's Config.RefundNotPermittedCase answers another.
 	CaseRefundNotPermitted = "15"
 )
 
@@ -70,7 +73,8 @@ const TokenRefreshMargin = 10 * time.Second
 const DefaultTokenLifetime = 900 * time.Second
 
 // ExternalIDZone bounds the day within which DOKU keeps X-EXTERNAL-ID
-// unique: WIB or UTC is UNCONFIRMED (§3); WIB is DOKU's home zone.
+// unique: WIB or UTC is UNCONFIRMED (§3); WIB is DOKU's home zone. The
+// sandbox's Config.ExternalIDZone sets its own.
 var ExternalIDZone = time.FixedZone("WIB", 7*3600)
 
 // TimestampLayout formats X-TIMESTAMP: seconds and an explicit offset, in

@@ -271,7 +271,7 @@ func (s *Server) issueB2B2C(ctx context.Context, h http.Header, body []byte) ans
 	if err != nil {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
-	if b.Status != BindingActive {
+	if b.Status != BindingActive && !s.cfg.ExchangeAnyBinding {
 		return fail(op, 403, "18", "Inactive Card/Account/Customer. Binding is "+strings.ToLower(b.Status))
 	}
 	now := s.now()
@@ -476,6 +476,9 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.remarks}")
 	case len(ai.LineItems) == 0:
 		return fail(op, 400, "02", "Invalid Mandatory Field {additionalInfo.lineItems}")
+	}
+	if len(req.PayOptionDetails) == 0 && s.cfg.PayOptionDetailsRequired {
+		return fail(op, 400, "02", "Invalid Mandatory Field {payOptionDetails}")
 	}
 	for _, po := range req.PayOptionDetails {
 		// Allo's pay methods, from the Go SDK's README (Allo Bank Specific
