@@ -435,6 +435,14 @@ func TestContractBalanceInquiry(t *testing.T) {
 	if got := a.str("accountInfos.0.amount.value"); got != "500000.00" {
 		t.Errorf("balance %q, want 500000.00", got)
 	}
+	// X-TIMESTAMP as the Allo page's header table shows it, in UTC with
+	// milliseconds (2020-12-21T07:56:11.000Z), signed with that value.
+	h, bd = build()
+	const ms = "2026-11-23T03:15:30.000Z"
+	h.Set("X-TIMESTAMP", ms)
+	h.Set("X-SIGNATURE", symmetric(b.secret, http.MethodPost, pathBalance, b.b2bToken, bd, ms))
+	b.post(t, pathBalance, h, bd).want(t, "balance, X-TIMESTAMP with milliseconds", 200, "2001100", "accountInfos.0.amount.value")
+
 	b.failures(t, pathBalance, build, []failure{
 		{"balance without X-IP-ADDRESS", missing("X-IP-ADDRESS"), 400, "4001102"},
 		{"balance without X-EXTERNAL-ID", missing("X-EXTERNAL-ID"), 400, "4001102"},
