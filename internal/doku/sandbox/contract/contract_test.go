@@ -443,7 +443,22 @@ func TestContractBalanceInquiry(t *testing.T) {
 	h.Set("X-SIGNATURE", symmetric(b.secret, http.MethodPost, pathBalance, b.b2bToken, bd, ms))
 	b.post(t, pathBalance, h, bd).want(t, "balance, X-TIMESTAMP with milliseconds", 200, "2001100", "accountInfos.0.amount.value")
 
+	// The body sent with whitespace, signed over its minified form
+	// (docSym: Lowercase(HexEncode(SHA256(minify(RequestBody))))).
+	pretty := []byte("{\n  \"additionalInfo\": {\n    \"channel\": \"DIRECT_DEBIT_ALLO_SNAP\"\n  }\n}")
+	h = b.headers(pathBalance, b.b2bToken, pretty)
+	h.Set("Authorization-Customer", "Bearer "+b.customerToken)
+	b.post(t, pathBalance, h, pretty).want(t, "balance, body sent with whitespace", 200, "2001100", "accountInfos.0.amount.value")
+
 	b.failures(t, pathBalance, build, []failure{
+		{"balance signed over the body with its whitespace", func(h http.Header, _ []byte) (http.Header, []byte) {
+			sum := sha256.Sum256(pretty)
+			sts := "POST:" + pathBalance + ":" + b.b2bToken + ":" + hex.EncodeToString(sum[:]) + ":" + stamp
+			mac := hmac.New(sha512.New, []byte(b.secret))
+			mac.Write([]byte(sts))
+			h.Set("X-SIGNATURE", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+			return h, pretty
+		}, 401, "4011100"},
 		{"balance without X-IP-ADDRESS", missing("X-IP-ADDRESS"), 400, "4001102"},
 		{"balance without X-EXTERNAL-ID", missing("X-EXTERNAL-ID"), 400, "4001102"},
 		{"balance without Authorization-Customer", missing("Authorization-Customer"), 401, "4011104"},
