@@ -342,9 +342,12 @@ func (s *Server) binding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.custIdMerchant}")
 	case utf8.RuneCountInString(ai.DeviceModel) > 64:
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.deviceModel}")
-	case ai.OSType != "ios" && ai.OSType != "android":
+	// osType and channelId in any case: DOKU's Go SDK compares them with
+	// strings.EqualFold (doku-golang-library
+	// models/directdebit/accountbinding/accountBindingRequestDTO.go).
+	case !strings.EqualFold(ai.OSType, "ios") && !strings.EqualFold(ai.OSType, "android"):
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.osType}")
-	case ai.ChannelID != "app" && ai.ChannelID != "web":
+	case !strings.EqualFold(ai.ChannelID, "app") && !strings.EqualFold(ai.ChannelID, "web"):
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.channelId}")
 	}
 	var n int

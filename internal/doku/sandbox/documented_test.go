@@ -14,8 +14,9 @@ import (
 // The sandbox accepts what DOKU's own material sends, not only what ddctl
 // sends: a 14-character partnerReferenceNo (DOKU's Allo notification
 // sample, https://dashboard.doku.com/docs/docs/http-notification/sample/direct-debit/allo-direct-debit-http-sample)
-// and an X-DEVICE-ID with a hyphen (the SDKs bound only its length,
-// doku-golang-library models/va/createVa/requestHeaderDTO.go).
+// an X-DEVICE-ID with a hyphen (the SDKs bound only its length,
+// doku-golang-library models/va/createVa/requestHeaderDTO.go), and osType
+// and channelId in capitals.
 func TestDocumentedValuesAccepted(t *testing.T) {
 	sb := sandboxtest.New(t)
 	custTok := customerSetup(t, sb)
@@ -39,5 +40,17 @@ func TestDocumentedValuesAccepted(t *testing.T) {
 	resp, out = sb.Post(t, doku.PathBinding, h, bind)
 	if got := code(t, out); got != "2000700" || resp.StatusCode != http.StatusOK {
 		t.Fatalf("binding with X-DEVICE-ID pixel-7-a1b2: HTTP %d %s, want 2000700", resp.StatusCode, out)
+	}
+
+	// osType and channelId as the Go SDK takes them, in any case
+	// (doku-golang-library models/directdebit/accountbinding/accountBindingRequestDTO.go).
+	bind = body(doku.BindingRequest{PhoneNo: "6281200000001", AdditionalInfo: doku.BindingInfo{Channel: doku.Channel,
+		CustIDMerchant: "cust-9", SuccessRegistrationURL: "https://x.test/ok", FailedRegistrationURL: "https://x.test/fail",
+		DeviceModel: "iPhone", OSType: "iOS", ChannelID: "APP"}})
+	h = signed(sb, tok, doku.PathBinding, bind, "9102")
+	h.Set("X-DEVICE-ID", "dev1")
+	resp, out = sb.Post(t, doku.PathBinding, h, bind)
+	if got := code(t, out); got != "2000700" || resp.StatusCode != http.StatusOK {
+		t.Fatalf("binding with osType iOS and channelId APP: HTTP %d %s, want 2000700", resp.StatusCode, out)
 	}
 }
