@@ -533,7 +533,11 @@ func TestContractStatusInquiry(t *testing.T) {
 	b := bind(t)
 	b.pay(t, "E2E20230811001")
 	build := func() (http.Header, []byte) {
-		bd := minify([]byte(`{"originalPartnerReferenceNo":"E2E20230811001","serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`))
+		// As the Go SDK sends it: its amount is a struct, so an empty one
+		// goes along, and additionalInfo carries the SDK's origin
+		// (models/directdebit/checkstatus/checkStatusRequestDTO.go).
+		bd := minify([]byte(`{"originalPartnerReferenceNo":"E2E20230811001","serviceCode":"55","amount":{"value":"","currency":""},
+			"additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP","origin":{"product":"SDK","source":"Golang","system":"doku-golang-library","apiFormat":"SNAP"}}}`))
 		h := b.headers(pathStatus, b.b2bToken, bd)
 		h.Del("X-IP-ADDRESS")
 		return h, bd
@@ -559,7 +563,7 @@ func refundBody(partnerRefundNo string) []byte {
 		"refundAmount": {"value": "5000.00", "currency": "IDR"},
 		"reason": "Customer request",
 		"partnerRefundNo": "` + partnerRefundNo + `",
-		"additionalInfo": {"channel": "DIRECT_DEBIT_ALLO_SNAP"}
+		"additionalInfo": {"channel": "DIRECT_DEBIT_ALLO_SNAP", "origin": {"product": "SDK", "source": "Golang", "system": "doku-golang-library", "apiFormat": "SNAP"}}
 	}`))
 }
 
