@@ -18,7 +18,7 @@ import (
 // doku-golang-library models/va/createVa/requestHeaderDTO.go), and osType
 // and channelId in capitals.
 func TestDocumentedValuesAccepted(t *testing.T) {
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, pinned)
 	custTok := customerSetup(t, sb)
 	tok := token(t, sb)
 

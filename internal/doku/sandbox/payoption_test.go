@@ -11,7 +11,7 @@ import (
 // POINT, PAYLATER: doku-golang-library README.md, Allo Bank Specific
 // Parameters) and IDR amounts.
 func TestPayOptionDetailsChecked(t *testing.T) {
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, pinned)
 	cust := customerSetup(t, sb)
 	tok := token(t, sb)
 	for i, tc := range []struct {

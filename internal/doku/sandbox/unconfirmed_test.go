@@ -17,6 +17,13 @@ import (
 // changes the answer it names; and each check added with it fails without
 // it.
 
+// pinned is the clock of these tests: the instant of the timestamp
+// constant their requests carry.
+func pinned(c *sandbox.Config) {
+	at, _ := time.Parse(time.RFC3339, timestamp)
+	c.NowFunc = func() time.Time { return at }
+}
+
 // post sends body to p with signed headers, X-DEVICE-ID and, when cust is
 // set, Authorization-Customer, and returns the HTTP status and responseCode.
 func post(t *testing.T, sb *sandboxtest.Env, tok, p string, b []byte, extID, cust string, mutate ...func(http.Header)) (int, doku.Code, []byte) {
@@ -71,12 +78,12 @@ func exchange(t *testing.T, sb *sandboxtest.Env, authCode string) (doku.Code, st
 }
 
 func TestExchangeAnyBinding(t *testing.T) {
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, pinned)
 	if c, _ := exchange(t, sb, pendingAuthCode(t, sb, token(t, sb))); c != "4037418" {
 		t.Fatalf("default: exchange for a pending binding answered %s, want 4037418", c)
 	}
 
-	sb = sandboxtest.New(t, func(c *sandbox.Config) { c.ExchangeAnyBinding = true })
+	sb = sandboxtest.New(t, pinned, func(c *sandbox.Config) { c.ExchangeAnyBinding = true })
 	tok := token(t, sb)
 	c, cust := exchange(t, sb, pendingAuthCode(t, sb, tok))
 	if c != "2007400" || cust == "" {
@@ -88,7 +95,7 @@ func TestExchangeAnyBinding(t *testing.T) {
 }
 
 func TestRefundCaseCodes(t *testing.T) {
-	sb := sandboxtest.New(t, func(c *sandbox.Config) { c.RefundAmountCase, c.RefundNotPermittedCase = "27", "28" })
+	sb := sandboxtest.New(t, pinned, func(c *sandbox.Config) { c.RefundAmountCase, c.RefundNotPermittedCase = "27", "28" })
 	sb.Pay(t, "INV-1", 10000)
 	tok := token(t, sb)
 	if st, c, out := post(t, sb, tok, doku.PathRefund, refundBody("INV-1", "1.00"), "9400", ""); c != "4045827" {
@@ -108,7 +115,7 @@ func TestStatusServiceCode(t *testing.T) {
 	status := func(sc string) []byte {
 		return []byte(`{"originalPartnerReferenceNo":"INV-1","serviceCode":"` + sc + `","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`)
 	}
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, pinned)
 	sb.Pay(t, "INV-1", 100)
 	tok := token(t, sb)
 	for i, sc := range []string{"54", "55"} {
@@ -116,7 +123,7 @@ func TestStatusServiceCode(t *testing.T) {
 			t.Fatalf("default: serviceCode %s: HTTP %d %s, want 2005500", sc, st, out)
 		}
 	}
-	sb = sandboxtest.New(t, func(c *sandbox.Config) { c.StatusServiceCode = "55" })
+	sb = sandboxtest.New(t, pinned, func(c *sandbox.Config) { c.StatusServiceCode = "55" })
 	sb.Pay(t, "INV-1", 100)
 	tok = token(t, sb)
 	if st, c, out := post(t, sb, tok, doku.PathStatus, status("54"), "9510", ""); c != "4005501" {
@@ -132,10 +139,11 @@ func TestStatusServiceCode(t *testing.T) {
 func TestExternalIDZone(t *testing.T) {
 	start := time.Date(2026, 11, 23, 16, 30, 0, 0, time.UTC) // 23:30 WIB
 	for _, tc := range []struct {
+		name string
 		zone *time.Location
 		want int
-	}{{nil, http.StatusOK}, {time.UTC, http.StatusConflict}} {
-		sb := sandboxtest.New(t, func(c *sandbox.Config) {
+	}{{"default (WIB)", nil, http.StatusOK}, {"UTC", time.UTC, http.StatusConflict}} {
+		sb := sandboxtest.New(t, pinned, func(c *sandbox.Config) {
 			c.NowFunc = func() time.Time { return start }
 			c.ExternalIDZone = tc.zone
 		})
@@ -146,13 +154,13 @@ func TestExternalIDZone(t *testing.T) {
 		}
 		sb.Server.Advance(context.Background(), time.Hour)
 		if st, _, out := post(t, sb, token(t, sb), doku.PathStatus, b, "9600", ""); st != tc.want {
-			t.Fatalf("zone %v: the same X-EXTERNAL-ID an hour later, past midnight WIB: HTTP %d %s, want %d", tc.zone, st, out, tc.want)
+			t.Fatalf("zone %s: the same X-EXTERNAL-ID an hour later, past midnight WIB: HTTP %d %s, want %d", tc.name, st, out, tc.want)
 		}
 	}
 }
 
 func TestPaymentHeadersAndPayOptions(t *testing.T) {
-	sb := sandboxtest.New(t, func(c *sandbox.Config) {
+	sb := sandboxtest.New(t, pinned, func(c *sandbox.Config) {
 		c.PaymentNeedsChannelID, c.PayOptionDetailsRequired = true, true
 	})
 	cust := customerSetup(t, sb)
@@ -170,7 +178,7 @@ func TestPaymentHeadersAndPayOptions(t *testing.T) {
 		t.Fatalf("payment with CHANNEL-ID and payOptionDetails: HTTP %d %s, want 2005400", st, out)
 	}
 
-	sb = sandboxtest.New(t, func(c *sandbox.Config) { c.RefundNeedsDeviceID = true })
+	sb = sandboxtest.New(t, pinned, func(c *sandbox.Config) { c.RefundNeedsDeviceID = true })
 	sb.Pay(t, "INV-1", 10000)
 	tok = token(t, sb)
 	if st, c, out := post(t, sb, tok, doku.PathRefund, refundBody("INV-1", "100.00"), "9703", "", func(h http.Header) { h.Del("X-DEVICE-ID") }); c != "4005802" {
