@@ -261,7 +261,7 @@ type bound struct {
 	b2bToken, authCode, customerToken string
 }
 
-// bind creates an Allo account, binds it (docAllo §1), has the customer
+// bind creates an Allo account, binds it (docAllo, "1. Account Binding"), has the customer
 // confirm, and exchanges the authCode for a customer token (docB2B2C).
 func bind(t *testing.T, configure ...func(*sandbox.Config)) *bound {
 	t.Helper()
@@ -362,7 +362,7 @@ func TestContractB2BToken(t *testing.T) {
 	}
 }
 
-// Account binding (docAllo §1; headers from sdkGo
+// Account binding (docAllo, "1. Account Binding"; headers from sdkGo
 // services/directDebitServices.go DoAccountBindingProcess: X-IP-ADDRESS and
 // X-DEVICE-ID besides the common ones): 2000700 with referenceNo,
 // redirectUrl and additionalInfo.authCode.
@@ -419,7 +419,7 @@ func TestContractB2B2CToken(t *testing.T) {
 	}
 }
 
-// Balance inquiry (docAllo §2; sdkGo DoBalanceInquiryProcess: X-IP-ADDRESS
+// Balance inquiry (docAllo, "2. Balance Inquiry"; sdkGo DoBalanceInquiryProcess: X-IP-ADDRESS
 // and Authorization-Customer): 2001100 with accountInfos.
 func TestContractBalanceInquiry(t *testing.T) {
 	b := bind(t)
@@ -467,7 +467,7 @@ func TestContractBalanceInquiry(t *testing.T) {
 	})
 }
 
-// paymentBody is a host-to-host payment as docAllo §3 and sdkGo's README
+// paymentBody is a host-to-host payment as docAllo, "3. Payment" and sdkGo's README
 // (Allo Bank Specific Parameters) describe it.
 func paymentBody(ref, remarks string) []byte {
 	return minify([]byte(`{
@@ -500,7 +500,7 @@ func (b *bound) pay(t *testing.T, ref string) answer {
 	return a
 }
 
-// Payment (docAllo §3; sdkGo DoPaymentProcess: X-IP-ADDRESS, CHANNEL-ID,
+// Payment (docAllo, "3. Payment"; sdkGo DoPaymentProcess: X-IP-ADDRESS, CHANNEL-ID,
 // Authorization-Customer): 2005400 with referenceNo, partnerReferenceNo
 // and webRedirectUrl.
 func TestContractPayment(t *testing.T) {
@@ -567,7 +567,7 @@ func refundBody(partnerRefundNo string) []byte {
 	}`))
 }
 
-// Refund (docAllo §5; sdkGo DoRefundProcess sends X-IP-ADDRESS and
+// Refund (docAllo, "5. Additional Feature"; sdkGo DoRefundProcess sends X-IP-ADDRESS and
 // Authorization-Customer, and RefundRequestDTO wants an Allo partnerRefundNo
 // of 32 to 64 characters): HTTP 200 with refundNo, partnerRefundNo,
 // refundAmount and refundTime. Its responseCode is 2005800 by SNAP's
