@@ -114,10 +114,12 @@ type Config struct {
 	// ddctl sends doku.PaymentChannelID.
 	PaymentNeedsChannelID bool
 	// RefundNeedsDeviceID (UNCONFIRMED) makes X-DEVICE-ID mandatory on
-	// refunds: the Java and PHP SDKs send it, but every SDK requires it
-	// only for DANA and ShopeePay, never for Allo (doku-java-library
-	// dto/RequestHeaderDto.java validateRefundHeader). ddctl sends it only
-	// when configured with a device ID (doku.Config.DeviceID).
+	// refunds: the Java and PHP SDKs send it, but the Go, Java and Node
+	// SDKs require it only for DANA and ShopeePay, never for Allo
+	// (doku-java-library dto/RequestHeaderDto.java validateRefundHeader,
+	// doku-golang-library models/va/createVa/requestHeaderDTO.go
+	// ValidatePaymentAndRefund). ddctl sends it only when configured with
+	// a device ID (doku.Config.DeviceID).
 	RefundNeedsDeviceID bool
 	// PayOptionDetailsRequired (UNCONFIRMED) makes payOptionDetails
 	// mandatory on payments, as the Go SDK's README marks it for Allo; the
