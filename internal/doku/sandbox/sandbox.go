@@ -81,6 +81,7 @@ type Config struct {
 	// the sandbox's clock; 0 accepts any. DOKU's window is UNCONFIRMED
 	// (§3), so the default is to accept.
 	MaxSkew time.Duration
+
 	// UNCONFIRMED behaviours: what the sandbox does where DOKU's documents
 	// say nothing (or its SDKs disagree). Each setting's zero value keeps
 	// the sandbox's reading; a test sets another to see how ddctl copes.
