@@ -26,6 +26,10 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	maxSkew := fs.Duration("max-skew", 0, "refuse requests whose X-TIMESTAMP is further than `DURATION` from the sandbox's clock (0: accept any)")
 	refundTokenOptional := fs.Bool("refund-customer-token-optional", false, "take refunds without Authorization-Customer (DOKU requires it; this relaxes the sandbox for tests)")
 	refundPolicy := fs.String("refund-policy", sandbox.RefundFull, "allow `full` refunds only, or partial ones")
+	// UNCONFIRMED readings of DOKU (sandbox.Config), switchable to see how
+	// a merchant's client copes if DOKU turns out to answer otherwise.
+	exchangeAny := fs.Bool("exchange-any-binding", false, "issue customer tokens for unconfirmed and removed bindings too (UNCONFIRMED: by default the exchange answers 403)")
+	extIDZone := fs.String("external-id-zone", "WIB", "keep X-EXTERNAL-ID unique per calendar day in `WIB|UTC` (UNCONFIRMED)")
 	var faults sandbox.Faults
 	fs.DurationVar(&faults.Latency, "latency", 0, "delay every answer by `DURATION`")
 	fs.DurationVar(&faults.Jitter, "jitter", 0, "and by up to `DURATION` more")
@@ -42,6 +46,14 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	if fs.NArg() > 0 {
 		return usageError(s, "sandbox", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
+	zone := doku.ExternalIDZone
+	switch *extIDZone {
+	case "WIB":
+	case "UTC":
+		zone = time.UTC
+	default:
+		return usageError(s, "sandbox", fmt.Sprintf("-external-id-zone %q: want WIB or UTC", *extIDZone))
+	}
 	cfg, err := sandbox.PrepareDir(*dir)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)
@@ -56,6 +68,8 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 	cfg.AutoApprove = cmp.Or(cfg.AutoApprove, seed.AutoApproveDelay())
+	cfg.ExchangeAnyBinding = *exchangeAny
+	cfg.ExternalIDZone = zone
 	srv, err := sandbox.Open(cfg)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "Error: %v\n", err)

@@ -39,14 +39,16 @@ const Channel = "DIRECT_DEBIT_ALLO_SNAP"
 // PaymentChannelID is the CHANNEL-ID header of a payment. UNCONFIRMED
 // whether Allo requires it and which value it expects
 // (docs/doku.md#headers); "DH" is the Go SDK's. Settled by a DOKU sandbox
-// payment without the header, or DOKU support's answer.
+// payment without the header, or DOKU support's answer. The sandbox's
+// Config.PaymentNeedsChannelID makes it mandatory.
 const PaymentChannelID = "DH"
 
 // StatusServiceCode is sent as serviceCode in a status inquiry: every DOKU
 // SDK accepts only "55"; SNAP's general convention is the original call's
 // "54" (docs/doku.md#status-inquiry). That DOKU's production status
 // inquiry serves Allo at all is UNCONFIRMED; settled by DOKU support's
-// answer.
+// answer. The sandbox accepts both unless its Config.StatusServiceCode
+// names one.
 const StatusServiceCode = "55"
 
 // Service codes, the middle two digits of a responseCode
@@ -73,9 +75,11 @@ const (
 const (
 	// CaseRefundAmount answers a refund whose amount breaks the refund policy
 	// (full-only: the paid amount). UNCONFIRMED: 4045813 Invalid Amount.
+	// The sandbox's Config.RefundAmountCase answers another.
 	CaseRefundAmount = "13"
 	// CaseRefundNotPermitted answers a refund of a payment that cannot be
-	// refunded (not paid, already refunded). UNCONFIRMED: 4035815.
+	// refunded (not paid, already refunded). UNCONFIRMED: 4035815. The
+	// sandbox's Config.RefundNotPermittedCase answers another.
 	CaseRefundNotPermitted = "15"
 )
 
@@ -95,7 +99,7 @@ const DefaultTokenLifetime = 900 * time.Second
 // unique. DOKU documents uniqueness "in the same day"; WIB or UTC is
 // UNCONFIRMED (docs/doku.md#idempotency). WIB is DOKU's home zone; ddctl
 // never reuses an id, so either reading sends the same. Settled by DOKU
-// support's answer.
+// support's answer. The sandbox's Config.ExternalIDZone sets its own.
 var ExternalIDZone = time.FixedZone("WIB", 7*3600)
 
 // TimestampLayout formats X-TIMESTAMP: seconds and an explicit offset, in

@@ -286,7 +286,7 @@ func (s *Server) issueB2B2C(ctx context.Context, h http.Header, body []byte) ans
 	if err != nil {
 		return fail(op, 500, "01", "Internal Server Error")
 	}
-	if b.Status != BindingActive {
+	if b.Status != BindingActive && !s.cfg.ExchangeAnyBinding {
 		return fail(op, 403, "18", "Inactive Card/Account/Customer. Binding is "+strings.ToLower(b.Status))
 	}
 	now := s.now()
@@ -305,11 +305,32 @@ func (s *Server) issueB2B2C(ctx context.Context, h http.Header, body []byte) ans
 	return answer{code: resp.ResponseCode, body: resp}
 }
 
-var (
-	digitsRe     = regexp.MustCompile(`^[0-9]+$`)
-	deviceIDRe   = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
-	partnerRefRe = regexp.MustCompile(`^[A-Za-z0-9-_]{32,64}$`)
-)
+var digitsRe = regexp.MustCompile(`^[0-9]+$`)
+
+// validPartnerRef is DOKU's bound on a payment's partnerReferenceNo: 1 to 64
+// characters. DOKU's Allo notification sample carries a 14-character one
+// ("E2E20230811001", https://dashboard.doku.com/docs/docs/http-notification/sample/direct-debit/allo-direct-debit-http-sample),
+// the Go SDK's README documents String(9-16) with a 7-character example
+// (github.com/PTNUSASATUINTIARTHA-DOKU/doku-golang-library, README.md),
+// and the Go, Java and Node SDKs bound Allo's references at 64
+// (models/directdebit/refund/refundRequestDTO.go, PaymentRequestDto.java,
+// _models/paymentRequestDirectDebitDTO.js). The Node SDK also wants at
+// least 32 on Allo payments, and the Java SDK on a refund's
+// originalPartnerReferenceNo (RefundRequestDto.java); no DOKU page does,
+// so neither does the sandbox.
+func validPartnerRef(s string) bool {
+	n := utf8.RuneCountInString(s)
+	return n >= 1 && n <= 64
+}
+
+// validDeviceID is the SDKs' X-DEVICE-ID rule: present and at most 64
+// characters (doku-golang-library models/va/createVa/requestHeaderDTO.go,
+// doku-java-library dto/RequestHeaderDto.java); neither limits the
+// characters.
+func validDeviceID(s string) bool {
+	n := utf8.RuneCountInString(s)
+	return n >= 1 && n <= 64
+}
 
 // binding starts an account binding (docs/doku.md#account-binding): the customer confirms it on
 // the page of redirectUrl.
@@ -336,9 +357,12 @@ func (s *Server) binding(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.custIdMerchant}")
 	case utf8.RuneCountInString(ai.DeviceModel) > 64:
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.deviceModel}")
-	case ai.OSType != "ios" && ai.OSType != "android":
+	// osType and channelId in any case: DOKU's Go SDK compares them with
+	// strings.EqualFold (doku-golang-library
+	// models/directdebit/accountbinding/accountBindingRequestDTO.go).
+	case !strings.EqualFold(ai.OSType, "ios") && !strings.EqualFold(ai.OSType, "android"):
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.osType}")
-	case ai.ChannelID != "app" && ai.ChannelID != "web":
+	case !strings.EqualFold(ai.ChannelID, "app") && !strings.EqualFold(ai.ChannelID, "web"):
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.channelId}")
 	}
 	var n int
@@ -460,7 +484,7 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	}
 	amount, err := req.Amount.Money()
 	switch {
-	case !partnerRefRe.MatchString(req.PartnerReferenceNo):
+	case !validPartnerRef(req.PartnerReferenceNo):
 		return fail(op, 400, "01", "Invalid Field Format {partnerReferenceNo}")
 	case err != nil:
 		return fail(op, 400, "01", "Invalid Field Format {amount}")
@@ -470,6 +494,27 @@ func (s *Server) payment(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 400, "01", "Invalid Field Format {additionalInfo.remarks}")
 	case len(ai.LineItems) == 0:
 		return fail(op, 400, "02", "Invalid Mandatory Field {additionalInfo.lineItems}")
+	}
+	if len(req.PayOptionDetails) == 0 && s.cfg.PayOptionDetailsRequired {
+		return fail(op, 400, "02", "Invalid Mandatory Field {payOptionDetails}")
+	}
+	for _, po := range req.PayOptionDetails {
+		// Allo's pay methods, from the Go SDK's README (Allo Bank Specific
+		// Parameters) and the Node SDK's schema
+		// (_models/paymentRequestDirectDebitDTO.js).
+		switch po.PayMethod {
+		case "BALANCE", "POINT", "PAYLATER":
+		default:
+			return fail(op, 400, "01", "Invalid Field Format {payOptionDetails.payMethod}")
+		}
+		if _, err := po.TransAmount.Money(); err != nil {
+			return fail(op, 400, "01", "Invalid Field Format {payOptionDetails.transAmount}")
+		}
+		if po.FeeAmount != (doku.Amount{}) {
+			if _, err := po.FeeAmount.Money(); err != nil {
+				return fail(op, 400, "01", "Invalid Field Format {payOptionDetails.feeAmount}")
+			}
+		}
 	}
 	for _, li := range ai.LineItems {
 		if li.Name == "" || utf8.RuneCountInString(li.Name) > 32 {

@@ -23,8 +23,10 @@ func (s *Server) status(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	switch {
 	case req.ServiceCode == "":
 		return fail(op, 400, "02", "Invalid Mandatory Field {serviceCode}")
-	case req.ServiceCode != doku.ServiceStatus && req.ServiceCode != doku.ServicePayment:
-		// DOKU's SDKs send 55, SNAP's convention is 54: accept both (docs/doku.md#status-inquiry).
+	case req.ServiceCode != doku.ServiceStatus && req.ServiceCode != doku.ServicePayment,
+		s.cfg.StatusServiceCode != "" && req.ServiceCode != s.cfg.StatusServiceCode:
+		// DOKU's SDKs send 55, SNAP's convention is 54: accept both unless
+		// Config.StatusServiceCode names one (docs/doku.md#status-inquiry).
 		return fail(op, 400, "01", "Invalid Field Format {serviceCode}")
 	case req.OriginalPartnerReferenceNo == "" && req.OriginalReferenceNo == "":
 		return fail(op, 400, "02", "Invalid Mandatory Field {originalPartnerReferenceNo}")
@@ -135,7 +137,7 @@ func (s *Server) refund(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 400, "01", "Invalid Field Format {refundAmount}")
 	}
 	if amount <= 0 {
-		return fail(op, 404, doku.CaseRefundAmount, "Invalid Amount")
+		return fail(op, 404, s.cfg.RefundAmountCase, "Invalid Amount")
 	}
 	p, err := getPayment(ctx, tx, req.OriginalPartnerReferenceNo, "")
 	if err != nil {
@@ -145,7 +147,7 @@ func (s *Server) refund(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 		return fail(op, 404, "01", "Transaction Not Found")
 	}
 	if p.Status != doku.TxSuccess && p.Status != doku.TxRefunded {
-		return fail(op, 403, doku.CaseRefundNotPermitted, "Transaction Not Permitted. Payment is not paid")
+		return fail(op, 403, s.cfg.RefundNotPermittedCase, "Transaction Not Permitted. Payment is not paid")
 	}
 	prior, err := paymentRefunds(ctx, tx, p.PartnerReferenceNo)
 	if err != nil {
@@ -158,14 +160,14 @@ func (s *Server) refund(ctx context.Context, tx *sqlx.Tx, c *call) answer {
 	switch s.cfg.RefundPolicy {
 	case RefundFull:
 		if len(prior) > 0 {
-			return fail(op, 403, doku.CaseRefundNotPermitted, "Transaction Not Permitted. Payment already refunded")
+			return fail(op, 403, s.cfg.RefundNotPermittedCase, "Transaction Not Permitted. Payment already refunded")
 		}
 		if int64(amount) != p.Amount {
-			return fail(op, 404, doku.CaseRefundAmount, "Invalid Amount. Only full refunds are supported")
+			return fail(op, 404, s.cfg.RefundAmountCase, "Invalid Amount. Only full refunds are supported")
 		}
 	case RefundPartial:
 		if int64(amount) > p.Amount-refunded {
-			return fail(op, 404, doku.CaseRefundAmount, "Invalid Amount. Exceeds the refundable amount")
+			return fail(op, 404, s.cfg.RefundAmountCase, "Invalid Amount. Exceeds the refundable amount")
 		}
 	}
 	n, err := nextNumber(ctx, tx, "refund_no")

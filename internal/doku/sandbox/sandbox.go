@@ -10,6 +10,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rsa"
@@ -81,6 +82,53 @@ type Config struct {
 	// the sandbox's clock; 0 accepts any. DOKU's window is UNCONFIRMED
 	// (docs/doku.md#timestamps), so the default is to accept.
 	MaxSkew time.Duration
+
+	// UNCONFIRMED behaviours: what the sandbox does where DOKU's documents
+	// say nothing (or its SDKs disagree). Each setting's zero value keeps
+	// the sandbox's reading; a test sets another to see how ddctl copes.
+
+	// ExchangeAnyBinding (UNCONFIRMED) makes the B2B2C exchange issue a
+	// customer token for a binding the customer has not confirmed, or that
+	// was rejected or unbound, which then fails where it is used (401xx02).
+	// By default the exchange answers 403xx18 for such a binding, and ddctl
+	// reads binding activation and removal from that answer
+	// (doku.Client.CustomerToken, Unbind; internal/reconcile).
+	ExchangeAnyBinding bool
+	// RefundAmountCase and RefundNotPermittedCase (UNCONFIRMED) are the
+	// case codes of a refund that breaks the refund policy (404) and of a
+	// refund of a payment that cannot be refunded (403); default
+	// doku.CaseRefundAmount (4045813) and doku.CaseRefundNotPermitted
+	// (4035815), the codes ddctl reads (internal/doku/unconfirmed.go).
+	RefundAmountCase, RefundNotPermittedCase string
+	// StatusServiceCode (UNCONFIRMED), when set, is the only serviceCode a
+	// status inquiry may carry; by default both 55 (every DOKU SDK, and
+	// doku.StatusServiceCode, which ddctl sends) and 54 (SNAP's
+	// convention) are accepted.
+	StatusServiceCode string
+	// ExternalIDZone (UNCONFIRMED) is the zone whose calendar day bounds
+	// X-EXTERNAL-ID's uniqueness; default doku.ExternalIDZone (WIB), as
+	// ddctl assumes when it chooses X-EXTERNAL-IDs.
+	ExternalIDZone *time.Location
+	// PaymentNeedsChannelID (UNCONFIRMED) makes CHANNEL-ID mandatory on
+	// payments: the Go and Java SDKs send it (doku-golang-library
+	// services/directDebitServices.go, doku-java-library
+	// service/DirectDebitService.java), the Node and PHP SDKs do not, and
+	// ddctl sends doku.PaymentChannelID.
+	PaymentNeedsChannelID bool
+	// RefundNeedsDeviceID (UNCONFIRMED) makes X-DEVICE-ID mandatory on
+	// refunds: the Java and PHP SDKs send it, but the Go, Java and Node
+	// SDKs require it only for DANA and ShopeePay, never for Allo
+	// (doku-java-library dto/RequestHeaderDto.java validateRefundHeader,
+	// doku-golang-library models/va/createVa/requestHeaderDTO.go
+	// ValidatePaymentAndRefund). ddctl sends it only when configured with
+	// a device ID (doku.Config.DeviceID).
+	RefundNeedsDeviceID bool
+	// PayOptionDetailsRequired (UNCONFIRMED) makes payOptionDetails
+	// mandatory on payments, as the Go SDK's README marks it for Allo; the
+	// Node and Java SDKs leave it optional. When sent, it is checked either
+	// way. ddctl always sends one BALANCE entry (internal/reconcile).
+	PayOptionDetailsRequired bool
+
 	// NotifyURL is the merchant's notification URL; empty sends none.
 	NotifyURL string
 	// MerchantTokenURL is the merchant's token endpoint DOKU calls before
@@ -135,6 +183,16 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sandbox: notification mode %q: want %q, %q or %q", cfg.NotifyMode, doku.ModeAsymmetric, doku.ModeSymmetric, doku.ModeTokenOnly)
 	}
 	cfg.TokenLifetime = cmp.Or(cfg.TokenLifetime, doku.DefaultTokenLifetime)
+	cfg.RefundAmountCase = cmp.Or(cfg.RefundAmountCase, doku.CaseRefundAmount)
+	cfg.RefundNotPermittedCase = cmp.Or(cfg.RefundNotPermittedCase, doku.CaseRefundNotPermitted)
+	if cfg.ExternalIDZone == nil {
+		cfg.ExternalIDZone = doku.ExternalIDZone
+	}
+	switch cfg.StatusServiceCode {
+	case "", doku.ServiceStatus, doku.ServicePayment:
+	default:
+		return nil, fmt.Errorf("sandbox: status service code %q: want %q or %q", cfg.StatusServiceCode, doku.ServiceStatus, doku.ServicePayment)
+	}
 	l, err := openLedger(cfg.LedgerPath)
 	if err != nil {
 		return nil, err
@@ -161,14 +219,26 @@ func Open(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+doku.PathTokenB2B, s.handleTokenB2B)
 	s.mux.HandleFunc("POST "+doku.PathTokenB2B2C, s.handleTokenB2B2C)
 	s.mux.HandleFunc("POST "+doku.PathStatus, s.transactional(doku.OpStatus, route{}, s.status))
+	// Every SDK sends and checks X-IP-ADDRESS on an Allo refund and
+	// Authorization-Customer with it (doku-golang-library
+	// models/va/createVa/requestHeaderDTO.go ValidatePaymentAndRefund,
+	// services/directDebitServices.go DoRefundProcess); none sends
+	// CHANNEL-ID on a refund, so it is not looked at.
 	refundRoute := route{headers: []string{"X-IP-ADDRESS"}, customer: true}
 	if cfg.RefundCustomerTokenOptional {
 		refundRoute = route{headers: []string{"X-IP-ADDRESS"}, customerOptional: true}
 	}
+	if cfg.RefundNeedsDeviceID {
+		refundRoute.headers = append(refundRoute.headers, "X-DEVICE-ID")
+	}
 	s.mux.HandleFunc("POST "+doku.PathRefund, s.transactional(doku.OpRefund, refundRoute, s.refund))
 	s.mux.HandleFunc("POST "+doku.PathBinding, s.transactional(doku.OpBinding, route{headers: []string{"X-IP-ADDRESS", "X-DEVICE-ID"}}, s.binding))
 	s.mux.HandleFunc("POST "+doku.PathBalance, s.transactional(doku.OpBalance, route{headers: []string{"X-IP-ADDRESS"}, customer: true}, s.balance))
-	s.mux.HandleFunc("POST "+doku.PathPayment, s.transactional(doku.OpPayment, route{headers: []string{"X-IP-ADDRESS"}, customer: true}, s.payment))
+	paymentRoute := route{headers: []string{"X-IP-ADDRESS"}, customer: true}
+	if cfg.PaymentNeedsChannelID {
+		paymentRoute.headers = append(paymentRoute.headers, "CHANNEL-ID")
+	}
+	s.mux.HandleFunc("POST "+doku.PathPayment, s.transactional(doku.OpPayment, paymentRoute, s.payment))
 	s.mux.HandleFunc("POST "+doku.PathUnbinding, s.transactional(doku.OpUnbinding, route{headers: []string{"X-IP-ADDRESS"}}, s.unbinding))
 	s.mux.HandleFunc("POST /sandbox/customers", s.handleCustomer)
 	s.mux.HandleFunc("/sandbox/faults", s.handleFaults)
@@ -521,7 +591,7 @@ func (s *Server) serveCall(ctx context.Context, r *http.Request, c *call, rt rou
 		return internal.code.HTTPStatus(), internal.bytes()
 	}
 	defer tx.Rollback()
-	day := c.now.In(doku.ExternalIDZone).Format(time.DateOnly)
+	day := c.now.In(s.cfg.ExternalIDZone).Format(time.DateOnly)
 	hash := doku.BodyHash(c.body)
 	var prior struct {
 		BodyHash string `db:"body_hash"`
@@ -588,7 +658,7 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 	if ip := h.Get("X-IP-ADDRESS"); ip != "" && !validIP(ip) {
 		return fail(op, 400, "01", "Invalid Field Format {X-IP-ADDRESS}"), false
 	}
-	if d := h.Get("X-DEVICE-ID"); d != "" && !deviceIDRe.MatchString(d) {
+	if d := h.Get("X-DEVICE-ID"); d != "" && !validDeviceID(d) {
 		return fail(op, 400, "01", "Invalid Field Format {X-DEVICE-ID}"), false
 	}
 	if h.Get("X-PARTNER-ID") != s.cfg.ClientID {
@@ -602,7 +672,7 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 	if r.URL.RawQuery != "" {
 		path += "?" + r.URL.RawQuery
 	}
-	if !doku.VerifySymmetric(s.cfg.ClientSecret.Reveal(), r.Method, path, token, c.body, ts, h.Get("X-SIGNATURE")) {
+	if !doku.VerifySymmetric(s.cfg.ClientSecret.Reveal(), r.Method, path, token, minify(c.body), ts, h.Get("X-SIGNATURE")) {
 		return fail(op, 401, "00", "Unauthorized. Invalid Signature"), false
 	}
 	claims, err := verifyToken(&s.cfg.DOKUPrivateKey.PublicKey, token, c.now)
@@ -627,6 +697,20 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 		c.bindingID = id
 	}
 	return answer{}, true
+}
+
+// minify is the body a symmetric signature covers: DOKU's stringToSign
+// hashes minify(RequestBody)
+// (https://developers.doku.com/get-started-with-doku-api/signature-component/snap/symmetric-signature),
+// so a body sent with whitespace verifies against the signature of its
+// minified form, and only that one. A body that is not JSON is hashed as
+// sent; it is refused after the signature check anyway.
+func minify(body []byte) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, body) != nil {
+		return body
+	}
+	return buf.Bytes()
 }
 
 func (s *Server) stamp(t time.Time) string {

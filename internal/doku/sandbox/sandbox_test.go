@@ -141,7 +141,7 @@ func customerSetup(t *testing.T, sb *sandboxtest.Env) (custToken string) {
 	}
 	sb.Pay(t, "INV-2", 10000)
 	if _, err := c.Refund(ctx, doku.RefundRequest{OriginalPartnerReferenceNo: "INV-2", RefundAmount: doku.Amount{Value: "100.00", Currency: "IDR"},
-		PartnerRefundNo: dupRefundNo}, doku.RequestOptions{}); err != nil {
+		PartnerRefundNo: dupRefundNo}, doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))}); err != nil {
 		t.Fatal(err)
 	}
 	// The customer token, as a merchant's client would hold it.
@@ -167,6 +167,7 @@ const (
 
 func payment(ref, value string) doku.PaymentRequest {
 	return doku.PaymentRequest{PartnerReferenceNo: ref, Amount: doku.Amount{Value: value, Currency: "IDR"},
+		PayOptionDetails: []doku.PayOption{{PayMethod: "BALANCE", TransAmount: doku.Amount{Value: value, Currency: "IDR"}}},
 		AdditionalInfo: doku.PaymentInfo{Channel: doku.Channel, Remarks: "Gym", SuccessPaymentURL: "https://x.test/ok", FailedPaymentURL: "https://x.test/fail",
 			LineItems: []doku.LineItem{{Name: "Gym", Price: value, Quantity: json.RawMessage(`"1"`)}}}}
 }
@@ -229,7 +230,7 @@ func TestRejections(t *testing.T) {
 		{"StatusNoReference", doku.PathStatus, []byte(`{"serviceCode":"55","additionalInfo":{"channel":"DIRECT_DEBIT_ALLO_SNAP"}}`), nil, "4005502"},
 		{"BindingBadPhone", doku.PathBinding, binding("62812ab", "android"), nil, "4000701"},
 		{"BindingBadOSType", doku.PathBinding, binding("6281298765432", "windows"), nil, "4000701"},
-		{"PaymentShortReference", doku.PathPayment, body(payment("ORD-1", "10.00")), withCust, "4005401"},
+		{"PaymentLongReference", doku.PathPayment, body(payment(strings.Repeat("R", 65), "10.00")), withCust, "4005401"},
 		{"PaymentLongRemarks", doku.PathPayment, body(longRemarks), withCust, "4005401"},
 		{"PaymentNoLineItems", doku.PathPayment, body(noItems), withCust, "4005402"},
 		{"UnbindingWithoutTokenID", doku.PathUnbinding, channel, nil, "4000902"},
@@ -254,7 +255,7 @@ func TestRejections(t *testing.T) {
 		}()), withCust, "4095401"},
 		{"FieldsBeforeBusiness", doku.PathRefund, refundBody("INV-404", "100"), nil, "4005801"},
 		{"WrongFieldType", doku.PathRefund, []byte(`{"originalPartnerReferenceNo":"INV-1","refundAmount":{"value":100,"currency":"IDR"}}`), nil, "4005801"},
-		{"BadDeviceIDIsAHeaderCheck", doku.PathBinding, binding("6281298765432", "android"), func(h http.Header) { h.Set("X-DEVICE-ID", "dev-1"); h.Set("X-SIGNATURE", "bad") }, "4000701"},
+		{"BadDeviceIDIsAHeaderCheck", doku.PathBinding, binding("6281298765432", "android"), func(h http.Header) { h.Set("X-DEVICE-ID", strings.Repeat("d", 65)); h.Set("X-SIGNATURE", "bad") }, "4000701"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
