@@ -670,3 +670,102 @@ func TestLostStateAdoptsCharge(t *testing.T) {
 		})
 	}
 }
+
+// A refund goes only with its payer's customer token (docs/doku.md#refund):
+// one that names no payer is an error before any call; one whose binding
+// awaits its customer waits; one whose binding can give no token is an
+// error; an unbind of the binding a refund needs waits for the refund;
+// and a binding removed between plan and apply stops the refund at
+// apply, unsent.
+func TestRefundPayer(t *testing.T) {
+	ctx := context.Background()
+	setPayer := func(t *testing.T, b *bundle, status state.BindingStatus) {
+		t.Helper()
+		bs, err := b.store.Bindings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := bs[payerBinding]
+		p.Status = status
+		if err := b.store.PutBinding(ctx, p, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("NoPayer", func(t *testing.T) {
+		b := setup(t)
+		b.sb.Pay(t, "INV-1", 5000000)
+		r := refund("a", "INV-1", 0)
+		r.Binding = ""
+		p := b.plan(t, config(r))
+		if len(p.Actions) != 0 || len(p.Errors) != 1 || p.Errors[0].Summary != "the refund names no payer" {
+			t.Fatalf("plan: actions %+v, errors %+v; want the one error", p.Actions, p.Errors)
+		}
+		if !strings.Contains(p.Errors[0].Detail, "binding = binding.NAME") {
+			t.Errorf("the error does not say what to write: %s", p.Errors[0].Detail)
+		}
+		if n := b.sb.Calls(doku.OpStatus) + b.sb.Calls(doku.OpRefund); n != 0 {
+			t.Errorf("%d calls for a refund with no payer, want none", n)
+		}
+	})
+	t.Run("Pending", func(t *testing.T) {
+		b := setup(t)
+		b.sb.Pay(t, "INV-1", 5000000)
+		setPayer(t, b, state.BindingPending)
+		// The payer has not confirmed in the sandbox either: the binding
+		// made outside is active there, so the exchange is kept away by
+		// leaving the binding pending with an authCode DOKU does not know.
+		bs, _ := b.store.Bindings(ctx)
+		pb := bs[payerBinding]
+		pb.AuthCode = secret.New("not-confirmed")
+		if err := b.store.PutBinding(ctx, pb, now); err != nil {
+			t.Fatal(err)
+		}
+		p := b.plan(t, config(refund("a", "INV-1", 0)))
+		if len(p.Actions) != 0 || len(p.Waiting) != 1 || !strings.Contains(p.Waiting[0].Reason, "waits for binding.payer to become active") {
+			t.Fatalf("plan: actions %+v, waiting %+v, errors %+v; want the refund waiting", p.Actions, p.Waiting, p.Errors)
+		}
+	})
+	t.Run("Unbound", func(t *testing.T) {
+		b := setup(t)
+		b.sb.Pay(t, "INV-1", 5000000)
+		setPayer(t, b, state.BindingUnbound)
+		p := b.plan(t, config(refund("a", "INV-1", 0)))
+		if len(p.Actions) != 0 || len(p.Errors) != 1 || p.Errors[0].Summary != "the payer's binding gives no customer token" {
+			t.Fatalf("plan: actions %+v, errors %+v; want the one error", p.Actions, p.Errors)
+		}
+	})
+	t.Run("UnbindWaitsForRefund", func(t *testing.T) {
+		b := setup(t)
+		b.sb.Pay(t, "INV-1", 5000000)
+		cfg := config(refund("a", "INV-1", 0))
+		cfg.Unbinds = []spec.Unbind{{Address: "unbind.payer", Name: "payer", CustomerID: sandboxtest.PayerCustomerID}}
+		p := b.plan(t, cfg)
+		if len(p.Actions) != 1 || p.Actions[0].Kind != reconcile.ActionRefund || len(p.Waiting) != 1 || p.Waiting[0].Address != "unbind.payer" {
+			t.Fatalf("plan: actions %+v, waiting %+v; want the refund, and the unbind waiting", p.Actions, p.Waiting)
+		}
+		if res := b.apply(t, p); res.Count(reconcile.ResultSucceeded) != 1 {
+			t.Fatalf("apply: %+v", res.Results)
+		}
+		p = b.plan(t, cfg)
+		if len(p.Actions) != 1 || p.Actions[0].Kind != reconcile.ActionUnbind {
+			t.Fatalf("plan after the refund: actions %+v; want the unbind", p.Actions)
+		}
+	})
+	t.Run("GoneBeforeApply", func(t *testing.T) {
+		b := setup(t)
+		b.sb.Pay(t, "INV-1", 5000000)
+		p := b.plan(t, config(refund("a", "INV-1", 0)))
+		if len(p.Actions) != 1 {
+			t.Fatalf("plan: %+v", p.Actions)
+		}
+		setPayer(t, b, state.BindingUnbound)
+		res := b.apply(t, p)
+		if res.Count(reconcile.ResultSkipped) != 1 || !strings.Contains(res.Results[0].Message, "gives no customer token now") {
+			t.Fatalf("apply: %+v; want the refund skipped, unsent", res.Results)
+		}
+		if n := b.sb.Calls(doku.OpRefund); n != 0 {
+			t.Errorf("%d refund calls, want none", n)
+		}
+	})
+}
