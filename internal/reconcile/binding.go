@@ -207,8 +207,9 @@ func cmpMessage(msg string, err error) string {
 }
 
 // activateBindings asks DOKU about each binding the state has pending:
-// one whose customer approved it gives a customer token, and is recorded
-// active.
+// one whose authCode buys a customer token is taken as confirmed by its
+// customer and recorded active (the UNCONFIRMED reading
+// doku.BindingActivation, docs/doku.md#binding).
 func (e *Engine) activateBindings(ctx context.Context, p *Plan, unsettled map[string]bool) error {
 	if e.NoCustomerSecrets {
 		return nil
