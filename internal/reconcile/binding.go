@@ -17,10 +17,8 @@ import (
 // (which header value DOKU expects then is UNCONFIRMED, docs/doku.md#headers).
 const DeviceID = "ddctl"
 
-// planBindings refreshes pending bindings (one customer-token exchange
-// each: it succeeds once the customer confirmed, the UNCONFIRMED reading
-// doku.BindingActivation in internal/doku/unconfirmed.go) and decides the binding
-// and unbind instances (README.md, "How it works").
+// planBindings decides the binding and unbind instances (README.md, "How
+// it works"), from the state as activateBindings left it.
 func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool, g *guard) error {
 	have, err := e.Store.Bindings(ctx)
 	if err != nil {
