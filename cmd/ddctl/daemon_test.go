@@ -288,16 +288,18 @@ type payerSandbox interface {
 // adoptPayer adopts the payer as an operator would: it writes payerHCL
 // to dir/payer.hcl and runs ddctl import binding.payer payer-1 in dir,
 // with env and the authCode (bound outside ddctl at sb) on stdin; the
-// import must succeed. It returns the authCode, a customer secret. Run
+// import must succeed. It returns the authCode, a customer secret, and
+// what the import printed (stdout, then stderr), for tests that scan
+// ddctl's output for secrets. Run
 // it before the first plan or apply that refunds the payer's payments;
 // the import makes one customer-token exchange (and gets a B2B token if
 // the state has none).
-func adoptPayer(tb testing.TB, sb payerSandbox, dir string, env []string) string {
+func adoptPayer(tb testing.TB, sb payerSandbox, dir string, env []string) (authCode, output string) {
 	tb.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "payer.hcl"), []byte(payerHCL), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	authCode := sb.PayerAuthCode(tb)
+	authCode = sb.PayerAuthCode(tb)
 	cmd := ddctlExec(env, "-chdir="+dir, "import", "binding.payer", sandboxtest.PayerCustomerID)
 	cmd.Stdin = strings.NewReader(authCode + "\n")
 	var o, e bytes.Buffer
@@ -305,7 +307,7 @@ func adoptPayer(tb testing.TB, sb payerSandbox, dir string, env []string) string
 	if err := cmd.Run(); err != nil {
 		tb.Fatalf("ddctl import binding.payer: %v\nstdout:\n%s\nstderr:\n%s", err, o.String(), e.String())
 	}
-	return authCode
+	return authCode, o.String() + e.String()
 }
 
 // mustApply runs ddctl apply -auto-approve in dir; it must exit 0.
