@@ -24,8 +24,9 @@ func TestEditedPlanFileRefused(t *testing.T) {
 	sb := startSandbox(t)
 	sb.pay(t, "INV-1", 150000)
 	sb.pay(t, "INV-6666", 999000)
-	dir := writeConfig(t, sb, "refund \"one\" {\n  payment = \"INV-1\"\n}\n")
+	dir := writeConfig(t, sb, "refund \"one\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
 	env := []string{"DDCTL_STATE_KEY=" + strings.Repeat("ab", 32)}
+	adoptPayer(t, sb, dir, env)
 	planFile := filepath.Join(t.TempDir(), "reviewed.plan")
 	if out, errOut, code := runDDCTLEnv(t, dir, env, "plan", "-out="+planFile); code != 0 {
 		t.Fatalf("plan -out: exit %d\n%s\n%s", code, out, errOut)
@@ -110,7 +111,7 @@ func TestBaseURLExfiltrationRefused(t *testing.T) {
 			if tc.baseURL != "" {
 				block += fmt.Sprintf("  base_url = %q\n", tc.baseURL)
 			}
-			main := "binding \"alice\" {\n  customer_id = \"cust-1\"\n  phone = \"6281234567890\"\n  success_url = \"https://example.com/ok\"\n  failed_url = \"https://example.com/no\"\n}\nrefund \"r\" {\n  payment = \"INV-1\"\n}\n"
+			main := "binding \"alice\" {\n  customer_id = \"cust-1\"\n  phone = \"6281234567890\"\n  success_url = \"https://example.com/ok\"\n  failed_url = \"https://example.com/no\"\n}\nrefund \"r\" {\n  payment = \"INV-1\"\n  binding = binding.alice\n}\n"
 			for name, body := range map[string]string{"doku.hcl": block + "}\n", "main.hcl": main} {
 				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
 					t.Fatal(err)
@@ -179,7 +180,8 @@ func TestPlanExpectReviewed(t *testing.T) {
 	s := newScenario(t, "EXPECT")
 	s.sb.Pay(t, "INV-1", 1500000)
 	s.sb.Pay(t, "INV-2", 2500000)
-	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n}\n")
+	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
+	adoptPayer(t, s.sb, s.dir, nil)
 	review, merged := filepath.Join(t.TempDir(), "review.json"), filepath.Join(t.TempDir(), "merge.plan")
 	out, errOut, code := s.run("plan", "-review", "-json")
 	if code != 0 {
@@ -190,7 +192,7 @@ func TestPlanExpectReviewed(t *testing.T) {
 	}
 
 	// Merged with another change nobody reviewed with it: refused.
-	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n}\nrefund \"two\" {\n  payment = \"INV-2\"\n}\n")
+	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\nrefund \"two\" {\n  payment = \"INV-2\"\n  binding = binding.payer\n}\n")
 	if _, errOut, code := s.run("plan", "-expect="+review, "-out="+merged); code == 0 || !strings.Contains(errOut, "not the one the reviewed plan was made from") {
 		t.Fatalf("plan -expect after an unreviewed change: exit %d, stderr %q; want a refusal", code, errOut)
 	}
@@ -199,7 +201,7 @@ func TestPlanExpectReviewed(t *testing.T) {
 	}
 
 	// As reviewed: saved, applied, one refund.
-	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n}\n")
+	s.write("main.hcl", "refund \"one\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
 	if out, errOut, code := s.run("plan", "-expect="+review, "-out="+merged); code != 0 || !strings.Contains(out, "Every call of this plan was in the reviewed plan") {
 		t.Fatalf("plan -expect as reviewed: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -122,6 +122,7 @@ recurring_charge "gym" {
 
 refund "shop" {
   payment = "CANARY-INV-1"
+  binding = binding.payer
   reason  = "damaged"
 }
 
@@ -182,6 +183,14 @@ unbind "bob" {
 		t.Fatalf("%s: no convergence after 30 applies", what)
 	}
 
+	// The payments' payer, bound outside ddctl, is adopted first, as an
+	// operator would (its authCode on ddctl import's stdin): the refunds
+	// carry its customer token. Its authCode is a canary, and what the
+	// import printed is scanned.
+	payerAuthCode, importOutput := adoptPayer(t, sb, dir, env)
+	files["what ddctl import binding.payer printed"] = []byte(importOutput)
+	collect()
+
 	// Bind alice and bob, through a saved plan.
 	bindPlan := filepath.Join(dir, "bind.tfplan")
 	run(0, nil, "plan", "-out="+bindPlan)
@@ -231,7 +240,7 @@ unbind "bob" {
 
 	// Failures: DOKU answers 500 to everything; then drops every refund
 	// after making it; then all is well again.
-	writeHCL(t, dir, "main.hcl", bindings+work+"\nrefund \"late\" {\n  payment = \"CANARY-INV-2\"\n}\n")
+	writeHCL(t, dir, "main.hcl", bindings+work+"\nrefund \"late\" {\n  payment = \"CANARY-INV-2\"\n  binding = binding.payer\n}\n")
 	sb.Server.SetFaults(sandbox.Faults{ErrorRate: 1})
 	run(1, nil, "plan")
 	run(1, nil, "apply", "-auto-approve")
@@ -259,7 +268,7 @@ unbind "bob" {
 	d.waitCycle(t, 0, nil)
 	// CI applies a second charge while the daemon runs: the customer
 	// approves, and the sandbox notifies the daemon, which applies it.
-	writeHCL(t, dir, "main.hcl", bindings+work+"\nrefund \"late\" {\n  payment = \"CANARY-INV-2\"\n}\n"+
+	writeHCL(t, dir, "main.hcl", bindings+work+"\nrefund \"late\" {\n  payment = \"CANARY-INV-2\"\n  binding = binding.payer\n}\n"+
 		"\nrecurring_charge \"gym2\" {\n  binding = binding.alice\n  amount  = 1000\n  schedule = \"0 9 2 1 *\"\n  start = \"2026-01-02\"\n  end = \"2026-01-03\"\n}\n")
 	applyUntilConverged("the second charge")
 	d.waitLog(t, 0, "notification applied", nil)
@@ -310,6 +319,8 @@ unbind "bob" {
 		"DDCTL_EVENT_SECRET":                 eventSecret,
 		"alice's phone number":               alicePhone,
 		"bob's phone number":                 bobPhone,
+		"the payer's phone number":           sandboxtest.PayerPhone,
+		"the payer's authCode (imported)":    payerAuthCode,
 		"the state key's bytes (base64)":     base64.StdEncoding.EncodeToString(mustHex(t, stateKey)),
 		"the state key's bytes (base64url)":  base64.RawURLEncoding.EncodeToString(mustHex(t, stateKey)),
 		"the wrong key's bytes (base64)":     base64.StdEncoding.EncodeToString(mustHex(t, wrongKey)),
@@ -333,8 +344,8 @@ unbind "bob" {
 			codes++
 		}
 	}
-	if tokens < 3 || codes < 2 {
-		t.Fatalf("read back %d tokens and %d authCodes from the state and the ledger; want the B2B token, both customers' tokens and both authCodes", tokens, codes)
+	if tokens < 4 || codes < 3 {
+		t.Fatalf("read back %d tokens and %d authCodes from the state and the ledger; want the B2B token, the three customers' tokens and authCodes (alice, bob and the payer)", tokens, codes)
 	}
 	forms := canaryForms(named)
 

@@ -34,10 +34,12 @@ func TestCrashDuringApply(t *testing.T) {
 	for i := range refunds {
 		ref := fmt.Sprintf("INV-%03d", i)
 		sb.Pay(t, ref, money.Amount(10000+i))
-		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment = %q\n}\n", i, ref)
+		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment = %q\n  binding = binding.payer\n}\n", i, ref)
 	}
 	sb.Server.PutCustomer(context.Background(), sandbox.NewCustomer{Phone: "6281234567890", Balance: []byte(`"100000000"`)})
-	cfg.WriteString(`binding "payer" {
+	// The charges' customer; the refunds are of the payer's payments (Pay),
+	// adopted below.
+	cfg.WriteString(`binding "member" {
   customer_id = "cust-1"
   phone       = "6281234567890"
   success_url = "https://x.test/ok"
@@ -46,11 +48,12 @@ func TestCrashDuringApply(t *testing.T) {
 `)
 	for i := range charges {
 		// One occurrence each, long past: catch_up charges it once.
-		fmt.Fprintf(&cfg, "recurring_charge \"c%03d\" {\n  binding = binding.payer\n  amount = %d\n  schedule = \"0 9 1 1 *\"\n  start = \"2026-01-01\"\n  end = \"2026-01-02\"\n}\n", i, 1000+i)
+		fmt.Fprintf(&cfg, "recurring_charge \"c%03d\" {\n  binding = binding.member\n  amount = %d\n  schedule = \"0 9 1 1 *\"\n  start = \"2026-01-01\"\n  end = \"2026-01-02\"\n}\n", i, 1000+i)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	adoptPayer(t, sb, dir, nil)
 
 	apply := func() *exec.Cmd {
 		// One refund at a time stretches the refund phase (50 × 20 ms), so

@@ -134,7 +134,7 @@ func (c *crashCase) run(t *testing.T) string {
 		for i := range c.items {
 			ref := fmt.Sprintf("INV-%d", i)
 			c.sb.Pay(t, ref, money.Amount(10000+i))
-			fmt.Fprintf(&cfg, "refund \"r%d\" {\n  payment = %q\n}\n", i, ref)
+			fmt.Fprintf(&cfg, "refund \"r%d\" {\n  payment = %q\n  binding = binding.payer\n}\n", i, ref)
 		}
 	case reconcile.ActionCharge:
 		bindings(1)
@@ -152,6 +152,11 @@ func (c *crashCase) run(t *testing.T) string {
 		bindings(c.items)
 	}
 	c.write(t, "main.hcl", cfg.String())
+	if c.kind == reconcile.ActionRefund {
+		// The payments' payer, bound outside ddctl: adopted, with no
+		// crash, so that the refunds carry its customer token.
+		adoptPayer(t, c.sb, c.dir, []string{crashAtEnv + "="})
+	}
 	if c.kind == reconcile.ActionCharge || c.kind == reconcile.ActionUnbind {
 		// Setup, no crash: the bindings requested, confirmed (auto) and
 		// seen active.

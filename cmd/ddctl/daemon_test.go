@@ -34,6 +34,7 @@ import (
 	"github.com/ddctl/ddctl/internal/daemon"
 	"github.com/ddctl/ddctl/internal/doku"
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
+	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/secret"
 	"github.com/ddctl/ddctl/internal/state"
@@ -266,6 +267,49 @@ func runDDCTL(tb testing.TB, dir string, args ...string) (stdout, stderr string,
 	return runDDCTLEnv(tb, dir, nil, args...)
 }
 
+// payerHCL declares the customer whose payments the sandbox's pay (or
+// sandboxtest's Pay) makes: an account bound outside ddctl, which
+// adoptPayer imports. A refund of those payments names it with
+// binding = binding.payer, for its customer token.
+const payerHCL = `binding "payer" {
+  customer_id = "` + sandboxtest.PayerCustomerID + `"
+  phone       = "` + sandboxtest.PayerPhone + `"
+  success_url = "https://shop.example/bound"
+  failed_url  = "https://shop.example/failed"
+}
+`
+
+// payerSandbox is a sandbox that can bind the payer outside ddctl:
+// sandboxtest.Env in this process, or a `ddctl sandbox` process.
+type payerSandbox interface {
+	PayerAuthCode(tb testing.TB) string
+}
+
+// adoptPayer adopts the payer as an operator would: it writes payerHCL
+// to dir/payer.hcl and runs ddctl import binding.payer payer-1 in dir,
+// with env and the authCode (bound outside ddctl at sb) on stdin; the
+// import must succeed. It returns the authCode, a customer secret, and
+// what the import printed (stdout, then stderr), for tests that scan
+// ddctl's output for secrets. Run
+// it before the first plan or apply that refunds the payer's payments;
+// the import makes one customer-token exchange (and gets a B2B token if
+// the state has none).
+func adoptPayer(tb testing.TB, sb payerSandbox, dir string, env []string) (authCode, output string) {
+	tb.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "payer.hcl"), []byte(payerHCL), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	authCode = sb.PayerAuthCode(tb)
+	cmd := ddctlExec(env, "-chdir="+dir, "import", "binding.payer", sandboxtest.PayerCustomerID)
+	cmd.Stdin = strings.NewReader(authCode + "\n")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("ddctl import binding.payer: %v\nstdout:\n%s\nstderr:\n%s", err, o.String(), e.String())
+	}
+	return authCode, o.String() + e.String()
+}
+
 // mustApply runs ddctl apply -auto-approve in dir; it must exit 0.
 func mustApply(tb testing.TB, dir string) string {
 	tb.Helper()
@@ -370,7 +414,17 @@ func (s *sandboxProc) customer(tb testing.TB, phone, balance string) {
 // pay creates a payment its customer has paid, for a refund to refund.
 func (s *sandboxProc) pay(tb testing.TB, ref string, amount int64) {
 	tb.Helper()
-	s.call(tb, "POST", "/sandbox/payments", map[string]any{"partnerReferenceNo": ref, "amount": strconv.FormatInt(amount, 10), "phone": "6281299990000"}, nil)
+	s.call(tb, "POST", "/sandbox/payments", map[string]any{"partnerReferenceNo": ref, "amount": strconv.FormatInt(amount, 10), "phone": sandboxtest.PayerPhone}, nil)
+}
+
+// PayerAuthCode binds the account pay's payments come from outside ddctl
+// (POST /sandbox/bindings), as sandboxtest.Env.PayerAuthCode does in this
+// process, and returns its authCode.
+func (s *sandboxProc) PayerAuthCode(tb testing.TB) string {
+	tb.Helper()
+	var b sandbox.OutsideBinding
+	s.call(tb, "POST", "/sandbox/bindings", sandbox.OutsideBinding{Phone: sandboxtest.PayerPhone, CustIDMerchant: sandboxtest.PayerCustomerID}, &b)
+	return b.AuthCode
 }
 
 func (s *sandboxProc) setClock(tb testing.TB, t time.Time) {
@@ -1124,21 +1178,24 @@ func TestDaemonKill9(t *testing.T) {
   reference_prefix = "KILL"
 }
 
-binding "payer" {
+binding "member" {
   customer_id = "cust-1"
   phone       = "6281234567890"
   success_url = "https://x.test/ok"
   failed_url  = "https://x.test/fail"
 }
 `)
+	// The refunds are of payments of another customer (the payer, bound
+	// outside ddctl and adopted below); the charges are the member's.
 	for i := range items {
 		ref := fmt.Sprintf("INV-%03d", i)
 		sb.pay(t, ref, int64(10000+i))
-		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment    = %q\n  not_before = %q\n}\n", i, ref, start.Add(time.Second).Format(time.RFC3339))
-		fmt.Fprintf(&cfg, "recurring_charge \"c%03d\" {\n  binding  = binding.payer\n  amount   = %d\n  schedule = \"0 9 1 %d *\"\n  start    = %q\n  end      = %q\n}\n",
+		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment    = %q\n  binding    = binding.payer\n  not_before = %q\n}\n", i, ref, start.Add(time.Second).Format(time.RFC3339))
+		fmt.Fprintf(&cfg, "recurring_charge \"c%03d\" {\n  binding  = binding.member\n  amount   = %d\n  schedule = \"0 9 1 %d *\"\n  start    = %q\n  end      = %q\n}\n",
 			i, 1000+i, int(nineAM.Month()), nineAM.Format(time.DateOnly), nineAM.AddDate(0, 0, 1).Format(time.DateOnly))
 	}
 	dir := writeConfig(t, sb, cfg.String())
+	adoptPayer(t, sb, dir, nil)
 	bind(t, sb, dir, true)
 	callsBefore := sb.calls(t)
 
@@ -1342,7 +1399,8 @@ func interruptedCycle(p *ddctlProc) bool {
 func TestDaemonSecondInstance(t *testing.T) {
 	sb := startSandbox(t)
 	sb.pay(t, "INV-1", 10000)
-	dir := writeConfig(t, sb, "refund \"r\" {\n  payment = \"INV-1\"\n}\n")
+	dir := writeConfig(t, sb, "refund \"r\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
+	adoptPayer(t, sb, dir, nil)
 	mustApply(t, dir)
 	first := startDaemon(t, dir, "-listen=127.0.0.1:0")
 
@@ -1379,9 +1437,10 @@ func TestDaemonSIGTERM(t *testing.T) {
 		ref := fmt.Sprintf("INV-%d", i)
 		sb.pay(t, ref, int64(10000+i))
 		// Due for the daemon's clock, not yet for the apply's.
-		fmt.Fprintf(&cfg, "refund \"r%d\" {\n  payment    = %q\n  not_before = %q\n}\n", i, ref, nineAM.Format(time.RFC3339))
+		fmt.Fprintf(&cfg, "refund \"r%d\" {\n  payment    = %q\n  binding    = binding.payer\n  not_before = %q\n}\n", i, ref, nineAM.Format(time.RFC3339))
 	}
 	dir := writeConfig(t, sb, cfg.String())
+	adoptPayer(t, sb, dir, nil)
 	mustApply(t, dir)
 	clock := newTestClock(nineAM.Add(time.Minute))
 	args := func() []string {
@@ -1448,7 +1507,8 @@ func TestDaemonSIGTERM(t *testing.T) {
 func TestDaemonSIGHUP(t *testing.T) {
 	sb := startSandbox(t)
 	sb.pay(t, "INV-1", 10000)
-	dir := writeConfig(t, sb, "refund \"r\" {\n  payment = \"INV-1\"\n}\n")
+	dir := writeConfig(t, sb, "refund \"r\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
+	adoptPayer(t, sb, dir, nil)
 	mustApply(t, dir)
 	d := startDaemon(t, dir, "-listen=127.0.0.1:0")
 	i, _ := d.waitCycle(t, 0, nil)
@@ -1482,13 +1542,15 @@ func TestDaemonSIGHUP(t *testing.T) {
 }
 
 // TestDaemonNeedsApply starts a daemon on a new state, to which nothing
-// was applied: /readyz answers 503 and says to run ddctl apply. After
+// was applied (the payer was only imported, as an operator does before
+// the first apply): /readyz answers 503 and says to run ddctl apply. After
 // ddctl apply in the same directory, the daemon becomes ready without a
 // restart.
 func TestDaemonNeedsApply(t *testing.T) {
 	sb := startSandbox(t)
 	sb.pay(t, "INV-1", 10000)
-	dir := writeConfig(t, sb, "refund \"r\" {\n  payment = \"INV-1\"\n}\n")
+	dir := writeConfig(t, sb, "refund \"r\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
+	adoptPayer(t, sb, dir, nil)
 	// The default period (5 min): a new apply is noticed within seconds
 	// all the same.
 	d := startDaemon(t, dir, "-listen=127.0.0.1:0")

@@ -79,7 +79,8 @@ func TestFaultSuite(t *testing.T) {
 	// The state is older than the occurrences (2026-01-01 on): faults in normal running,
 	// not a lost state (the operator scenarios and the kill soak ask DOKU
 	// about keys a new state cannot vouch for).
-	st, err := state.OpenWith(statePath(dir), state.OpenOptions{Cipher: mustCipher(t, hexKey()), SecretScope: stateScope(t, dir),
+	key := hexKey()
+	st, err := state.OpenWith(statePath(dir), state.OpenOptions{Cipher: mustCipher(t, key), SecretScope: stateScope(t, dir),
 		NowFunc: func() time.Time { return time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +95,10 @@ func TestFaultSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng := &reconcile.Engine{DOKU: client, Store: st, Parallelism: 20}
+	// The refunds of other payments are of the payer's (Pay): the payer,
+	// bound outside ddctl, is adopted with the real ddctl import, into the
+	// state made above (so that it stays older than the occurrences).
+	adoptPayer(t, sb, dir, []string{"DDCTL_STATE_KEY=" + key})
 
 	// The bindings, without faults: they are the ground the charges stand on.
 	for range 20 {
@@ -102,8 +107,8 @@ func TestFaultSuite(t *testing.T) {
 		}
 		time.Sleep(30 * time.Millisecond) // the sandbox approves each binding on its next tick
 	}
-	if b, _ := st.Bindings(ctx); activeCount(b) != faultPayers {
-		t.Fatalf("%d of %d bindings active before the faults", activeCount(b), faultPayers)
+	if b, _ := st.Bindings(ctx); activeCount(b) != faultPayers+1 {
+		t.Fatalf("%d of %d bindings active before the faults (the charges' and the adopted payer's)", activeCount(b), faultPayers+1)
 	}
 
 	// The operations.
@@ -123,7 +128,7 @@ func TestFaultSuite(t *testing.T) {
 	for i := range faultOtherRefunds {
 		ref := fmt.Sprintf("SHOP-%04d", i)
 		sb.Pay(t, ref, money.Amount(5000+i))
-		fmt.Fprintf(&cfgText, "refund \"o%04d\" {\n  payment = %q\n}\n", i, ref)
+		fmt.Fprintf(&cfgText, "refund \"o%04d\" {\n  payment = %q\n  binding = binding.payer\n}\n", i, ref)
 	}
 	writeHCL(t, dir, "operations.hcl", cfgText.String())
 	cfg := loadSpec(t, dir)

@@ -55,6 +55,9 @@ func TestConcurrentApplies(t *testing.T) {
 	cfg.WriteString("settings {\n  reference_prefix = \"LOCKZ\"\n}\n")
 	// The state exists before the first round, as it would in CI.
 	writeHCL(t, dir, "main.hcl", cfg.String())
+	// The refunds are of the payer's payments (Pay): the payer, bound
+	// outside ddctl, is adopted first.
+	adoptPayer(t, sb, dir, env)
 	if out, errOut, code := runDDCTLEnv(t, dir, env, "apply", "-auto-approve"); code != 0 {
 		t.Fatalf("first apply exited %d:\n%s%s", code, out, errOut)
 	}
@@ -66,7 +69,7 @@ func TestConcurrentApplies(t *testing.T) {
 	for round := range lockRounds {
 		ref := fmt.Sprintf("LOCK-%03d", round)
 		sb.Pay(t, ref, money.Amount(10000+round))
-		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment = %q\n}\n", round, ref)
+		fmt.Fprintf(&cfg, "refund \"r%03d\" {\n  payment = %q\n  binding = binding.payer\n}\n", round, ref)
 		writeHCL(t, dir, "main.hcl", cfg.String())
 
 		zero := round%4 == 3

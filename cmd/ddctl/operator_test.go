@@ -343,10 +343,11 @@ func TestScenarioSavedPlanAfterRestore(t *testing.T) {
 	for i := range 3 {
 		ref := fmt.Sprintf("INV-%d", i)
 		s.sb.Pay(t, ref, 5000000)
-		fmt.Fprintf(&hcl, "refund \"r%d\" {\n  payment = %q\n}\n", i, ref)
+		fmt.Fprintf(&hcl, "refund \"r%d\" {\n  payment = %q\n  binding = binding.payer\n}\n", i, ref)
 		refunds = append(refunds, wantRefund{Address: fmt.Sprintf("refund.r%d", i), Payment: ref})
 	}
 	s.write("main.hcl", hcl.String())
+	adoptPayer(t, s.sb, s.dir, nil)
 	planFile := filepath.Join(s.dir, "reviewed.plan")
 	if _, errOut, code := s.run("plan", "-out="+planFile); code != 0 {
 		t.Fatalf("plan: %d %s", code, errOut)
@@ -635,8 +636,9 @@ func TestMovedBlockNoCall(t *testing.T) {
 	s.customer(alicePhone, 500000)
 	s.sb.Pay(t, "INV-1", 1000000)
 	s.sb.Pay(t, "INV-2", 2000000)
-	batch := "refund \"batch\" {\n  for_each = { a = \"INV-1\", b = \"INV-2\" }\n  payment  = each.value\n}\n"
+	batch := "refund \"batch\" {\n  for_each = { a = \"INV-1\", b = \"INV-2\" }\n  payment  = each.value\n  binding  = binding.payer\n}\n"
 	s.write("main.hcl", aliceBinding+dailyCharge("gym", at, 150000, "")+batch)
+	adoptPayer(t, s.sb, s.dir, nil)
 	s.bind()
 	s.settle()
 	calls := s.sb.Server.Stats().Calls
@@ -700,14 +702,15 @@ func TestUndeclaredRenameNoCall(t *testing.T) {
 	at := recentMinute()
 	s.customer(alicePhone, 500000)
 	s.sb.Pay(t, "INV-1", 1000000)
-	s.write("main.hcl", aliceBinding+dailyCharge("gym", at, 150000, "")+"refund \"order_1\" {\n  payment = \"INV-1\"\n}\n")
+	s.write("main.hcl", aliceBinding+dailyCharge("gym", at, 150000, "")+"refund \"order_1\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
+	adoptPayer(t, s.sb, s.dir, nil)
 	s.bind()
 	s.settle()
 	calls := s.sb.Server.Stats().Calls
 
 	s.write("main.hcl", strings.Replace(aliceBinding, `binding "alice"`, `binding "alice_2"`, 1)+
 		strings.Replace(strings.Replace(dailyCharge("gym", at, 150000, ""), `"gym"`, `"fitness"`, 1), "binding.alice", "binding.alice_2", 1)+
-		"refund \"order_one\" {\n  payment = \"INV-1\"\n}\n")
+		"refund \"order_one\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
 	out, _, code := s.run("plan")
 	if code != 1 {
 		t.Errorf("plan exited %d, want 1", code)
@@ -739,7 +742,8 @@ func TestStateRestoreThenApply(t *testing.T) {
 	at := recentMinute()
 	s.customer(alicePhone, 200000)
 	s.sb.Pay(t, "INV-1", 1000000)
-	s.write("main.hcl", aliceBinding+dailyCharge("gym", at, 150000, retry3)+"refund \"order_1\" {\n  payment = \"INV-1\"\n}\n")
+	s.write("main.hcl", aliceBinding+dailyCharge("gym", at, 150000, retry3)+"refund \"order_1\" {\n  payment = \"INV-1\"\n  binding = binding.payer\n}\n")
+	adoptPayer(t, s.sb, s.dir, nil)
 	s.bind()
 	before := s.backup("nightly.db")
 	planFile := filepath.Join(s.dir, "old.plan")
@@ -790,6 +794,7 @@ func TestLimits(t *testing.T) {
   for_each = { for r in csvdecode(file("refunds.csv")) : r.order_id => r }
   payment  = each.value.payment_ref
   amount   = each.value.amount
+  binding  = binding.payer
 }
 `)
 	s.settings("  limits {\n    refund            = 5000000\n    refunds_per_apply = 2000000\n  }")
@@ -802,6 +807,10 @@ func TestLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The payer of the payments, bound outside ddctl, is adopted before
+	// the first plan (the configuration reads the CSV, so it is there).
+	csv(inSen)
+	adoptPayer(t, s.sb, s.dir, nil)
 
 	t.Run("Exceeded", func(t *testing.T) {
 		csv(inSen)

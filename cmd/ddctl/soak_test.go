@@ -39,8 +39,9 @@ const (
 )
 
 // TestKillSoak applies, cycle after cycle, a workload of 200 charges (20
-// blocks of 10 caught-up occurrences, one payer), 60 refunds (30 of those
-// charges, 30 of payments made elsewhere) and 20 unbinds (of bindings
+// blocks of 10 caught-up occurrences, one member), 60 refunds (30 of those
+// charges, 30 of payments made elsewhere, by a payer adopted with ddctl
+// import) and 20 unbinds (of bindings
 // made active beforehand), with the real binary, and kills it with
 // SIGKILL at a uniformly random moment 20–400 ms after it starts; then it
 // runs it again (armed again) until a run ends on its own and a plan
@@ -163,7 +164,7 @@ func soakWorkload(tb testing.TB, sb *sandboxtest.Env, env []string, cycle int) s
 	if _, err := sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: payer, Balance: []byte(`"100000000"`)}); err != nil {
 		tb.Fatal(err)
 	}
-	b.WriteString(binding("payer", fmt.Sprintf("soak-%03d-payer", cycle), payer))
+	b.WriteString(binding("member", fmt.Sprintf("soak-%03d-payer", cycle), payer))
 	for i := range soakUnbinds {
 		phone := fmt.Sprintf("62858%03d%04d", cycle, i)
 		if _, err := sb.Server.PutCustomer(ctx, sandbox.NewCustomer{Phone: phone, Balance: []byte(`"0"`)}); err != nil {
@@ -172,6 +173,10 @@ func soakWorkload(tb testing.TB, sb *sandboxtest.Env, env []string, cycle int) s
 		b.WriteString(binding(fmt.Sprintf("u%02d", i), fmt.Sprintf("soak-%03d-u%02d", cycle, i), phone))
 	}
 	writeHCL(tb, dir, "main.hcl", b.String())
+	// The payments made elsewhere (Pay) are the payer's, bound outside
+	// ddctl: adopted before the first apply, for the refunds' customer
+	// token.
+	adoptPayer(tb, sb, dir, env)
 	for range 50 {
 		out, errOut, code := runDDCTLEnv(tb, dir, env, "apply", "-auto-approve")
 		if code != 0 {
@@ -186,14 +191,14 @@ func soakWorkload(tb testing.TB, sb *sandboxtest.Env, env []string, cycle int) s
 		tb.Fatalf("cycle %d: bindings not active: %s", cycle, left)
 	}
 
-	// The workload: the payer's charges, refunds, and an unbind for each
+	// The workload: the member's charges, refunds, and an unbind for each
 	// other binding (whose block goes: a binding and an unbind of the same
 	// customer are an error).
 	b.Reset()
 	b.WriteString(settings)
-	b.WriteString(binding("payer", fmt.Sprintf("soak-%03d-payer", cycle), payer))
+	b.WriteString(binding("member", fmt.Sprintf("soak-%03d-payer", cycle), payer))
 	for i := range soakChargeBlocks {
-		fmt.Fprintf(&b, "recurring_charge \"c%02d\" {\n  binding = binding.payer\n  amount = %d\n  schedule = \"%d * * * *\"\n  start = \"2026-01-01T00:00:00+07:00\"\n  end = \"2026-01-01T09:59:00+07:00\"\n  catch_up = \"all\"\n}\n",
+		fmt.Fprintf(&b, "recurring_charge \"c%02d\" {\n  binding = binding.member\n  amount = %d\n  schedule = \"%d * * * *\"\n  start = \"2026-01-01T00:00:00+07:00\"\n  end = \"2026-01-01T09:59:00+07:00\"\n  catch_up = \"all\"\n}\n",
 			i, 1000+i, i)
 	}
 	for i := range soakChargeRefund {
@@ -202,7 +207,7 @@ func soakWorkload(tb testing.TB, sb *sandboxtest.Env, env []string, cycle int) s
 	for i := range soakOtherRefunds {
 		ref := fmt.Sprintf("SOAK%03d-INV-%02d", cycle, i)
 		sb.Pay(tb, ref, money.Amount(20000+i))
-		fmt.Fprintf(&b, "refund \"o%02d\" {\n  payment = %q\n}\n", i, ref)
+		fmt.Fprintf(&b, "refund \"o%02d\" {\n  payment = %q\n  binding = binding.payer\n}\n", i, ref)
 	}
 	for i := range soakUnbinds {
 		fmt.Fprintf(&b, "unbind \"u%02d\" {\n  customer_id = \"soak-%03d-u%02d\"\n  reason = \"soak\"\n}\n", i, cycle, i)

@@ -657,3 +657,28 @@ func (s *Server) BindOutside(ctx context.Context, phone, custID string) (string,
 	}
 	return authCode, tx.Commit()
 }
+
+// OutsideBinding is the body of POST /sandbox/bindings: an account bound
+// to a merchant's customer outside ddctl (BindOutside). The answer holds
+// its authCode, which a test or demo of another process adopts with
+// ddctl import.
+type OutsideBinding struct {
+	Phone          string `json:"phone"`
+	CustIDMerchant string `json:"custIdMerchant"`
+	AuthCode       string `json:"authCode,omitempty"`
+}
+
+func (s *Server) handleBindOutside(w http.ResponseWriter, r *http.Request) {
+	var b OutsideBinding
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&b); err != nil {
+		http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	code, err := s.BindOutside(r.Context(), b.Phone, b.CustIDMerchant)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	b.AuthCode = code
+	writeJSON(w, http.StatusOK, b)
+}

@@ -249,6 +249,7 @@ func Open(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /sandbox/stats", s.handleStats)
 	s.mux.HandleFunc("GET /sandbox/ledger", s.handleLedger)
 	s.mux.HandleFunc("POST /sandbox/payments", s.handleCreatePayment)
+	s.mux.HandleFunc("POST /sandbox/bindings", s.handleBindOutside)
 	go s.loop()
 	return s, nil
 }

@@ -494,6 +494,9 @@ func TestSandboxAdminOrigin(t *testing.T) {
 		{"JSON POST from another origin", "POST", "/sandbox/customers", "application/json", "", "http://evil.example", customer, http.StatusForbidden},
 		{"a rebound DNS name as Host", "GET", "/sandbox/ledger", "", "evil.example:80", "", "", http.StatusForbidden},
 		{"JSON POST to the sandbox", "POST", "/sandbox/customers", "application/json", "", "", customer, http.StatusOK},
+		{"a binding asked for by a page", "POST", "/sandbox/bindings", "text/plain", "", "http://evil.example", `{"phone": "6281299990002", "custIdMerchant": "c"}`, http.StatusForbidden},
+		{"a binding asked for from another origin", "POST", "/sandbox/bindings", "application/json", "", "http://evil.example", `{"phone": "6281299990002", "custIdMerchant": "c"}`, http.StatusForbidden},
+		{"a binding asked for under a rebound name", "POST", "/sandbox/bindings", "application/json", "evil.example:80", "", `{"phone": "6281299990002", "custIdMerchant": "c"}`, http.StatusForbidden},
 		{"the ledger, same origin", "GET", "/sandbox/ledger", "", "", "http://" + host, "", http.StatusOK},
 		{"localhost as Host", "GET", "/sandbox/stats", "", "localhost", "", "", http.StatusOK},
 	} {
@@ -503,6 +506,51 @@ func TestSandboxAdminOrigin(t *testing.T) {
 	}
 	if n := len(e.Ledger(t).Customers); n != 1 {
 		t.Errorf("%d customers in the ledger, want the one JSON POST's", n)
+	}
+}
+
+// POST /sandbox/bindings binds an account outside ddctl, as BindOutside
+// does, for a sandbox in another process: the answer's authCode is the
+// active binding's, the same when asked again; a phone bound to another
+// customer is refused.
+func TestBindOutsideEndpoint(t *testing.T) {
+	e := sandboxtest.New(t)
+	post := func(body string) (int, sandbox.OutsideBinding) {
+		t.Helper()
+		resp, err := http.Post(e.URL+"/sandbox/bindings", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b sandbox.OutsideBinding
+		if resp.StatusCode == http.StatusOK {
+			if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode, b
+	}
+	code, b := post(`{"phone": "` + sandboxtest.PayerPhone + `", "custIdMerchant": "` + sandboxtest.PayerCustomerID + `"}`)
+	if code != http.StatusOK || b.AuthCode == "" {
+		t.Fatalf("POST /sandbox/bindings: HTTP %d %+v, want 200 with an authCode", code, b)
+	}
+	if want := e.PayerAuthCode(t); b.AuthCode != want {
+		t.Errorf("authCode %q, want BindOutside's %q", b.AuthCode, want)
+	}
+	var active int
+	for _, lb := range e.Ledger(t).Bindings {
+		if lb.Phone == sandboxtest.PayerPhone && lb.Status == sandbox.BindingActive && lb.AuthCode == b.AuthCode {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Errorf("%d active bindings of the payer with that authCode in the ledger, want 1", active)
+	}
+	if code, _ := post(`{"phone": "` + sandboxtest.PayerPhone + `", "custIdMerchant": "someone-else"}`); code != http.StatusBadRequest {
+		t.Errorf("the payer's phone for another customer: HTTP %d, want 400", code)
+	}
+	if code, _ := post(`{"phone": "12345", "custIdMerchant": "c"}`); code != http.StatusBadRequest {
+		t.Errorf("a malformed phone: HTTP %d, want 400", code)
 	}
 }
 
