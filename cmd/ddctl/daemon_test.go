@@ -1655,3 +1655,37 @@ func checkStateHasNo(tb testing.TB, dir string, secrets map[string]string) {
 		}
 	}
 }
+
+// TestDaemonNotificationFlagsRefused: notification settings that are
+// unknown, or under which nothing would authenticate a notification, are
+// refused at start with what is wrong and what to use, before the
+// configuration or the state is read.
+func TestDaemonNotificationFlagsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-notification-mode=token-only", "-notification-token=any"},
+			[]string{"-notification-mode token-only", "-notification-token any", "nothing would authenticate", "-notification-token required"}},
+		{[]string{"-notification-signature-optional", "-notification-token=any"},
+			[]string{"-notification-signature-optional", "-notification-token any", "-notification-token required"}},
+		{[]string{"-notification-token=optional"}, []string{`-notification-token "optional" is unknown`, "required", "any"}},
+		{[]string{"-notification-mode=whichever"}, []string{`-notification-mode "whichever" is unknown`, "symmetric", "asymmetric", "token-only"}},
+	} {
+		dir := t.TempDir()
+		out, errOut, code := runDDCTL(t, dir, append([]string{"daemon", "-listen=127.0.0.1:0"}, tc.args...)...)
+		if code != 1 {
+			t.Errorf("%v: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", tc.args, code, out, errOut)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%v: the error does not say %q:\n%s", tc.args, w, errOut)
+			}
+		}
+		if strings.Contains(errOut, "configuration") || strings.Contains(out, "listening") {
+			t.Errorf("%v: it went on to the configuration or served:\nstdout:\n%s\nstderr:\n%s", tc.args, out, errOut)
+		}
+		t.Logf("%v: %s", tc.args, strings.TrimSpace(errOut))
+	}
+}

@@ -90,6 +90,14 @@ var pendingStatuses = map[string]bool{"01": true, "02": true, "03": true}
 // RSA-2048 signature), and README.md ("The daemon") makes it the default.
 const DefaultNotificationMode = ModeAsymmetric
 
+// DefaultNotificationToken is which bearer token a notification must carry
+// unless configured otherwise: one the receiver issued. DOKU's SNAP
+// notification sample gives Authorization as the access token "obtained
+// from Get B2B Token API", the merchant's token endpoint that DOKU calls
+// before it notifies:
+// https://developers.doku.com/get-started-with-doku-api/notification/http-notification-sample-for-snap
+const DefaultNotificationToken = TokenIssued
+
 // DefaultMaxSkew is how far X-TIMESTAMP may be from the receiver's clock,
 // either way, on a token request or a notification. DOKU's accepted skew is
 // UNCONFIRMED (§3, §14 item 1); five minutes is the usual choice. It
