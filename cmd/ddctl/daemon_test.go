@@ -972,7 +972,7 @@ func TestDaemonNotificationAbuse(t *testing.T) {
 type forger struct {
 	genuine             sandbox.Notifier
 	wrongKey, otherPath sandbox.Notifier
-	symmetric, stale    sandbox.Notifier
+	otherMode, stale    sandbox.Notifier
 	future              sandbox.Notifier
 	token, foreignToken string
 	expiredToken        string
@@ -992,12 +992,17 @@ func newForger(tb testing.TB, genuine sandbox.Notifier, sb *sandboxProc, token s
 		tb.Fatal(err)
 	}
 	f := &forger{genuine: genuine, token: token, body: body}
+	// The daemon and genuine are on their defaults: the signing key is
+	// the client secret (symmetric), or DOKU's key (asymmetric).
 	f.wrongKey = genuine
-	f.wrongKey.DOKUKey = strange
+	f.wrongKey.DOKUKey, f.wrongKey.ClientSecret = strange, secret.New("not-the-client-secret")
 	f.otherPath = genuine
 	f.otherPath.URL = strings.TrimSuffix(genuine.URL, daemon.NotificationPath) + "/v1.0/debit/notify"
-	f.symmetric = genuine
-	f.symmetric.Mode = doku.ModeSymmetric
+	f.otherMode = genuine
+	f.otherMode.Mode = doku.ModeAsymmetric
+	if doku.DefaultNotificationMode == doku.ModeAsymmetric {
+		f.otherMode.Mode = doku.ModeSymmetric
+	}
 	now := genuine.NowFunc
 	f.stale = genuine
 	f.stale.NowFunc = func() time.Time { return now().Add(-10 * time.Minute) }
@@ -1007,7 +1012,7 @@ func newForger(tb testing.TB, genuine sandbox.Notifier, sb *sandboxProc, token s
 	f.foreignToken = receiverJWT(tb, strange, exp, "ddctl", genuine.ClientID)
 	f.expiredToken = receiverJWT(tb, merchantKey, now().Add(-time.Minute).Unix(), "ddctl", genuine.ClientID)
 	f.otherClientToken = receiverJWT(tb, merchantKey, exp, "ddctl", "BRN-SOMEONE-ELSE")
-	f.kinds = []string{"bit-flipped body", "wrong key", "another path's signature", "symmetric signature", "foreign token",
+	f.kinds = []string{"bit-flipped body", "wrong key", "another path's signature", "another mode's signature", "foreign token",
 		"expired token", "token of another client", "no bearer token", "missing X-SIGNATURE", "missing X-TIMESTAMP",
 		"missing X-EXTERNAL-ID", "stale X-TIMESTAMP", "future X-TIMESTAMP", "truncated JSON", "other X-PARTNER-ID",
 		"signed non-JSON", "signature of another body"}
@@ -1063,8 +1068,8 @@ func (f *forger) next(tb testing.TB, n int) (string, *http.Request) {
 			tb.Fatal(err)
 		}
 		req.URL = u
-	case "symmetric signature":
-		req = build(f.symmetric, f.token, f.body)
+	case "another mode's signature":
+		req = build(f.otherMode, f.token, f.body)
 	case "foreign token":
 		req = build(f.genuine, f.foreignToken, f.body)
 	case "expired token":

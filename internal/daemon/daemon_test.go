@@ -435,6 +435,18 @@ func TestSandboxNotifiesDaemon(t *testing.T) {
 	}
 }
 
+// By default the sandbox signs as DOKU documents it (symmetric,
+// HMAC-SHA512 with the client secret, over the token the daemon issued)
+// and the daemon verifies exactly that: each on its default meets the
+// other set to symmetric with the token required.
+func TestSandboxNotifiesDaemonByDefault(t *testing.T) {
+	t.Run("BothDefault", func(t *testing.T) { sandboxNotifiesDaemon(t, "", notifySettings{}) })
+	t.Run("SandboxDefault", func(t *testing.T) {
+		sandboxNotifiesDaemon(t, "", notifySettings{doku.ModeSymmetric, doku.TokenIssued})
+	})
+	t.Run("DaemonDefault", func(t *testing.T) { sandboxNotifiesDaemon(t, doku.ModeSymmetric, notifySettings{}) })
+}
+
 // sandboxNotifiesDaemon has the sandbox sign in mode signs ("" its
 // default) and notify a daemon in ns.
 func sandboxNotifiesDaemon(t *testing.T, signs doku.NotificationMode, ns notifySettings) {

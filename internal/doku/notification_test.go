@@ -317,6 +317,7 @@ func TestNewReceiver(t *testing.T) {
 		"NoSigningKey":      func(c *doku.ReceiverConfig) { c.SigningKey = nil },
 		"UnknownMode":       func(c *doku.ReceiverConfig) { c.Mode = "whichever" },
 		"SymmetricNoSecret": func(c *doku.ReceiverConfig) { c.Mode, c.ClientSecret = doku.ModeSymmetric, secret.Value{} },
+		"DefaultNoSecret":   func(c *doku.ReceiverConfig) { c.ClientSecret = secret.Value{} },
 		"UnknownToken":      func(c *doku.ReceiverConfig) { c.Token = "optional" },
 		// Nothing would authenticate a notification.
 		"TokenOnlyAnyToken":         func(c *doku.ReceiverConfig) { c.Mode, c.Token = doku.ModeTokenOnly, doku.TokenAny },
@@ -451,19 +452,25 @@ func TestVerify(t *testing.T) {
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeAsymmetric} },
 		},
 		{
-			name: "DefaultModeIsAsymmetric",
+			// DOKU's documents: HMAC-SHA512 with the client secret, and
+			// the token the merchant's endpoint issued.
+			name: "DefaultModeIsSymmetric",
+			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeSymmetric} },
+		},
+		{
+			name: "DefaultModeRefusesAsymmetric", want: doku.CodeNotifyUnauthorized,
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeAsymmetric} },
 		},
 		{
 			name: "DefaultTokenIsRequired", want: doku.CodeNotifyInvalidToken,
 			spec: func(*testing.T, *receiverEnv) notifySpec {
-				return notifySpec{sign: doku.ModeAsymmetric, token: "a-token-from-elsewhere"}
+				return notifySpec{sign: doku.ModeSymmetric, token: "a-token-from-elsewhere"}
 			},
 		},
 		{
 			// DOKU adds fields at will: a signed body with fields ddctl
 			// does not know is taken, the signature over its exact bytes.
-			name: "UnknownFieldsSigned", mode: doku.ModeSymmetric,
+			name: "UnknownFieldsSigned",
 			spec: func(t *testing.T, _ *receiverEnv) notifySpec {
 				return notifySpec{sign: doku.ModeSymmetric, body: string(editNotification(t, func(m map[string]any) {
 					m["paidTime"] = "2026-03-14T10:15:30+07:00"

@@ -85,10 +85,19 @@ var pendingStatuses = map[string]bool{"01": true, "02": true, "03": true}
 // Notifications (§8).
 
 // DefaultNotificationMode is how notifications are verified unless
-// configured otherwise. §8.3 is DISAGREE between three readings; the
-// asymmetric one is the likeliest (DOKU's own sample carries a 344-character
-// RSA-2048 signature), and README.md ("The daemon") makes it the default.
-const DefaultNotificationMode = ModeAsymmetric
+// configured otherwise: symmetric, HMAC-SHA512 with the client secret, as
+// DOKU's own documents say. Its SNAP signature page has the merchant verify
+// X-Signature when DOKU hits the merchant's endpoints (HTTP notification)
+// and points to the symmetric signature for it:
+// https://developers.doku.com/get-started-with-doku-api/signature-component/snap
+// and its SNAP notification sample, which the Direct Debit section shares,
+// gives X-SIGNATURE as "HMAC_SHA512 (clientSecret, stringToSign)":
+// https://developers.doku.com/get-started-with-doku-api/notification/http-notification-sample-for-snap
+// The SDKs check the token alone, and DOKU's sample signature has the
+// length of an RSA-2048 one (what made asymmetric the earlier default), so
+// ModeAsymmetric and ModeTokenOnly stay available, each by configuration,
+// never as a fallback.
+const DefaultNotificationMode = ModeSymmetric
 
 // DefaultNotificationToken is which bearer token a notification must carry
 // unless configured otherwise: one the receiver issued. DOKU's SNAP
