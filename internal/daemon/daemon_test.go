@@ -176,7 +176,7 @@ func jwt(tb testing.TB, key *rsa.PrivateKey, claims string) string {
 	return signing + "." + enc.EncodeToString(sig)
 }
 
-// forgeries are the representative mix of §8.3's checks that are
+// forgeries are the representative mix of a notification's checks that are
 // forgeries in the daemon's settings, each about the charge awaiting its
 // customer, so that one let through would show. What a setting does not
 // check is no forgery there: any X-SIGNATURE in token-only mode, and in
