@@ -22,17 +22,18 @@ import (
 
 // daemonFlags are the daemon's options.
 type daemonFlags struct {
-	vars             listFlag
-	listen           string
-	adminListen      string
-	reconcileEvery   time.Duration
-	lock             lockFlags
-	shutdownTimeout  time.Duration
-	parallelism      int
-	notificationMode string
-	signatureOpt     bool
-	eventURL         string
-	startAt          string
+	vars              listFlag
+	listen            string
+	adminListen       string
+	reconcileEvery    time.Duration
+	lock              lockFlags
+	shutdownTimeout   time.Duration
+	parallelism       int
+	notificationMode  string
+	notificationToken string
+	signatureOpt      bool
+	eventURL          string
+	startAt           string
 }
 
 func runDaemon(ctx context.Context, args []string, s streams) int {
@@ -62,8 +63,9 @@ Options:`)
 	f.lock.register(fs)
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, wait up to `DURATION` for calls in flight")
 	fs.IntVar(&f.parallelism, "parallelism", reconcile.DefaultParallelism, "at most `N` calls at once")
-	fs.StringVar(&f.notificationMode, "notification-mode", string(doku.DefaultNotificationMode), "how DOKU signs its notifications: `asymmetric|symmetric|token-only`")
-	fs.BoolVar(&f.signatureOpt, "notification-signature-optional", false, "accept a notification without X-SIGNATURE on its bearer token alone (one that has it must still verify)")
+	fs.StringVar(&f.notificationMode, "notification-mode", string(doku.DefaultNotificationMode), "verify DOKU's notifications in this one `mode`: symmetric (HMAC-SHA512 with the client secret, as DOKU documents), asymmetric (DOKU's public key) or token-only (no X-SIGNATURE)")
+	fs.StringVar(&f.notificationToken, "notification-token", string(doku.DefaultNotificationToken), "which bearer token a notification must carry, `required|any`: required, one this daemon's token endpoint issued; any, any token, still present (with -notification-mode symmetric it is in what X-SIGNATURE signs)")
+	fs.BoolVar(&f.signatureOpt, "notification-signature-optional", false, "accept a notification without X-SIGNATURE on its bearer token alone (one that has it must still verify); needs -notification-token required")
 	fs.StringVar(&f.eventURL, "event-url", "", "post every status change to `URL`, HMAC-signed with the secret in DDCTL_EVENT_SECRET")
 	fs.StringVar(&f.startAt, "start-at", "", "sandbox only: run the daemon's clock from `TIME` (RFC 3339), for rehearsals and tests")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -77,6 +79,9 @@ Options:`)
 	}
 	if f.reconcileEvery < time.Second {
 		return usageError(s, "daemon", "-reconcile-every must be at least 1s")
+	}
+	if msg := checkNotificationFlags(f); msg != "" {
+		return usageError(s, "daemon", msg)
 	}
 	var eventSecret secret.Value
 	if f.eventURL != "" {
@@ -266,6 +271,7 @@ func daemonParts(cfg *spec.Config, store *state.Store, log *slog.Logger, now fun
 		DOKUPublicKey:     pub,
 		SigningKey:        key,
 		Mode:              doku.NotificationMode(f.notificationMode),
+		Token:             doku.NotificationToken(f.notificationToken),
 		SignatureOptional: f.signatureOpt,
 		NowFunc:           now,
 	})
@@ -279,6 +285,29 @@ func daemonParts(cfg *spec.Config, store *state.Store, log *slog.Logger, now fun
 			return spec.FromSnapshot(snapshot, d, cfg.Dir)
 		},
 	}, nil
+}
+
+// checkNotificationFlags refuses, before anything is opened, notification
+// flags that are unknown or that together would let a notification through
+// that nothing authenticates; it returns what is wrong, naming the flags.
+func checkNotificationFlags(f daemonFlags) string {
+	mode, token := doku.NotificationMode(f.notificationMode), doku.NotificationToken(f.notificationToken)
+	switch {
+	case mode != doku.ModeSymmetric && mode != doku.ModeAsymmetric && mode != doku.ModeTokenOnly:
+		return fmt.Sprintf("-notification-mode %q is unknown: want %s, %s or %s", f.notificationMode, doku.ModeSymmetric, doku.ModeAsymmetric, doku.ModeTokenOnly)
+	case token != doku.TokenIssued && token != doku.TokenAny:
+		return fmt.Sprintf("-notification-token %q is unknown: want %s (a token this daemon issued) or %s", f.notificationToken, doku.TokenIssued, doku.TokenAny)
+	case mode == doku.ModeTokenOnly && token == doku.TokenAny:
+		return fmt.Sprintf("-notification-mode %s with -notification-token %s: nothing would authenticate a notification (token-only ignores X-SIGNATURE, and any token is taken), so anyone could send one; use -notification-token %s, or -notification-mode %s",
+			doku.ModeTokenOnly, doku.TokenAny, doku.TokenIssued, doku.ModeSymmetric)
+	case f.signatureOpt && token == doku.TokenAny:
+		return fmt.Sprintf("-notification-signature-optional with -notification-token %s: a notification without X-SIGNATURE would be taken on a token nobody checks; use -notification-token %s, or drop -notification-signature-optional",
+			doku.TokenAny, doku.TokenIssued)
+	}
+	if err := doku.CheckNotificationSettings(mode, token, f.signatureOpt); err != nil {
+		return err.Error() // a combination the cases above do not name
+	}
+	return ""
 }
 
 // daemonLogger logs to stderr: text on a terminal, JSON otherwise (for a

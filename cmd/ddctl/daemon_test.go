@@ -1026,7 +1026,7 @@ func TestDaemonNotificationAbuse(t *testing.T) {
 type forger struct {
 	genuine             sandbox.Notifier
 	wrongKey, otherPath sandbox.Notifier
-	symmetric, stale    sandbox.Notifier
+	otherMode, stale    sandbox.Notifier
 	future              sandbox.Notifier
 	token, foreignToken string
 	expiredToken        string
@@ -1046,12 +1046,17 @@ func newForger(tb testing.TB, genuine sandbox.Notifier, sb *sandboxProc, token s
 		tb.Fatal(err)
 	}
 	f := &forger{genuine: genuine, token: token, body: body}
+	// The daemon and genuine are on their defaults: the signing key is
+	// the client secret (symmetric), or DOKU's key (asymmetric).
 	f.wrongKey = genuine
-	f.wrongKey.DOKUKey = strange
+	f.wrongKey.DOKUKey, f.wrongKey.ClientSecret = strange, secret.New("not-the-client-secret")
 	f.otherPath = genuine
 	f.otherPath.URL = strings.TrimSuffix(genuine.URL, daemon.NotificationPath) + "/v1.0/debit/notify"
-	f.symmetric = genuine
-	f.symmetric.Mode = doku.ModeSymmetric
+	f.otherMode = genuine
+	f.otherMode.Mode = doku.ModeAsymmetric
+	if doku.DefaultNotificationMode == doku.ModeAsymmetric {
+		f.otherMode.Mode = doku.ModeSymmetric
+	}
 	now := genuine.NowFunc
 	f.stale = genuine
 	f.stale.NowFunc = func() time.Time { return now().Add(-10 * time.Minute) }
@@ -1061,7 +1066,7 @@ func newForger(tb testing.TB, genuine sandbox.Notifier, sb *sandboxProc, token s
 	f.foreignToken = receiverJWT(tb, strange, exp, "ddctl", genuine.ClientID)
 	f.expiredToken = receiverJWT(tb, merchantKey, now().Add(-time.Minute).Unix(), "ddctl", genuine.ClientID)
 	f.otherClientToken = receiverJWT(tb, merchantKey, exp, "ddctl", "BRN-SOMEONE-ELSE")
-	f.kinds = []string{"bit-flipped body", "wrong key", "another path's signature", "symmetric signature", "foreign token",
+	f.kinds = []string{"bit-flipped body", "wrong key", "another path's signature", "another mode's signature", "foreign token",
 		"expired token", "token of another client", "no bearer token", "missing X-SIGNATURE", "missing X-TIMESTAMP",
 		"missing X-EXTERNAL-ID", "stale X-TIMESTAMP", "future X-TIMESTAMP", "truncated JSON", "other X-PARTNER-ID",
 		"signed non-JSON", "signature of another body"}
@@ -1117,8 +1122,8 @@ func (f *forger) next(tb testing.TB, n int) (string, *http.Request) {
 			tb.Fatal(err)
 		}
 		req.URL = u
-	case "symmetric signature":
-		req = build(f.symmetric, f.token, f.body)
+	case "another mode's signature":
+		req = build(f.otherMode, f.token, f.body)
 	case "foreign token":
 		req = build(f.genuine, f.foreignToken, f.body)
 	case "expired token":
@@ -1721,5 +1726,39 @@ func checkStateHasNo(tb testing.TB, dir string, secrets map[string]string) {
 				tb.Errorf("%s holds %s", name, what)
 			}
 		}
+	}
+}
+
+// TestDaemonNotificationFlagsRefused: notification settings that are
+// unknown, or under which nothing would authenticate a notification, are
+// refused at start with what is wrong and what to use, before the
+// configuration or the state is read.
+func TestDaemonNotificationFlagsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-notification-mode=token-only", "-notification-token=any"},
+			[]string{"-notification-mode token-only", "-notification-token any", "nothing would authenticate", "-notification-token required"}},
+		{[]string{"-notification-signature-optional", "-notification-token=any"},
+			[]string{"-notification-signature-optional", "-notification-token any", "-notification-token required"}},
+		{[]string{"-notification-token=optional"}, []string{`-notification-token "optional" is unknown`, "required", "any"}},
+		{[]string{"-notification-mode=whichever"}, []string{`-notification-mode "whichever" is unknown`, "symmetric", "asymmetric", "token-only"}},
+	} {
+		dir := t.TempDir()
+		out, errOut, code := runDDCTL(t, dir, append([]string{"daemon", "-listen=127.0.0.1:0"}, tc.args...)...)
+		if code != 1 {
+			t.Errorf("%v: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", tc.args, code, out, errOut)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%v: the error does not say %q:\n%s", tc.args, w, errOut)
+			}
+		}
+		if strings.Contains(errOut, "configuration") || strings.Contains(out, "listening") {
+			t.Errorf("%v: it went on to the configuration or served:\nstdout:\n%s\nstderr:\n%s", tc.args, out, errOut)
+		}
+		t.Logf("%v: %s", tc.args, strings.TrimSpace(errOut))
 	}
 }

@@ -22,7 +22,7 @@ func runSandbox(ctx context.Context, args []string, s streams) int {
 	autoApprove := fs.Duration("auto-approve", 0, "approve every binding and payment `AFTER` this delay (0: wait for the customer)")
 	expiry := fs.Duration("expiry", sandbox.DefaultPaymentExpiry, "fail a binding or payment its customer has not confirmed within `DURATION`")
 	notifyURL := fs.String("notify-url", "", "send payment notifications to `URL` (the merchant's; its token endpoint is asked first)")
-	notifyMode := fs.String("notify-mode", string(doku.DefaultNotificationMode), "sign notifications `asymmetric|symmetric|token-only`")
+	notifyMode := fs.String("notify-mode", string(doku.DefaultNotificationMode), "sign notifications in this `mode`: symmetric (HMAC-SHA512 with the client secret, as DOKU documents), asymmetric (DOKU's key) or token-only")
 	maxSkew := fs.Duration("max-skew", 0, "refuse requests whose X-TIMESTAMP is further than `DURATION` from the sandbox's clock (0: accept any)")
 	refundTokenOptional := fs.Bool("refund-customer-token-optional", false, "take refunds without Authorization-Customer (DOKU requires it; this relaxes the sandbox for tests)")
 	refundPolicy := fs.String("refund-policy", sandbox.RefundFull, "allow `full` refunds only, or partial ones")

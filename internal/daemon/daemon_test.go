@@ -71,7 +71,8 @@ func (e *env) view() stateView {
 type notifying struct {
 	*env
 	r       *running
-	attempt state.Charge // as the daemon started
+	ns      notifySettings // the daemon's receiver's
+	attempt state.Charge   // as the daemon started
 	n       *sandbox.Notifier
 	token   string // issued by the daemon's token endpoint
 	body    []byte // the genuine notification: the customer paid
@@ -79,24 +80,61 @@ type notifying struct {
 
 func newNotifying(t *testing.T) *notifying {
 	t.Helper()
+	return newNotifyingIn(t, notifySettings{})
+}
+
+// newNotifyingIn is newNotifying with the daemon's receiver in ns, and the
+// notifier signing as that mode wants.
+func newNotifyingIn(t *testing.T, ns notifySettings) *notifying {
+	t.Helper()
 	e := newEnv(t, envOptions{hcl: bindingHCL + gymHCL, at: gymFirst.Add(time.Minute)})
 	e.bindAlice()
 	c := e.chargeGym()
 	if c.Status != state.ChargeAwaitingCustomer {
 		t.Fatalf("charge Status=%s, want %s", c.Status, state.ChargeAwaitingCustomer)
 	}
-	r := e.start(daemonOptions{})
+	r := e.start(daemonOptions{notify: ns})
 	r.cycles.wait(t, 0, "at start", func(CycleReport) bool { return true })
 	n := e.notifier(r.url)
+	n.Mode = ns.mode
 	token, err := n.Token(context.Background())
 	if err != nil {
 		t.Fatalf("token from the daemon: %v", err)
 	}
-	return &notifying{env: e, r: r, attempt: c, n: n, token: token, body: e.notification(c, doku.TxSuccess)}
+	return &notifying{env: e, r: r, ns: ns, attempt: c, n: n, token: token, body: e.notification(c, doku.TxSuccess)}
 }
 
-// request is a genuine notification request: signed by DOKU's key, with
-// the daemon's token.
+// notifyConfigs are the daemon's supported notification settings: each
+// mode with the token it issued required, and the signing modes with any
+// token (in symmetric mode the token is in what is signed).
+var notifyConfigs = []struct {
+	name string
+	ns   notifySettings
+}{
+	{"Asymmetric", notifySettings{doku.ModeAsymmetric, doku.TokenIssued}},
+	{"Symmetric", notifySettings{doku.ModeSymmetric, doku.TokenIssued}},
+	{"TokenOnly", notifySettings{doku.ModeTokenOnly, doku.TokenIssued}},
+	{"SymmetricAnyToken", notifySettings{doku.ModeSymmetric, doku.TokenAny}},
+	{"AsymmetricAnyToken", notifySettings{doku.ModeAsymmetric, doku.TokenAny}},
+}
+
+// mode and tokenSetting are the daemon's settings, defaults resolved.
+func (ns notifySettings) modeOrDefault() doku.NotificationMode {
+	if ns.mode == "" {
+		return doku.DefaultNotificationMode
+	}
+	return ns.mode
+}
+
+func (ns notifySettings) tokenOrDefault() doku.NotificationToken {
+	if ns.token == "" {
+		return doku.DefaultNotificationToken
+	}
+	return ns.token
+}
+
+// request is a genuine notification request: signed as DOKU signs in the
+// daemon's mode, with the daemon's token.
 func (s *notifying) request(externalID string, body []byte) *http.Request {
 	s.tb.Helper()
 	req, err := s.n.Request(context.Background(), s.token, externalID, body)
@@ -138,12 +176,16 @@ func jwt(tb testing.TB, key *rsa.PrivateKey, claims string) string {
 	return signing + "." + enc.EncodeToString(sig)
 }
 
-// forgeries are the representative mix of the checks of docs/doku.md#notification-signature, each about the
-// charge awaiting its customer, so that one let through would show.
+// forgeries are the representative mix of a notification's checks that are
+// forgeries in the daemon's settings, each about the charge awaiting its
+// customer, so that one let through would show. What a setting does not
+// check is no forgery there: any X-SIGNATURE in token-only mode, and in
+// asymmetric mode with any token, the token (it is not signed).
 func (s *notifying) forgeries(t *testing.T) []forgery {
 	t.Helper()
 	ctx := context.Background()
 	now := s.clock.Now()
+	mode, required := s.ns.modeOrDefault(), s.ns.tokenOrDefault() == doku.TokenIssued
 	good := s.request("template", s.body)
 	ts := good.Header.Get("X-TIMESTAMP")
 	dokuKey, merchantKey := s.sb.Config.DOKUPrivateKey, s.merchantKey()
@@ -159,17 +201,34 @@ func (s *notifying) forgeries(t *testing.T) []forgery {
 		}
 		return req
 	}
-	// resigned is body signed genuinely, by DOKU's key.
-	resigned := func(body []byte) *http.Request { return s.request("template", body) }
-	// signedAt is the notification signed genuinely at another time.
-	signedAt := func(d time.Duration) *http.Request {
-		n := *s.n
-		n.NowFunc = func() time.Time { return now.Add(d) }
-		req, err := n.Request(ctx, s.token, "template", s.body)
+	// built is body with token, signed by n as it signs (genuinely, for
+	// s.n: DOKU's key or the client secret, over that very token).
+	built := func(n sandbox.Notifier, token string, body []byte) *http.Request {
+		req, err := n.Request(ctx, token, "template", body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return req
+	}
+	// resigned is body signed genuinely.
+	resigned := func(body []byte) *http.Request { return built(*s.n, s.token, body) }
+	// signedAt is the notification signed genuinely at another time.
+	signedAt := func(d time.Duration) *http.Request {
+		n := *s.n
+		n.NowFunc = func() time.Time { return now.Add(d) }
+		return built(n, s.token, s.body)
+	}
+	// sig is X-SIGNATURE in mode m over the given parts, made with DOKU's
+	// real key or the real client secret.
+	sig := func(m doku.NotificationMode, path, token string, body []byte, ts string) string {
+		if m == doku.ModeSymmetric {
+			return doku.SignSymmetric(s.sb.Config.ClientSecret.Reveal(), http.MethodPost, path, token, body, ts)
+		}
+		v, err := doku.SignAsymmetricTransaction(dokuKey, http.MethodPost, path, body, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
 	// expired is a token the daemon's key issued an hour ago: long
 	// expired (tokens live 15 minutes).
@@ -194,49 +253,28 @@ func (s *notifying) forgeries(t *testing.T) []forgery {
 	noAmount, _ := json.Marshal(m)
 	m["amount"], m["padding"] = map[string]string{"value": "150000.00", "currency": "IDR"}, strings.Repeat("x", maxNotificationBody)
 	oversized, _ := json.Marshal(m)
-
-	other := *s.n
-	other.DOKUKey = merchantKey // not DOKU's
-	wrongKey, err := other.Request(ctx, s.token, "template", s.body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherPath, err := doku.SignAsymmetricTransaction(dokuKey, http.MethodPost, NotificationPath+"/other", s.body, ts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	failed := s.notification(s.attempt, doku.TxFailed)
 	later, _ := time.Parse(time.RFC3339, ts)
 	otherTS := later.Add(time.Second).In(doku.ExternalIDZone).Format(doku.TimestampLayout)
-	symmetric := doku.SignSymmetric(s.sb.Config.ClientSecret.Reveal(), http.MethodPost, NotificationPath, s.token, s.body, ts)
+	// ours is a token the daemon's key made for its client, not the one
+	// in the template: valid, but not what the template's HMAC signs.
+	ours := jwt(t, merchantKey, claims(clientID))
+	foreign := jwt(t, dokuKey, claims(clientID))
 
-	// A control: a token made by jwt with the daemon's key and client is
-	// accepted, so the forged tokens below fail for what they forge.
-	control := edited("Authorization", "Bearer "+jwt(t, merchantKey, claims(clientID)))
-	if _, err := s.receiver(s.clock.Now).Verify(clone(control, s.body, "control"), s.body); err != nil {
-		t.Fatalf("control token refused: %v", err)
+	if required {
+		// A control: ours, signed as DOKU signs, is accepted, so the
+		// forged tokens below fail for what they forge.
+		if _, err := s.receiverIn(s.clock.Now, s.ns).Verify(clone(built(*s.n, ours, s.body), s.body, "control"), s.body); err != nil {
+			t.Fatalf("control token refused: %v", err)
+		}
 	}
 
 	same := func(name string, status int, tmpl *http.Request, body []byte) forgery {
 		return forgery{name, status, func(i int) *http.Request { return clone(tmpl, body, extID(name, i)) }}
 	}
-	return []forgery{
-		{"BitFlippedBody", 401, func(i int) *http.Request {
-			body := bytes.Clone(s.body)
-			bit := (i * 7919) % (len(body) * 8)
-			body[bit/8] ^= 1 << (bit % 8)
-			return clone(good, body, extID("BitFlippedBody", i))
-		}},
-		same("WrongRSAKey", 401, wrongKey, s.body),
-		same("SignatureOfOtherPath", 401, edited("X-SIGNATURE", otherPath), s.body),
-		same("SignatureOfOtherTimestamp", 401, edited("X-TIMESTAMP", otherTS), s.body),
-		same("SymmetricSignature", 401, edited("X-SIGNATURE", symmetric), s.body),
-		same("TokenNotIssuedByDaemon", 401, edited("Authorization", "Bearer "+jwt(t, dokuKey, claims(clientID))), s.body),
-		same("TokenOfOtherClient", 401, edited("Authorization", "Bearer "+jwt(t, merchantKey, claims("other-client"))), s.body),
-		same("ExpiredToken", 401, edited("Authorization", "Bearer "+expired), s.body),
-		same("TamperedToken", 401, edited("Authorization", "Bearer "+s.token[:len(s.token)-4]+"AAAA"), s.body),
-		same("GarbageToken", 401, edited("Authorization", "Bearer garbage"), s.body),
+	// Whatever the settings: headers, freshness, the body.
+	out := []forgery{
 		same("NoToken", 401, edited("Authorization", ""), s.body),
-		same("NoSignature", 400, edited("X-SIGNATURE", ""), s.body),
 		{"NoExternalID", 400, func(i int) *http.Request {
 			req := clone(good, s.body, "x")
 			req.Header.Del("X-EXTERNAL-ID")
@@ -250,24 +288,88 @@ func (s *notifying) forgeries(t *testing.T) []forgery {
 		same("AmountMissing", 400, resigned(noAmount), noAmount),
 		same("BodyOver64KiB", 413, resigned(oversized), oversized),
 	}
+	if required {
+		// Each signed over the token it carries, where the mode signs
+		// it: refused for the token alone.
+		out = append(out,
+			same("TokenNotIssuedByDaemon", 401, built(*s.n, foreign, s.body), s.body),
+			same("TokenOfOtherClient", 401, built(*s.n, jwt(t, merchantKey, claims("other-client")), s.body), s.body),
+			same("ExpiredToken", 401, built(*s.n, expired, s.body), s.body),
+			same("TamperedToken", 401, built(*s.n, s.token[:len(s.token)-4]+"AAAA", s.body), s.body),
+			same("GarbageToken", 401, built(*s.n, "garbage", s.body), s.body),
+		)
+	} else {
+		// Any token, but a token: ':' would blur what is signed.
+		out = append(out, same("TokenNotB64Token", 401, built(*s.n, "not:a:token", s.body), s.body))
+	}
+	if !required && mode == doku.ModeSymmetric {
+		// The token is signed: one swapped in after signing, even one
+		// the daemon issued, breaks the HMAC.
+		out = append(out,
+			same("TokenSwappedAfterSigning", 401, edited("Authorization", "Bearer "+foreign), s.body),
+			same("IssuedTokenSwappedIn", 401, edited("Authorization", "Bearer "+ours), s.body),
+			same("ExpiredTokenSwappedIn", 401, edited("Authorization", "Bearer "+expired), s.body),
+		)
+	}
+	if mode == doku.ModeTokenOnly {
+		return out
+	}
+	// The signature, in the one configured mode.
+	wrong, wrongName := *s.n, "WrongRSAKey"
+	otherMode := doku.ModeSymmetric
+	if mode == doku.ModeSymmetric {
+		wrong.ClientSecret, wrongName = secret.New("not-the-client-secret"), "WrongClientSecret"
+		otherMode = doku.ModeAsymmetric
+	} else {
+		wrong.DOKUKey = merchantKey // not DOKU's
+	}
+	out = append(out,
+		forgery{"BitFlippedBody", 401, func(i int) *http.Request {
+			body := bytes.Clone(s.body)
+			bit := (i * 7919) % (len(body) * 8)
+			body[bit/8] ^= 1 << (bit % 8)
+			return clone(good, body, extID("BitFlippedBody", i))
+		}},
+		same(wrongName, 401, built(wrong, s.token, s.body), s.body),
+		same("SignatureOfOtherPath", 401, edited("X-SIGNATURE", sig(mode, NotificationPath+"/other", s.token, s.body, ts)), s.body),
+		same("SignatureOfOtherTimestamp", 401, edited("X-TIMESTAMP", otherTS), s.body),
+		same("SignatureOfOtherBody", 401, edited("X-SIGNATURE", sig(mode, NotificationPath, s.token, failed, ts)), s.body),
+		same("SignatureOfOtherMode", 401, edited("X-SIGNATURE", sig(otherMode, NotificationPath, s.token, s.body, ts)), s.body),
+		same("NoSignature", 400, edited("X-SIGNATURE", ""), s.body),
+	)
+	if mode == doku.ModeSymmetric {
+		out = append(out, same("SignatureOfOtherToken", 401, edited("X-SIGNATURE", sig(mode, NotificationPath, ours, s.body, ts)), s.body))
+	}
+	return out
 }
 
 // 1,000 forged notifications, a mix of every check DOKU's signature,
-// token, headers and body must pass, are each refused with 401, 400 or
-// 413 and counted as refused; the state (serial, inbox, charges, events)
-// is exactly as before and no cycle processed anything. The genuine
-// notification, sent the same way, then goes through.
+// token, headers and body must pass in the daemon's settings, are each
+// refused with 401, 400 or 413 and counted as refused; the state (serial,
+// inbox, charges, events) is exactly as before and no cycle processed
+// anything. So in every supported setting. The customer then pays and the
+// genuine notification, sent the same way, goes through; with any token,
+// one carrying a token the daemon did not issue, signed as DOKU signs, is
+// genuine too.
 func TestNotificationForgeriesChangeNothing(t *testing.T) {
-	s := newNotifying(t)
+	for _, nc := range notifyConfigs {
+		t.Run(nc.name, func(t *testing.T) { forgeriesChangeNothing(t, nc.ns) })
+	}
+}
+
+func forgeriesChangeNothing(t *testing.T, ns notifySettings) {
+	s := newNotifyingIn(t, ns)
 	forgeries := s.forgeries(t)
 	before, cycles := s.view(), s.r.cycles.len()
 	client := &http.Client{}
 	const total = 1000
+	kinds := map[string]int{}
 	for i := range total {
 		f := forgeries[i%len(forgeries)]
 		if status, code := send(t, client, f.req(i)); status != f.status {
 			t.Fatalf("%s #%d: HTTP %d (%s), want %d", f.name, i, status, code, f.status)
 		}
+		kinds[f.name]++
 	}
 	if diff := cmp.Diff(before, s.view()); diff != "" {
 		t.Fatalf("forged notifications changed the state (-before +after):\n%s", diff)
@@ -284,15 +386,119 @@ func TestNotificationForgeriesChangeNothing(t *testing.T) {
 	if got, _ := metric(text, "ddctl_notifications_total", "result", "accepted"); got != 0 {
 		t.Fatalf(`ddctl_notifications_total{result="accepted"}=%v, want 0`, got)
 	}
+	t.Logf("%s, token %s: %d forgeries of %d kinds refused: %v", s.ns.modeOrDefault(), s.ns.tokenOrDefault(), total, len(kinds), kinds)
 
+	// The customer pays: a notification on a token alone is confirmed by
+	// a status inquiry, which must find it paid.
+	if err := s.sb.Server.Confirm(context.Background(), path.Base(s.attempt.WebRedirectURL), true); err != nil {
+		t.Fatal(err)
+	}
 	from := s.r.cycles.len()
+	duplicates := 0
+	if s.ns.tokenOrDefault() == doku.TokenAny {
+		// A token the daemon did not issue (DOKU's own, say), signed as
+		// DOKU signs: not a forgery.
+		req, err := s.n.Request(context.Background(), "dokus-own-token."+strings.Repeat("A", 40), "genuine-foreign-token", s.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, code := send(t, client, req); status != http.StatusOK || code != string(doku.CodeNotifyAck) {
+			t.Fatalf("genuine notification with a token the daemon did not issue: HTTP %d %s, want 200 %s", status, code, doku.CodeNotifyAck)
+		}
+		duplicates = 1 // the one below reports the same event
+	}
 	if status, code := send(t, client, s.request("genuine-1", s.body)); status != http.StatusOK || code != string(doku.CodeNotifyAck) {
 		t.Fatalf("genuine notification: HTTP %d %s, want 200 %s", status, code, doku.CodeNotifyAck)
+	}
+	text = s.r.scrape(t)
+	if got, _ := metric(text, "ddctl_notifications_total", "result", "accepted"); got != 1 {
+		t.Fatalf(`ddctl_notifications_total{result="accepted"}=%v after the genuine notification, want 1`, got)
+	}
+	if got, _ := metric(text, "ddctl_notifications_total", "result", "duplicate"); got != float64(duplicates) {
+		t.Fatalf(`ddctl_notifications_total{result="duplicate"}=%v, want %d`, got, duplicates)
 	}
 	s.r.cycles.wait(t, from, "processing the genuine notification", func(c CycleReport) bool { return c.Notifications > 0 })
 	if c := s.charge(); c.Status != state.ChargeSucceeded {
 		t.Fatalf("charge Status=%s after the genuine notification, want %s", c.Status, state.ChargeSucceeded)
 	}
+}
+
+// DOKU's notification as the sandbox sends it over HTTP (a token from the
+// daemon's token endpoint, then the post signed in the sandbox's mode) to
+// a daemon in each supported setting: once the customer pays, the charge
+// awaiting its customer succeeds. A signed notification settles it by
+// itself; one on a token alone (token-only) is confirmed by a status
+// inquiry first.
+func TestSandboxNotifiesDaemon(t *testing.T) {
+	for _, nc := range notifyConfigs {
+		t.Run(nc.name, func(t *testing.T) { sandboxNotifiesDaemon(t, nc.ns.mode, nc.ns) })
+	}
+}
+
+// By default the sandbox signs as DOKU documents it (symmetric,
+// HMAC-SHA512 with the client secret, over the token the daemon issued)
+// and the daemon verifies exactly that: each on its default meets the
+// other set to symmetric with the token required.
+func TestSandboxNotifiesDaemonByDefault(t *testing.T) {
+	t.Run("BothDefault", func(t *testing.T) { sandboxNotifiesDaemon(t, "", notifySettings{}) })
+	t.Run("SandboxDefault", func(t *testing.T) {
+		sandboxNotifiesDaemon(t, "", notifySettings{doku.ModeSymmetric, doku.TokenIssued})
+	})
+	t.Run("DaemonDefault", func(t *testing.T) { sandboxNotifiesDaemon(t, doku.ModeSymmetric, notifySettings{}) })
+}
+
+// sandboxNotifiesDaemon has the sandbox sign in mode signs ("" its
+// default) and notify a daemon in ns.
+func sandboxNotifiesDaemon(t *testing.T, signs doku.NotificationMode, ns notifySettings) {
+	t.Helper()
+	ctx := context.Background()
+	e := newEnv(t, envOptions{hcl: bindingHCL + gymHCL, at: gymFirst.Add(time.Minute), notify: true,
+		sandbox: func(c *sandbox.Config) { c.NotifyMode = signs }})
+	e.bindAlice()
+	r := e.start(daemonOptions{ln: e.ln, notify: ns})
+	i, _ := r.cycles.wait(t, 0, "charging the occurrence", func(c CycleReport) bool { return c.Succeeded == 1 })
+	c := e.charge()
+	if c.Status != state.ChargeAwaitingCustomer {
+		t.Fatalf("charge Status=%s, want %s", c.Status, state.ChargeAwaitingCustomer)
+	}
+	statuses := e.sb.Calls(doku.OpStatus)
+	if err := e.sb.Server.Confirm(ctx, path.Base(c.WebRedirectURL), true); err != nil {
+		t.Fatal(err)
+	}
+	// Deliver now rather than at the sandbox's next tick; the daemon
+	// answers before Tick returns.
+	if err := e.sb.Server.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	text := r.scrape(t)
+	accepted, _ := metric(text, "ddctl_notifications_total", "result", "accepted")
+	refused, _ := metric(text, "ddctl_notifications_total", "result", "refused")
+	if accepted != 1 || refused != 0 {
+		t.Fatalf("the daemon (mode %s, token %s) took %v and refused %v of the sandbox's notifications (signed %s), want 1 and 0",
+			ns.modeOrDefault(), ns.tokenOrDefault(), accepted, refused, cmpOr(signs, "by default"))
+	}
+	r.cycles.wait(t, i+1, "processing the sandbox's notification", func(c CycleReport) bool { return c.Notifications > 0 })
+	if got := e.charge(); got.Status != state.ChargeSucceeded {
+		t.Fatalf("charge Status=%s after the sandbox's notification, want %s", got.Status, state.ChargeSucceeded)
+	}
+	inquiries := e.sb.Calls(doku.OpStatus) - statuses
+	switch signed := ns.modeOrDefault() != doku.ModeTokenOnly; {
+	case signed && inquiries != 0:
+		t.Errorf("%d status inquiries, want none: a signed notification settles the charge", inquiries)
+	case !signed && inquiries < 1:
+		t.Errorf("%d status inquiries, want the notification on a token alone confirmed by one", inquiries)
+	}
+	if n := e.countEvents(state.EventChargeSucceeded); n != 1 {
+		t.Errorf("charge.succeeded events=%d, want 1", n)
+	}
+}
+
+func cmpOr[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
 }
 
 // DOKU sends one event more than once (docs/doku.md#notification-retries), under the same

@@ -250,15 +250,31 @@ func (e *env) client() *doku.Client {
 	return c
 }
 
-// receiver checks notifications as the daemon's does: DOKU's public key,
-// the merchant's key to sign its tokens, on the shared clock.
+// receiver checks notifications as the daemon's does by default: DOKU's
+// public key, the client secret, the merchant's key to sign its tokens, on
+// the shared clock.
 func (e *env) receiver(now func() time.Time) *doku.Receiver {
+	e.tb.Helper()
+	return e.receiverIn(now, notifySettings{})
+}
+
+// notifySettings are the daemon's notification settings (-notification-mode,
+// -notification-token); zero fields are the defaults.
+type notifySettings struct {
+	mode  doku.NotificationMode
+	token doku.NotificationToken
+}
+
+// receiverIn is receiver with the settings ns.
+func (e *env) receiverIn(now func() time.Time, ns notifySettings) *doku.Receiver {
 	e.tb.Helper()
 	r, err := doku.NewReceiver(doku.ReceiverConfig{
 		ClientID:      e.sb.Config.ClientID,
 		ClientSecret:  e.sb.Config.ClientSecret,
 		DOKUPublicKey: &e.sb.Config.DOKUPrivateKey.PublicKey,
 		SigningKey:    e.merchantKey(),
+		Mode:          ns.mode,
+		Token:         ns.token,
 		NowFunc:       now,
 	})
 	if err != nil {
@@ -401,6 +417,7 @@ type daemonOptions struct {
 	noWait    bool                                // do not wait for StartFunc
 	held      bool                                // start with the gate held
 	step      *stepper                            // hold the loop after each cycle
+	notify    notifySettings                      // the receiver's; default the defaults
 }
 
 // running is one daemon under test.
@@ -442,7 +459,7 @@ func (e *env) start(o daemonOptions) *running {
 	if ln == nil {
 		ln = listen(e.tb)
 	}
-	recv := e.receiver(e.clock.Now)
+	recv := e.receiverIn(e.clock.Now, o.notify)
 	dokuBlock, dir := e.cfg.DOKU, e.cfg.Dir
 	adm := listen(e.tb)
 	r := &running{url: "http://" + ln.Addr().String(), admin: "http://" + adm.Addr().String(), cycles: &cycleLog{changed: make(chan struct{})},

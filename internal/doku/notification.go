@@ -62,8 +62,10 @@ func VerifyAsymmetricTransaction(key *rsa.PublicKey, method, path string, body [
 }
 
 // NotificationMode is how a Receiver checks a notification's X-SIGNATURE.
-// docs/doku.md#notification-signature gives three readings; a Receiver uses exactly the one configured,
-// never whichever happens to pass (README.md, "The daemon").
+// docs/doku.md#notification-signature gives three readings; a Receiver
+// uses exactly the one configured, never whichever happens to pass
+// (README.md, "The daemon"). Which bearer token it takes is a separate
+// setting, NotificationToken.
 type NotificationMode string
 
 // The three readings of docs/doku.md#notification-signature.
@@ -72,15 +74,62 @@ const (
 	// AsymmetricTransactionStringToSign with the merchant's path, verified
 	// with DOKU's public key.
 	ModeAsymmetric NotificationMode = "asymmetric"
-	// ModeSymmetric: HMAC-SHA512 with the client secret over the string of docs/doku.md#symmetric-signature,
-	// with the merchant's path and the notification's own bearer token.
+	// ModeSymmetric: HMAC-SHA512 with the client secret over
+	// METHOD:path:accessToken:bodyHash:timestamp (SymmetricStringToSign),
+	// with the merchant's path and the notification's own bearer token, as
+	// DOKU documents its SNAP notifications:
+	// https://developers.doku.com/get-started-with-doku-api/notification/http-notification-sample-for-snap
 	ModeSymmetric NotificationMode = "symmetric"
 	// ModeTokenOnly: X-SIGNATURE is ignored; only the bearer token counts,
-	// as the Go, Java and Python SDKs do.
+	// as the Go, Java and Python SDKs do. It needs TokenIssued.
 	ModeTokenOnly NotificationMode = "token-only"
 )
 
 func (m NotificationMode) String() string { return string(m) }
+
+// NotificationToken is which bearer token a Receiver takes on a
+// notification. It is a setting of its own, beside NotificationMode: in
+// ModeSymmetric the token is part of what X-SIGNATURE signs, so a
+// notification whose HMAC verifies is DOKU's whichever token it carries.
+type NotificationToken string
+
+const (
+	// TokenIssued: the bearer token must be one this Receiver issued
+	// (ServeToken), for its client ID, not expired. DOKU documents the
+	// notification's Authorization as the access token from the Get B2B
+	// Token API, that is the merchant's token endpoint DOKU calls first:
+	// https://developers.doku.com/get-started-with-doku-api/notification/http-notification-sample-for-snap
+	TokenIssued NotificationToken = "required"
+	// TokenAny: any bearer token is taken, but the Authorization header
+	// must be there, "Bearer" and a token of RFC 6750's b64token
+	// characters: in ModeSymmetric it is signed. Only X-SIGNATURE then
+	// authenticates a notification, so TokenAny is refused with
+	// ModeTokenOnly and with SignatureOptional.
+	TokenAny NotificationToken = "any"
+)
+
+func (t NotificationToken) String() string { return string(t) }
+
+// CheckNotificationSettings refuses a mode, token setting and
+// SignatureOptional that are unknown, or that together would let a
+// notification through that nothing authenticates. NewReceiver calls it;
+// a caller may call it first, to refuse its flags before anything else.
+// Empty mode and token stand for their defaults.
+func CheckNotificationSettings(mode NotificationMode, token NotificationToken, signatureOptional bool) error {
+	mode, token = cmp.Or(mode, DefaultNotificationMode), cmp.Or(token, DefaultNotificationToken)
+	switch {
+	case mode != ModeAsymmetric && mode != ModeSymmetric && mode != ModeTokenOnly:
+		return fmt.Errorf("notification mode %q is unknown: want %q, %q or %q", mode, ModeAsymmetric, ModeSymmetric, ModeTokenOnly)
+	case token != TokenIssued && token != TokenAny:
+		return fmt.Errorf("notification token %q is unknown: want %q (a token this receiver issued) or %q", token, TokenIssued, TokenAny)
+	case mode == ModeTokenOnly && token == TokenAny:
+		return fmt.Errorf("notification mode %q ignores X-SIGNATURE and token %q takes any bearer token: nothing would authenticate a notification, so anyone could send one; require the token (%q) or verify X-SIGNATURE (mode %q or %q)",
+			ModeTokenOnly, TokenAny, TokenIssued, ModeSymmetric, ModeAsymmetric)
+	case signatureOptional && token == TokenAny:
+		return fmt.Errorf("an optional X-SIGNATURE with notification token %q would take a notification without a signature on a token nobody checks, so anyone could send one; require the token (%q) or the signature", TokenAny, TokenIssued)
+	}
+	return nil
+}
 
 // ReceiverConfig is what a Receiver needs.
 type ReceiverConfig struct {
@@ -89,10 +138,13 @@ type ReceiverConfig struct {
 	DOKUPublicKey *rsa.PublicKey   // verifies DOKU's token requests and, in ModeAsymmetric, notifications
 	SigningKey    *rsa.PrivateKey  // the merchant's key; signs the tokens the Receiver issues
 	Mode          NotificationMode // default DefaultNotificationMode
+	// Token is which bearer token a notification may carry; default
+	// DefaultNotificationToken.
+	Token NotificationToken
 	// SignatureOptional lets a notification without X-SIGNATURE through in
 	// ModeAsymmetric and ModeSymmetric, on its bearer token alone; one that
 	// carries X-SIGNATURE must still verify in Mode. It has no effect in
-	// ModeTokenOnly.
+	// ModeTokenOnly, and needs TokenIssued.
 	SignatureOptional bool
 	TokenLifetime     time.Duration // default DefaultReceiverTokenLifetime
 	MaxSkew           time.Duration // default DefaultMaxSkew
@@ -111,6 +163,7 @@ type Receiver struct {
 // NewReceiver checks cfg, fills in the defaults and returns a Receiver.
 func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	cfg.Mode = cmp.Or(cfg.Mode, DefaultNotificationMode)
+	cfg.Token = cmp.Or(cfg.Token, DefaultNotificationToken)
 	cfg.TokenLifetime = cmp.Or(cfg.TokenLifetime, DefaultReceiverTokenLifetime)
 	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultMaxSkew)
 	switch {
@@ -120,10 +173,13 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 		return nil, errors.New("doku receiver: no DOKU public key to verify token requests with")
 	case cfg.SigningKey == nil:
 		return nil, errors.New("doku receiver: no signing key for the tokens it issues")
-	case cfg.Mode != ModeAsymmetric && cfg.Mode != ModeSymmetric && cfg.Mode != ModeTokenOnly:
-		return nil, fmt.Errorf("doku receiver: notification mode %q: want %q, %q or %q", cfg.Mode, ModeAsymmetric, ModeSymmetric, ModeTokenOnly)
+	}
+	if err := CheckNotificationSettings(cfg.Mode, cfg.Token, cfg.SignatureOptional); err != nil {
+		return nil, fmt.Errorf("doku receiver: %w", err)
+	}
+	switch {
 	case cfg.Mode == ModeSymmetric && cfg.ClientSecret.IsZero():
-		return nil, errors.New("doku receiver: symmetric mode needs the client secret")
+		return nil, fmt.Errorf("doku receiver: notification mode %q verifies X-SIGNATURE with the client secret, and none was given: give the client secret (the doku block's client_secret), or choose mode %q", ModeSymmetric, ModeAsymmetric)
 	case cfg.TokenLifetime < time.Second:
 		return nil, fmt.Errorf("doku receiver: token lifetime %v is under a second", cfg.TokenLifetime)
 	case cfg.MaxSkew < 0:
@@ -209,8 +265,8 @@ func (r *Receiver) issue(req *http.Request, now time.Time) (*TokenResponse, *Not
 }
 
 // Verify checks a notification and parses its body, which the caller has
-// read (bounded) from req: the bearer token must be one this Receiver
-// issued and not expired, X-TIMESTAMP within MaxSkew, X-PARTNER-ID (if
+// read (bounded) from req: the bearer token must be there and, with
+// TokenIssued, one this Receiver issued and not expired, X-TIMESTAMP within MaxSkew, X-PARTNER-ID (if
 // sent) the client ID, X-EXTERNAL-ID present, and X-SIGNATURE valid in the
 // configured Mode over the exact body bytes and req's path (as received: a
 // proxy that rewrites the path breaks the signature). Every refusal is a
@@ -286,7 +342,8 @@ func (r *Receiver) checkSignature(req *http.Request, token string, body []byte, 
 
 // CheckBearer checks a notification's bearer token alone, as Verify does
 // first: a caller checks it before it reads the body, so that nothing of a
-// request without a token this Receiver issued is read.
+// request without a token this Receiver takes (with TokenIssued, one it
+// issued) is read.
 func (r *Receiver) CheckBearer(req *http.Request) error {
 	if _, err := r.bearer(req, r.now()); err != nil {
 		return err
@@ -298,6 +355,12 @@ func (r *Receiver) bearer(req *http.Request, now time.Time) (string, *Notificati
 	scheme, token, _ := strings.Cut(req.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return "", refusal(CodeNotifyInvalidToken, "no bearer token")
+	}
+	if r.cfg.Token == TokenAny {
+		if !b64token(token) {
+			return "", refusal(CodeNotifyInvalidToken, "bearer token is not a token (RFC 6750 b64token)")
+		}
+		return token, nil
 	}
 	if err := r.checkToken(token, now); err != nil {
 		return "", err
@@ -318,6 +381,29 @@ func (r *Receiver) checkToken(token string, now time.Time) *NotificationError {
 		return refusal(CodeNotifyInvalidToken, "bearer token expired")
 	}
 	return nil
+}
+
+// b64token reports whether s is a b64token of RFC 6750 (section 2.1): one
+// or more of A-Z a-z 0-9 - . _ ~ + /, then any number of =. A token taken
+// unchecked (TokenAny) thus holds no ':', the separator of what ModeSymmetric
+// signs, nor spaces or control characters.
+func b64token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || strings.IndexByte("-._~+/", b) >= 0) {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
 }
 
 // fresh reports whether t is within MaxSkew of now, either way.

@@ -94,6 +94,12 @@ type receiverEnv struct {
 
 func newReceiverEnv(tb testing.TB, mode doku.NotificationMode, signatureOptional bool) *receiverEnv {
 	tb.Helper()
+	return newReceiverEnvToken(tb, mode, "", signatureOptional)
+}
+
+// newReceiverEnvToken is newReceiverEnv with the token setting too.
+func newReceiverEnvToken(tb testing.TB, mode doku.NotificationMode, token doku.NotificationToken, signatureOptional bool) *receiverEnv {
+	tb.Helper()
 	keys := testNotifyKeys(tb)
 	clock := new(testClock)
 	clock.set(notifyStart)
@@ -103,6 +109,7 @@ func newReceiverEnv(tb testing.TB, mode doku.NotificationMode, signatureOptional
 		DOKUPublicKey:     &keys.doku.PublicKey,
 		SigningKey:        keys.merchant,
 		Mode:              mode,
+		Token:             token,
 		SignatureOptional: signatureOptional,
 		NowFunc:           clock.now,
 	}
@@ -292,13 +299,31 @@ func TestNewReceiver(t *testing.T) {
 		t.Fatalf("NewReceiver: %v", err)
 	}
 	for name, edit := range map[string]func(*doku.ReceiverConfig){
+		"AsymmetricNoSecret": func(c *doku.ReceiverConfig) { c.Mode, c.ClientSecret = doku.ModeAsymmetric, secret.Value{} },
+		"SymmetricAnyToken":  func(c *doku.ReceiverConfig) { c.Mode, c.Token = doku.ModeSymmetric, doku.TokenAny },
+		"AsymmetricAnyToken": func(c *doku.ReceiverConfig) { c.Mode, c.Token = doku.ModeAsymmetric, doku.TokenAny },
+		"TokenOnlyRequired":  func(c *doku.ReceiverConfig) { c.Mode, c.Token = doku.ModeTokenOnly, doku.TokenIssued },
+		"OptionalRequired":   func(c *doku.ReceiverConfig) { c.Token, c.SignatureOptional = doku.TokenIssued, true },
+	} {
+		cfg := valid
+		edit(&cfg)
+		if _, err := doku.NewReceiver(cfg); err != nil {
+			t.Errorf("%s: NewReceiver: %v", name, err)
+		}
+	}
+	for name, edit := range map[string]func(*doku.ReceiverConfig){
 		"NoClientID":        func(c *doku.ReceiverConfig) { c.ClientID = "" },
 		"NoDOKUKey":         func(c *doku.ReceiverConfig) { c.DOKUPublicKey = nil },
 		"NoSigningKey":      func(c *doku.ReceiverConfig) { c.SigningKey = nil },
 		"UnknownMode":       func(c *doku.ReceiverConfig) { c.Mode = "whichever" },
 		"SymmetricNoSecret": func(c *doku.ReceiverConfig) { c.Mode, c.ClientSecret = doku.ModeSymmetric, secret.Value{} },
-		"NegativeSkew":      func(c *doku.ReceiverConfig) { c.MaxSkew = -time.Second },
-		"SubsecondLifetime": func(c *doku.ReceiverConfig) { c.TokenLifetime = time.Millisecond },
+		"DefaultNoSecret":   func(c *doku.ReceiverConfig) { c.ClientSecret = secret.Value{} },
+		"UnknownToken":      func(c *doku.ReceiverConfig) { c.Token = "optional" },
+		// Nothing would authenticate a notification.
+		"TokenOnlyAnyToken":         func(c *doku.ReceiverConfig) { c.Mode, c.Token = doku.ModeTokenOnly, doku.TokenAny },
+		"SignatureOptionalAnyToken": func(c *doku.ReceiverConfig) { c.Token, c.SignatureOptional = doku.TokenAny, true },
+		"NegativeSkew":              func(c *doku.ReceiverConfig) { c.MaxSkew = -time.Second },
+		"SubsecondLifetime":         func(c *doku.ReceiverConfig) { c.TokenLifetime = time.Millisecond },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := valid
@@ -413,6 +438,7 @@ func TestVerify(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		mode     doku.NotificationMode // the Receiver's; "" is the default
+		token    doku.NotificationToken
 		optional bool
 		// spec makes the notification; it may move e's clock.
 		spec func(t *testing.T, e *receiverEnv) notifySpec
@@ -426,8 +452,72 @@ func TestVerify(t *testing.T) {
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeAsymmetric} },
 		},
 		{
-			name: "DefaultModeIsAsymmetric",
+			// DOKU's documents: HMAC-SHA512 with the client secret, and
+			// the token the merchant's endpoint issued.
+			name: "DefaultModeIsSymmetric",
+			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeSymmetric} },
+		},
+		{
+			name: "DefaultModeRefusesAsymmetric", want: doku.CodeNotifyUnauthorized,
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeAsymmetric} },
+		},
+		{
+			name: "DefaultTokenIsRequired", want: doku.CodeNotifyInvalidToken,
+			spec: func(*testing.T, *receiverEnv) notifySpec {
+				return notifySpec{sign: doku.ModeSymmetric, token: "a-token-from-elsewhere"}
+			},
+		},
+		{
+			// DOKU adds fields at will: a signed body with fields ddctl
+			// does not know is taken, the signature over its exact bytes.
+			name: "UnknownFieldsSigned",
+			spec: func(t *testing.T, _ *receiverEnv) notifySpec {
+				return notifySpec{sign: doku.ModeSymmetric, body: string(editNotification(t, func(m map[string]any) {
+					m["paidTime"] = "2026-03-14T10:15:30+07:00"
+					m["amount"].(map[string]any)["exchangeRate"] = nil
+					m["additionalInfo"].(map[string]any)["origin"] = map[string]any{"product": "SDK", "apiFormat": "SNAP"}
+				}))}
+			},
+		},
+		{
+			// With the token not required, a token ddctl did not issue
+			// is DOKU's when the HMAC over it verifies.
+			name: "SymmetricAnyTokenNotIssued", mode: doku.ModeSymmetric, token: doku.TokenAny,
+			spec: func(*testing.T, *receiverEnv) notifySpec {
+				return notifySpec{sign: doku.ModeSymmetric, token: "eyJhbGciOiJIUzI1NiJ9.from-doku.sig_-~+/=="}
+			},
+		},
+		{
+			name: "SymmetricAnyTokenIssued", mode: doku.ModeSymmetric, token: doku.TokenAny,
+			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeSymmetric} },
+		},
+		{
+			name: "SymmetricAnyTokenSwapped", mode: doku.ModeSymmetric, token: doku.TokenAny, want: doku.CodeNotifyUnauthorized,
+			spec: func(*testing.T, *receiverEnv) notifySpec {
+				return notifySpec{sign: doku.ModeSymmetric, signToken: "token-doku-signed", token: "token-swapped-in"}
+			},
+		},
+		{
+			name: "SymmetricAnyTokenStillNeedsBearer", mode: doku.ModeSymmetric, token: doku.TokenAny, want: doku.CodeNotifyInvalidToken,
+			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeSymmetric, token: "t"} },
+			edit: func(h http.Header) { h.Del("Authorization") },
+		},
+		{
+			// ':' separates the fields of what is signed.
+			name: "SymmetricAnyTokenNotB64Token", mode: doku.ModeSymmetric, token: doku.TokenAny, want: doku.CodeNotifyInvalidToken,
+			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeSymmetric, token: "a:b"} },
+		},
+		{
+			name: "SymmetricAnyTokenRefusesAsymmetric", mode: doku.ModeSymmetric, token: doku.TokenAny, want: doku.CodeNotifyUnauthorized,
+			spec: func(*testing.T, *receiverEnv) notifySpec {
+				return notifySpec{sign: doku.ModeAsymmetric, token: "not-issued"}
+			},
+		},
+		{
+			name: "AsymmetricAnyTokenNotIssued", mode: doku.ModeAsymmetric, token: doku.TokenAny,
+			spec: func(*testing.T, *receiverEnv) notifySpec {
+				return notifySpec{sign: doku.ModeAsymmetric, token: "not-issued"}
+			},
 		},
 		{
 			name: "Symmetric", mode: doku.ModeSymmetric,
@@ -628,7 +718,7 @@ func TestVerify(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newReceiverEnv(t, tc.mode, tc.optional)
+			e := newReceiverEnvToken(t, tc.mode, tc.token, tc.optional)
 			s := tc.spec(t, e)
 			req, body := e.request(t, s)
 			if tc.edit != nil {
@@ -668,7 +758,7 @@ func TestVerify(t *testing.T) {
 func foreignToken(t *testing.T, e *receiverEnv, key *rsa.PrivateKey, clientID string) string {
 	t.Helper()
 	other, err := doku.NewReceiver(doku.ReceiverConfig{
-		ClientID: clientID, DOKUPublicKey: &e.keys.doku.PublicKey, SigningKey: key, NowFunc: e.clock.now,
+		ClientID: clientID, ClientSecret: secret.New(notifySecret), DOKUPublicKey: &e.keys.doku.PublicKey, SigningKey: key, NowFunc: e.clock.now,
 	})
 	if err != nil {
 		t.Fatal(err)

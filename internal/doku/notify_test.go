@@ -67,8 +67,9 @@ func TestConfirmationPageAndNotification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.receiver, err = doku.NewReceiver(doku.ReceiverConfig{ClientID: sb.Config.ClientID, DOKUPublicKey: &sb.Config.DOKUPrivateKey.PublicKey,
-		SigningKey: merchantKey, Mode: doku.ModeAsymmetric, NowFunc: sb.Server.Now})
+	// Both on their defaults: the sandbox signs as the Receiver checks.
+	m.receiver, err = doku.NewReceiver(doku.ReceiverConfig{ClientID: sb.Config.ClientID, ClientSecret: sb.Config.ClientSecret,
+		DOKUPublicKey: &sb.Config.DOKUPrivateKey.PublicKey, SigningKey: merchantKey, NowFunc: sb.Server.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +162,8 @@ func notifyingSandbox(t *testing.T, m *merchant) (*sandboxtest.Env, string) {
 	sb := sandboxtest.New(t, func(c *sandbox.Config) { c.NotifyURL = m.srv.URL + "/notifications/doku" })
 	merchantKey, _ := doku.LoadPrivateKey(filepath.Join(sb.Dir, "merchant.pem"))
 	var err error
-	m.receiver, err = doku.NewReceiver(doku.ReceiverConfig{ClientID: sb.Config.ClientID, DOKUPublicKey: &sb.Config.DOKUPrivateKey.PublicKey,
-		SigningKey: merchantKey, NowFunc: sb.Server.Now, MaxSkew: 24 * time.Hour})
+	m.receiver, err = doku.NewReceiver(doku.ReceiverConfig{ClientID: sb.Config.ClientID, ClientSecret: sb.Config.ClientSecret,
+		DOKUPublicKey: &sb.Config.DOKUPrivateKey.PublicKey, SigningKey: merchantKey, NowFunc: sb.Server.Now, MaxSkew: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,13 +160,27 @@ func BindingGone(err error) bool {
 // Notifications (docs/doku.md#notifications).
 
 // DefaultNotificationMode is how notifications are verified unless
-// configured otherwise. docs/doku.md#notification-signature has three
-// readings: DOKU's signature page documents the symmetric one, the Go SDK
-// checks only the bearer token, and this default is the asymmetric one,
-// which README.md ("The daemon") documents and no DOKU page cited there
-// supports. UNCONFIRMED; settled by one real notification from DOKU's
-// sandbox, checked in each mode, or DOKU support's answer.
-const DefaultNotificationMode = ModeAsymmetric
+// configured otherwise: symmetric, HMAC-SHA512 with the client secret, as
+// DOKU's own documents say. Its SNAP signature page has the merchant verify
+// X-Signature when DOKU hits the merchant's endpoints (HTTP notification)
+// and points to the symmetric signature for it:
+// https://developers.doku.com/get-started-with-doku-api/signature-component/snap
+// and its SNAP notification sample, which the Direct Debit section shares,
+// gives X-SIGNATURE as "HMAC_SHA512 (clientSecret, stringToSign)":
+// https://developers.doku.com/get-started-with-doku-api/notification/http-notification-sample-for-snap
+// The SDKs check the token alone, and DOKU's sample signature has the
+// length of an RSA-2048 one (what made asymmetric the earlier default), so
+// ModeAsymmetric and ModeTokenOnly stay available, each by configuration,
+// never as a fallback.
+const DefaultNotificationMode = ModeSymmetric
+
+// DefaultNotificationToken is which bearer token a notification must carry
+// unless configured otherwise: one the receiver issued. DOKU's SNAP
+// notification sample gives Authorization as the access token "obtained
+// from Get B2B Token API", the merchant's token endpoint that DOKU calls
+// before it notifies:
+// https://developers.doku.com/get-started-with-doku-api/notification/http-notification-sample-for-snap
+const DefaultNotificationToken = TokenIssued
 
 // DefaultMaxSkew is how far X-TIMESTAMP may be from the receiver's clock,
 // either way, on a token request or a notification. DOKU's accepted skew is

@@ -2,9 +2,11 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -178,9 +180,9 @@ type Notifier struct {
 	URL          string // the merchant's notification URL
 	TokenURL     string // default: URL's scheme and host with doku.PathTokenB2B
 	ClientID     string
-	ClientSecret secret.Value          // signs in doku.ModeSymmetric
-	DOKUKey      *rsa.PrivateKey       // DOKU's key: signs the token request and, in the default mode, the notification
-	Mode         doku.NotificationMode // default doku.ModeAsymmetric
+	ClientSecret secret.Value          // signs the notification in doku.ModeSymmetric, the default
+	DOKUKey      *rsa.PrivateKey       // DOKU's key: signs the token request and, in doku.ModeAsymmetric, the notification
+	Mode         doku.NotificationMode // default doku.DefaultNotificationMode
 	Client       *http.Client          // default http.DefaultClient
 	NowFunc      func() time.Time      // default time.Now
 }
@@ -270,16 +272,21 @@ func (n *Notifier) Request(ctx context.Context, token, externalID string, body [
 	req.Header.Set("X-PARTNER-ID", n.ClientID)
 	req.Header.Set("X-EXTERNAL-ID", externalID)
 	req.Header.Set("Authorization", "Bearer "+token)
-	switch n.Mode {
+	switch cmp.Or(n.Mode, doku.DefaultNotificationMode) {
 	case doku.ModeSymmetric:
+		if n.ClientSecret.IsZero() {
+			return nil, errors.New("notifier: symmetric mode signs with the client secret, and none was given")
+		}
 		req.Header.Set("X-SIGNATURE", doku.SignSymmetric(n.ClientSecret.Reveal(), http.MethodPost, u.RequestURI(), token, body, ts))
 	case doku.ModeTokenOnly:
-	default:
+	case doku.ModeAsymmetric:
 		sig, err := doku.SignAsymmetricTransaction(n.DOKUKey, http.MethodPost, u.RequestURI(), body, ts)
 		if err != nil {
 			return nil, err
 		}
 		req.Header.Set("X-SIGNATURE", sig)
+	default:
+		return nil, fmt.Errorf("notifier: notification mode %q is unknown: want %q, %q or %q", n.Mode, doku.ModeAsymmetric, doku.ModeSymmetric, doku.ModeTokenOnly)
 	}
 	return req, nil
 }

@@ -134,7 +134,8 @@ type Config struct {
 	// MerchantTokenURL is the merchant's token endpoint DOKU calls before
 	// notifying; default NotifyURL's host with doku.PathTokenB2B.
 	MerchantTokenURL string
-	// NotifyMode is how notifications are signed (default asymmetric).
+	// NotifyMode is how notifications are signed (default
+	// doku.DefaultNotificationMode, symmetric).
 	NotifyMode doku.NotificationMode
 	// NotifyRetryScale multiplies DOKU's retry schedule (default
 	// DefaultNotifyRetryScale).
