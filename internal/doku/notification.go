@@ -332,7 +332,12 @@ func (r *Receiver) checkSignature(req *http.Request, token string, body []byte, 
 	case ModeAsymmetric:
 		ok = VerifyAsymmetricTransaction(r.cfg.DOKUPublicKey, req.Method, path, body, ts, sig) == nil
 	case ModeSymmetric:
-		ok = VerifySymmetric(r.cfg.ClientSecret.Reveal(), req.Method, path, token, body, ts, sig)
+		// DOKU hashes the minified body (docs/doku.md#symmetric-signature):
+		// whitespace between JSON tokens is not signed, every byte of a
+		// value is.
+		var min bytes.Buffer
+		ok = json.Compact(&min, body) == nil &&
+			VerifySymmetric(r.cfg.ClientSecret.Reveal(), req.Method, path, token, min.Bytes(), ts, sig)
 	}
 	if !ok {
 		return false, refusal(CodeNotifyUnauthorized, "X-SIGNATURE does not verify in "+r.cfg.Mode.String()+" mode")

@@ -1,6 +1,8 @@
 package doku_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -152,7 +154,16 @@ func FuzzVerifyNotification(f *testing.F) {
 		if _, tok, _ := strings.Cut(authorization, " "); tok != fe.token {
 			t.Fatalf("accepted Authorization %q, not the issued token", authorization)
 		}
-		if fuzzModes[i] != doku.ModeTokenOnly && (string(body) != notifyBody || timestamp != fe.timestamp) {
+		signed := string(body)
+		if fuzzModes[i] == doku.ModeSymmetric {
+			// DOKU signs the minified body: whitespace between tokens is
+			// not part of what is signed.
+			var min bytes.Buffer
+			if json.Compact(&min, body) == nil {
+				signed = min.String()
+			}
+		}
+		if fuzzModes[i] != doku.ModeTokenOnly && (signed != notifyBody || timestamp != fe.timestamp) {
 			t.Fatalf("%s receiver accepted body %q at %q; DOKU signed only %q at %q", fuzzModes[i], body, timestamp, notifyBody, fe.timestamp)
 		}
 		checkNotification(t, n)

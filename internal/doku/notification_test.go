@@ -617,6 +617,21 @@ func TestVerify(t *testing.T) {
 			want: doku.CodeNotifyUnauthorized,
 		},
 		{
+			// DOKU signs the minified body: the same JSON with whitespace
+			// between its tokens verifies; a value changed does not.
+			name: "ReformattedBodySymmetric", mode: doku.ModeSymmetric,
+			spec: func(*testing.T, *receiverEnv) notifySpec {
+				return notifySpec{sign: doku.ModeSymmetric, signBody: notifyBody, body: strings.ReplaceAll(notifyBody, ",", ",\n  ")}
+			},
+		},
+		{
+			name: "ReformattedBodySymmetricValueChanged", mode: doku.ModeSymmetric,
+			spec: func(*testing.T, *receiverEnv) notifySpec {
+				return notifySpec{sign: doku.ModeSymmetric, signBody: notifyBody, body: strings.Replace(strings.ReplaceAll(notifyBody, ",", ", "), "25000.00", "25000.01", 1)}
+			},
+			want: doku.CodeNotifyUnauthorized,
+		},
+		{
 			name: "SymmetricSignatureToAsymmetricReceiver", mode: doku.ModeAsymmetric,
 			spec: func(*testing.T, *receiverEnv) notifySpec { return notifySpec{sign: doku.ModeSymmetric} },
 			want: doku.CodeNotifyUnauthorized,
