@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -50,7 +51,20 @@ type Config struct {
 	HTTPClient *http.Client // default: one with DefaultTimeout
 	NowFunc    func() time.Time
 	Logger     *slog.Logger
+	// RetryWait caps what one call waits in all, within the run, for
+	// answers that say "retry later" (429, or any with Retry-After): DOKU
+	// did not process the request, so it is sent again, same
+	// X-EXTERNAL-ID, after Retry-After (or a backoff with jitter). 0 means
+	// DefaultRetryWait; negative, no retry within the call.
+	RetryWait time.Duration
 }
+
+// DefaultRetryWait is what one call may wait in all for "retry later"
+// answers before it gives up for this run.
+const DefaultRetryWait = 10 * time.Second
+
+// retryWaitCap is the most one Retry-After is honoured for within a call.
+const retryWaitCap = 5 * time.Second
 
 // TokenCache keeps access tokens by name. *state.Store has it (encrypted).
 type TokenCache interface {
@@ -455,17 +469,34 @@ func (c *Client) call(ctx context.Context, op Op, req any, opts RequestOptions, 
 	if err != nil {
 		return err
 	}
-	ts := c.timestamp()
-	h := http.Header{}
-	for k, v := range extra {
-		h[k] = v
+	extID := cmp.Or(opts.ExternalID, NewExternalID(c.now()))
+	budget := cmp.Or(c.cfg.RetryWait, DefaultRetryWait)
+	for attempt := 0; ; attempt++ {
+		ts := c.timestamp()
+		h := http.Header{}
+		for k, v := range extra {
+			h[k] = v
+		}
+		h.Set("Authorization", "Bearer "+token)
+		h.Set("X-TIMESTAMP", ts)
+		h.Set("X-SIGNATURE", SignSymmetric(c.cfg.ClientSecret.Reveal(), http.MethodPost, op.Path(), token, body, ts))
+		h.Set("X-PARTNER-ID", c.cfg.ClientID)
+		h.Set("X-EXTERNAL-ID", extID)
+		err = c.exchange(ctx, op, body, h, out)
+		wait, again := retryWait(err, attempt)
+		if !again || wait > budget {
+			break
+		}
+		budget -= wait
+		c.log.LogAttrs(ctx, slog.LevelDebug, "doku retry later", slog.String("op", op.String()), slog.Duration("wait", wait))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
 	}
-	h.Set("Authorization", "Bearer "+token)
-	h.Set("X-TIMESTAMP", ts)
-	h.Set("X-SIGNATURE", SignSymmetric(c.cfg.ClientSecret.Reveal(), http.MethodPost, op.Path(), token, body, ts))
-	h.Set("X-PARTNER-ID", c.cfg.ClientID)
-	h.Set("X-EXTERNAL-ID", cmp.Or(opts.ExternalID, NewExternalID(c.now())))
-	err = c.exchange(ctx, op, body, h, out)
 	var e *Error
 	if errors.As(err, &e) && e.HTTPStatus == 401 {
 		// A token was refused: the next call fetches new ones.
@@ -546,4 +577,21 @@ func (c *Client) exchange(ctx context.Context, op Op, body []byte, h http.Header
 		}
 	}
 	return e
+}
+
+// retryWait says whether a call's error is an answer to send again within
+// the run, and after how long: a 429, or any answer with Retry-After,
+// that says nothing happened (RetryLater). The wait is Retry-After, capped
+// at retryWaitCap, or a backoff of 0.5 s doubling, with ±20% jitter.
+func retryWait(err error, attempt int) (time.Duration, bool) {
+	var e *Error
+	if !errors.As(err, &e) || e.Outcome != RetryLater || e.HTTPStatus == 0 || (e.HTTPStatus != http.StatusTooManyRequests && e.RetryAfter == 0) {
+		return 0, false
+	}
+	wait := e.RetryAfter
+	if wait == 0 {
+		wait = 500 * time.Millisecond << min(attempt, 4)
+		wait += time.Duration((mrand.Float64()*0.4 - 0.2) * float64(wait))
+	}
+	return min(wait, retryWaitCap), true
 }

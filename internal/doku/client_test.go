@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/secret"
@@ -202,5 +204,42 @@ func TestNotFound(t *testing.T) {
 		if got := doku.NotFound(fmt.Errorf("wrapped: %w", err)); got != want {
 			t.Errorf("NotFound(error with %q)=%v, want %v", code, got, want)
 		}
+	}
+}
+
+// A "retry later" answer (429 with Retry-After) is sent again within the
+// call, same X-EXTERNAL-ID, after Retry-After: once DOKU takes requests
+// again, the call succeeds in the same run. With retries off, the 429 is
+// the call's answer.
+func TestRetryLaterWithinCall(t *testing.T) {
+	sb := sandboxtest.New(t)
+	sb.Pay(t, "INV-1", 5000000)
+	ctx := context.Background()
+	c := sb.Client(t)
+	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: time.Second, Ops: []string{"status"}})
+	go func() {
+		time.Sleep(1500 * time.Millisecond) // DOKU takes requests again (a hang would fail on the budget, not here)
+		sb.Server.SetFaults(sandbox.Faults{})
+	}()
+	before := sb.Calls(doku.OpStatus)
+	st, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+	if err != nil || st.LatestTransactionStatus != doku.TxSuccess {
+		t.Fatalf("PaymentStatus after 429s: %+v, %v; want the answer", st, err)
+	}
+	if n := sb.Calls(doku.OpStatus) - before; n < 2 {
+		t.Fatalf("%d status requests, want the 429s and the retry", n)
+	}
+
+	cfg := sb.ClientConfig(t)
+	cfg.RetryWait = -1
+	noRetry, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: time.Second, Ops: []string{"status"}})
+	_, err = noRetry.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+	var e *doku.Error
+	if !errors.As(err, &e) || e.HTTPStatus != 429 || e.RetryAfter != time.Second {
+		t.Fatalf("with retries off: %v, want the 429 with Retry-After 1s", err)
 	}
 }
