@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -51,20 +50,18 @@ type Config struct {
 	HTTPClient *http.Client // default: one with DefaultTimeout
 	NowFunc    func() time.Time
 	Logger     *slog.Logger
-	// RetryWait caps what one call waits in all, within the run, for
-	// answers that say "retry later" (429, or any with Retry-After): DOKU
-	// did not process the request, so it is sent again, same
-	// X-EXTERNAL-ID, after Retry-After (or a backoff with jitter). 0 means
-	// DefaultRetryWait; negative, no retry within the call.
-	RetryWait time.Duration
+	// RetryBudget is how long one run may be held up in all by waits for
+	// answers that say "retry later" (a 429, or any refusal with
+	// Retry-After): DOKU did not process the request, so it is sent
+	// again within the run, same X-EXTERNAL-ID, after Retry-After (or a
+	// backoff with jitter). The calls of one run share it (RetryBudget,
+	// NewRun). 0 means DefaultRetryBudget; negative, no retry within the
+	// run: the answer is the call's, and the next run sends it again.
+	RetryBudget time.Duration
+	// RetryWaitMax is the longest single wait; 0 means
+	// DefaultRetryWaitMax.
+	RetryWaitMax time.Duration
 }
-
-// DefaultRetryWait is what one call may wait in all for "retry later"
-// answers before it gives up for this run.
-const DefaultRetryWait = 10 * time.Second
-
-// retryWaitCap is the most one Retry-After is honoured for within a call.
-const retryWaitCap = 5 * time.Second
 
 // TokenCache keeps access tokens by name. *state.Store has it (encrypted).
 type TokenCache interface {
@@ -107,6 +104,8 @@ type Client struct {
 	custTokens map[string]customerToken
 
 	tokensFetched atomic.Int64
+
+	runBudget *RetryBudget // the calls' budget when their context has none
 }
 
 // NewClient checks cfg and returns a Client.
@@ -143,6 +142,7 @@ func NewClient(cfg Config) (*Client, error) {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), burst)
 	}
 	c.custTokens = map[string]customerToken{}
+	c.runBudget = NewRetryBudget(c.budgetSize())
 	return c, nil
 }
 
@@ -470,7 +470,7 @@ func (c *Client) call(ctx context.Context, op Op, req any, opts RequestOptions, 
 		return err
 	}
 	extID := cmp.Or(opts.ExternalID, NewExternalID(c.now()))
-	budget := cmp.Or(c.cfg.RetryWait, DefaultRetryWait)
+	waitMax, budget := cmp.Or(c.cfg.RetryWaitMax, DefaultRetryWaitMax), c.budget(ctx)
 	for attempt := 0; ; attempt++ {
 		ts := c.timestamp()
 		h := http.Header{}
@@ -483,18 +483,20 @@ func (c *Client) call(ctx context.Context, op Op, req any, opts RequestOptions, 
 		h.Set("X-PARTNER-ID", c.cfg.ClientID)
 		h.Set("X-EXTERNAL-ID", extID)
 		err = c.exchange(ctx, op, body, h, out)
-		wait, again := retryWait(err, attempt)
-		if !again || wait > budget {
+		wait, again := retryWait(err, attempt, waitMax)
+		if !again {
 			break
 		}
-		budget -= wait
+		done, ok := budget.start(wait)
+		if !ok {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "doku retry later: the run's retry budget is spent", slog.String("op", op.String()))
+			break
+		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "doku retry later", slog.String("op", op.String()), slog.Duration("wait", wait))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
+		waited := sleep(ctx, wait)
+		done()
+		if !waited {
+			break
 		}
 	}
 	var e *Error
@@ -577,21 +579,4 @@ func (c *Client) exchange(ctx context.Context, op Op, body []byte, h http.Header
 		}
 	}
 	return e
-}
-
-// retryWait says whether a call's error is an answer to send again within
-// the run, and after how long: a 429, or any answer with Retry-After,
-// that says nothing happened (RetryLater). The wait is Retry-After, capped
-// at retryWaitCap, or a backoff of 0.5 s doubling, with ±20% jitter.
-func retryWait(err error, attempt int) (time.Duration, bool) {
-	var e *Error
-	if !errors.As(err, &e) || e.Outcome != RetryLater || e.HTTPStatus == 0 || (e.HTTPStatus != http.StatusTooManyRequests && e.RetryAfter == 0) {
-		return 0, false
-	}
-	wait := e.RetryAfter
-	if wait == 0 {
-		wait = 500 * time.Millisecond << min(attempt, 4)
-		wait += time.Duration((mrand.Float64()*0.4 - 0.2) * float64(wait))
-	}
-	return min(wait, retryWaitCap), true
 }

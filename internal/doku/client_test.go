@@ -231,7 +231,7 @@ func TestRetryLaterWithinCall(t *testing.T) {
 	}
 
 	cfg := sb.ClientConfig(t)
-	cfg.RetryWait = -1
+	cfg.RetryBudget = -1
 	noRetry, err := doku.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -241,5 +241,50 @@ func TestRetryLaterWithinCall(t *testing.T) {
 	var e *doku.Error
 	if !errors.As(err, &e) || e.HTTPStatus != 429 || e.RetryAfter != time.Second {
 		t.Fatalf("with retries off: %v, want the 429 with Retry-After 1s", err)
+	}
+}
+
+// The budget is the run's, not the call's: once the run has waited as
+// long as it may, a later call of the same run takes its 429 as the
+// answer (the next run sends it again), while a call of a new run
+// (Client.NewRun) waits again. Retry-After is 1 s, the budget 1.5 s:
+// room for one wait in a run, not two.
+func TestRetryBudgetPerRun(t *testing.T) {
+	sb := sandboxtest.New(t)
+	sb.Pay(t, "INV-1", 5000000)
+	cfg := sb.ClientConfig(t)
+	cfg.RetryBudget = 1500 * time.Millisecond
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: time.Second, Ops: []string{"status"}})
+	ask := func(ctx context.Context) int64 {
+		t.Helper()
+		before := sb.Calls(doku.OpStatus)
+		_, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+		var e *doku.Error
+		if !errors.As(err, &e) || e.HTTPStatus != 429 {
+			t.Fatalf("PaymentStatus under 429s: %v, want the 429", err)
+		}
+		return sb.Calls(doku.OpStatus) - before
+	}
+	run := c.NewRun(context.Background())
+	if n := ask(run); n != 2 {
+		t.Fatalf("first call of a run: %d requests, want 2 (the 429, and one more after Retry-After)", n)
+	}
+	if n := ask(run); n != 1 {
+		t.Fatalf("second call of the same run: %d requests, want 1: the run's budget has no room for another wait", n)
+	}
+	if n := ask(c.NewRun(context.Background())); n != 2 {
+		t.Fatalf("first call of a new run: %d requests, want 2: a new run has a new budget", n)
+	}
+	// Without a run of its own, a call spends the budget its client was
+	// made with (one process, one run): room for one wait, then none.
+	if n := ask(context.Background()); n != 2 {
+		t.Fatalf("first call on the client's own budget: %d requests, want 2", n)
+	}
+	if n := ask(context.Background()); n != 1 {
+		t.Fatalf("second call on the client's own budget: %d requests, want 1", n)
 	}
 }

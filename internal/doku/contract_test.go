@@ -16,14 +16,15 @@ import (
 // Every client method meets each failure class the sandbox can produce,
 // and reports the outcome apply depends on: a 500 or a dropped answer
 // leaves a mutating call unknown and a read retryable; a 429 is always
-// retryable, and is retried within the call while its wait budget lasts
-// (here 0.6 s: one retry after a 0.4–0.6 s backoff). A 500 or a dropped
+// retryable, and is retried within the call while the run's wait budget
+// lasts (here 0.6 s per subtest, each a run: one retry after a 0.4–0.6 s
+// backoff). A 500 or a dropped
 // answer is never resent by the client on its own: the sandbox counted
 // exactly one request.
 func TestFailureClasses(t *testing.T) {
 	sb := sandboxtest.New(t)
 	cfg := sb.ClientConfig(t)
-	cfg.RetryWait = 600 * time.Millisecond
+	cfg.RetryBudget = 600 * time.Millisecond
 	c, err := doku.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +82,7 @@ func TestFailureClasses(t *testing.T) {
 				f.Ops = []string{m.op.String()}
 				sb.Server.SetFaults(f)
 				defer sb.Server.SetFaults(sandbox.Faults{})
+				ctx = c.NewRun(context.Background())
 				before := sb.Calls(m.op)
 				err := m.call()
 				want := cl.reading

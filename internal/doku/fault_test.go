@@ -40,7 +40,7 @@ func TestDroppedAfterCommitIsUnknown(t *testing.T) {
 func TestInjectedErrorsClassified(t *testing.T) {
 	sb := sandboxtest.New(t)
 	cfg := sb.ClientConfig(t)
-	cfg.RetryWait = -1 // the answers' classes, not the retries (TestRetryLaterWithinCall)
+	cfg.RetryBudget = -1 // the answers' classes, not the retries (TestRetryLaterWithinCall)
 	c, err := doku.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
