@@ -19,10 +19,11 @@ import (
 // ActionCharge is a payment of one occurrence of a recurring charge.
 const ActionCharge ActionKind = "charge"
 
-// refreshCharges asks DOKU, one status inquiry each, about the occurrences
-// awaiting their customer, and records what became of them: before the
-// refunds are planned, so that a refund of an occurrence paid since the
-// last run is planned in this one.
+// refreshCharges asks DOKU, one status inquiry each, at most Parallelism at
+// a time, about the occurrences awaiting their customer, and records what
+// became of them, in the state's order: before the refunds are planned,
+// so that a refund of an occurrence paid since the last run is planned in
+// this one.
 func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool) error {
 	rows, err := e.Store.Charges(ctx)
 	if err != nil {
@@ -32,25 +33,37 @@ func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, 
 	for _, c := range cfg.Charges {
 		configured[c.Address] = true
 	}
+	var ask []state.Charge
 	for _, r := range rows {
 		occAddr := spec.OccurrenceAddress(r.Address, r.Occurrence, cfg.Settings.Location)
 		if r.Status != state.ChargeAwaitingCustomer || !configured[r.Address] || unsettled[occAddr] || !p.Targets.Match(occAddr) {
 			continue
 		}
-		st, found, err := e.askPayment(ctx, r.PartnerReferenceNo)
+		ask = append(ask, r)
+	}
+	keys := make([]string, len(ask))
+	for i, r := range ask {
+		keys[i] = r.PartnerReferenceNo
+	}
+	asked := e.inquire(ctx, keys)
+	for _, r := range ask {
+		ans := asked[r.PartnerReferenceNo]
 		switch {
-		case err != nil:
+		case ans.err != nil:
 			continue // asked again next run
-		case !found:
+		case !ans.found:
+			if _, early := e.settling(r.UpdatedAt); early {
+				continue // "not yet" perhaps: asked again next run
+			}
 			// DOKU accepted this request but knows no payment under its
 			// key: the same attempt is sent again under the same key,
 			// which DOKU refuses if it does have it after all.
 			r.Status, r.Message = state.ChargeDeferred, "DOKU has no payment under this key (status inquiry); it is sent again under the same key"
 		default:
-			if r.Status = chargeStatusOf(st.LatestTransactionStatus); r.Status == state.ChargeAwaitingCustomer {
+			if r.Status = chargeStatusOf(ans.st.LatestTransactionStatus); r.Status == state.ChargeAwaitingCustomer {
 				continue
 			}
-			r.ReferenceNo = st.OriginalReferenceNo
+			r.ReferenceNo = ans.st.OriginalReferenceNo
 		}
 		if err := e.Store.PutCharge(ctx, r, e.now()); err != nil {
 			return fmt.Errorf("record %s: %w", r.PartnerReferenceNo, err)
@@ -543,7 +556,7 @@ func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionR
 
 // resolveCharge settles a charge request left open by asking for the
 // payment under its key.
-func (e *Engine) resolveCharge(ctx context.Context, op state.Operation) Resolution {
+func (e *Engine) resolveCharge(ctx context.Context, op state.Operation, asked inquiries) Resolution {
 	res := Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status}
 	rows, err := e.Store.Charges(ctx)
 	if err != nil {
@@ -556,9 +569,14 @@ func (e *Engine) resolveCharge(ctx context.Context, op state.Operation) Resoluti
 			row = &rows[i]
 		}
 	}
-	st, found, err := e.askPayment(ctx, op.IdempotencyKey)
+	ans := asked.get(ctx, e, op.IdempotencyKey)
+	st, found, err := ans.st, ans.found, ans.err
 	var cs state.ChargeStatus
+	until, early := e.settling(op.CreatedAt)
 	switch {
+	case err == nil && !found && early:
+		res.Detail = settlingDetail(ans.at, until, "DOKU has no payment under this key")
+		return res
 	case err == nil && !found:
 		res.Status, res.Detail, cs = state.OpNotReceived, "DOKU has no payment under this key; it will be sent again", state.ChargeDeferred
 	case err != nil:
