@@ -352,8 +352,14 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 	for n := range have {
 		attempts = max(attempts, n)
 	}
-	var missing []string
-	var askErr error // the first key DOKU could not be asked about
+	// The keys the state cannot vouch for are asked about first, at most
+	// Parallelism at a time (up to ten per occurrence); what the answers
+	// mean is then recorded in the keys' order.
+	type toAsk struct {
+		n   int
+		key string
+	}
+	var ask []toAsk
 	for n := 1; n <= attempts; n++ {
 		for _, a := range addrs {
 			key := IdempotencyKey(prefix, a, spec.OccurrenceAddress(a, at, loc), n)
@@ -362,42 +368,54 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 			} else if ok && !seen.Before(cont.Since) {
 				continue
 			}
-			asked++
-			st, ok, err := e.askPayment(ctx, key)
-			if err != nil {
-				// The other keys are still asked about, and what they
-				// tell is kept: the next plan asks only about this one.
-				if askErr == nil {
-					askErr = fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
-				}
-				continue
-			}
-			if !ok {
-				missing = append(missing, key)
-				continue
-			}
-			row, had := have[n]
-			if had && row.PartnerReferenceNo != key {
-				return nil, asked, fmt.Errorf("%w: DOKU has a payment (status %s) under %s, the key %s attempt %d had before a moved block renamed it, and the state has that attempt under %s; both may have been charged. Look at both in DOKU's back office, refund what is extra, and forget the state's entry with ddctl state rm %s if it is wrong",
-					errKeyConflict, st.LatestTransactionStatus, key, occAddr, n, row.PartnerReferenceNo, c.Address)
-			}
-			status := chargeStatusOf(st.LatestTransactionStatus)
-			if had && row.Status == status {
-				// DOKU says what the state says: nothing new. The key is
-				// vouched for from now on.
-				missing = append(missing, key)
-				continue
-			}
-			if !had {
-				row = state.Charge{Address: c.Address, Occurrence: at, Attempt: n, PartnerReferenceNo: key, Amount: c.Amount, BindingAddress: c.Binding}
-			}
-			row.ReferenceNo, row.Status = st.OriginalReferenceNo, status
-			row.Message = "adopted: found by status inquiry"
-			if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
-				return nil, asked, fmt.Errorf("record %s: %w", key, err)
-			}
-			found = append(found, row)
+			ask = append(ask, toAsk{n, key})
 		}
+	}
+	keys := make([]string, len(ask))
+	for i, k := range ask {
+		keys[i] = k.key
+	}
+	answers := e.inquire(ctx, keys)
+	asked = len(answers)
+	var missing []string
+	var askErr error // the first key DOKU could not be asked about
+	for _, k := range ask {
+		n, key := k.n, k.key
+		ans := answers[key]
+		st, ok, err := ans.st, ans.found, ans.err
+		if err != nil {
+			// What the other keys tell is still kept: the next plan
+			// asks only about this one.
+			if askErr == nil {
+				askErr = fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
+			}
+			continue
+		}
+		if !ok {
+			missing = append(missing, key)
+			continue
+		}
+		row, had := have[n]
+		if had && row.PartnerReferenceNo != key {
+			return nil, asked, fmt.Errorf("%w: DOKU has a payment (status %s) under %s, the key %s attempt %d had before a moved block renamed it, and the state has that attempt under %s; both may have been charged. Look at both in DOKU's back office, refund what is extra, and forget the state's entry with ddctl state rm %s if it is wrong",
+				errKeyConflict, st.LatestTransactionStatus, key, occAddr, n, row.PartnerReferenceNo, c.Address)
+		}
+		status := chargeStatusOf(st.LatestTransactionStatus)
+		if had && row.Status == status {
+			// DOKU says what the state says: nothing new. The key is
+			// vouched for from now on.
+			missing = append(missing, key)
+			continue
+		}
+		if !had {
+			row = state.Charge{Address: c.Address, Occurrence: at, Attempt: n, PartnerReferenceNo: key, Amount: c.Amount, BindingAddress: c.Binding}
+		}
+		row.ReferenceNo, row.Status = st.OriginalReferenceNo, status
+		row.Message = "adopted: found by status inquiry"
+		if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
+			return nil, asked, fmt.Errorf("record %s: %w", key, err)
+		}
+		found = append(found, row)
 	}
 	if len(missing) > 0 {
 		if err := e.Store.RecordVerified(ctx, occAddr, missing, e.now()); err != nil {
