@@ -59,7 +59,8 @@ type Config struct {
 	// run: the answer is the call's, and the next run sends it again.
 	RetryBudget time.Duration
 	// RetryWaitMax is the longest single wait; 0 means
-	// DefaultRetryWaitMax.
+	// DefaultRetryWaitMax. An answer whose Retry-After is longer is left
+	// to the next run.
 	RetryWaitMax time.Duration
 }
 

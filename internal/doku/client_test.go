@@ -288,3 +288,27 @@ func TestRetryBudgetPerRun(t *testing.T) {
 		t.Fatalf("second call on the client's own budget: %d requests, want 1", n)
 	}
 }
+
+// A Retry-After longer than the longest single wait is not waited for in
+// part: the request would only be refused again. It is left to the next
+// run, sent once.
+func TestRetryAfterBeyondWaitMax(t *testing.T) {
+	sb := sandboxtest.New(t)
+	sb.Pay(t, "INV-1", 5000000)
+	cfg := sb.ClientConfig(t)
+	cfg.RetryWaitMax = time.Second
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: 10 * time.Second, Ops: []string{"status"}})
+	before := sb.Calls(doku.OpStatus)
+	_, err = c.PaymentStatus(context.Background(), doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+	var e *doku.Error
+	if !errors.As(err, &e) || e.HTTPStatus != 429 || e.RetryAfter != 10*time.Second {
+		t.Fatalf("PaymentStatus under a 10 s Retry-After: %v, want the 429", err)
+	}
+	if n := sb.Calls(doku.OpStatus) - before; n != 1 {
+		t.Fatalf("%d status requests, want 1: Retry-After is beyond retry_wait_max", n)
+	}
+}

@@ -126,12 +126,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // failure, a 5xx or a dropped answer: a mutating call may have taken effect
 // then, and is asked about before anything is sent again. Nor the other
 // RetryLater answers (a refused token, an activity limit, a cut-off time):
-// seconds do not change them. The wait is Retry-After, at most max, or
-// with none a backoff of 0.5 s doubling per attempt, with ±20% jitter.
+// seconds do not change them. The wait is Retry-After, or with none a
+// backoff of 0.5 s doubling per attempt, with ±20% jitter, at most max. A
+// Retry-After beyond max is no retry within the run: sending sooner than
+// DOKU asked would only meet another 429.
 func retryWait(err error, attempt int, max time.Duration) (time.Duration, bool) {
 	var e *Error
 	if !errors.As(err, &e) || e.Outcome != RetryLater || e.HTTPStatus == 0 ||
-		(e.HTTPStatus != http.StatusTooManyRequests && e.RetryAfter == 0) {
+		(e.HTTPStatus != http.StatusTooManyRequests && e.RetryAfter == 0) || e.RetryAfter > max {
 		return 0, false
 	}
 	wait := e.RetryAfter
