@@ -197,7 +197,8 @@ func wireParts(ctx context.Context, s streams, e *env, command string, lf lockFl
 	if err != nil {
 		return w, err
 	}
-	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism, NoCustomerSecrets: review}
+	w.engine = &reconcile.Engine{DOKU: w.client, Store: w.store, Logger: logger(s), Parallelism: parallelism, NoCustomerSecrets: review,
+		SettleTime: d.SettleTime}
 	if at := os.Getenv(crashAtEnv); at != "" {
 		if w.engine.CrashFunc, err = crashFunc(at, s.stderr); err != nil {
 			return w, err
@@ -264,7 +265,18 @@ func newClient(d spec.DOKU, key *rsa.PrivateKey, store *state.Store, log *slog.L
 		TokenCache:        store,
 		Logger:            log,
 		NowFunc:           now,
+		RetryBudget:       retryBudget(d.RetryBudget),
+		RetryWaitMax:      d.RetryWaitMax,
 	})
+}
+
+// retryBudget is doku.retry_budget as the client takes it: 0 there means
+// no retry within the run, which the client spells as negative.
+func retryBudget(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // stateOptions reads the state key from DDCTL_STATE_KEY or the file

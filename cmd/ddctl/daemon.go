@@ -279,7 +279,8 @@ func daemonParts(cfg *spec.Config, store *state.Store, log *slog.Logger, now fun
 		return daemon.Parts{}, err
 	}
 	return daemon.Parts{
-		Engine:   &reconcile.Engine{DOKU: client, Store: store, Logger: log, Parallelism: f.parallelism, NowFunc: now},
+		Engine: &reconcile.Engine{DOKU: client, Store: store, Logger: log, Parallelism: f.parallelism, NowFunc: now,
+			SettleTime: d.SettleTime},
 		Receiver: recv,
 		LoadSpecFunc: func(snapshot []byte) (*spec.Config, error) {
 			return spec.FromSnapshot(snapshot, d, cfg.Dir)

@@ -453,7 +453,9 @@ func (s *sandboxProc) calls(tb testing.TB) map[string]int64 {
 }
 
 // writeConfig writes a configuration directory for sb: a doku block (its
-// key files named absolutely, from credentials.json) and main.hcl.
+// key files named absolutely, from credentials.json) and main.hcl. Its
+// settle_time is 0s, as sandboxtest's doku block's: a daemon restarted
+// after a kill settles what was cut short at once, not a minute later.
 func writeConfig(tb testing.TB, sb *sandboxProc, main string) string {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "config")
@@ -469,6 +471,7 @@ func writeConfig(tb testing.TB, sb *sandboxProc, main string) string {
   private_key_file     = %q
   doku_public_key_file = %q
   requests_per_second  = 1000
+  settle_time          = "0s"
 }
 `, c.BaseURL, c.ClientID, c.ClientSecret, c.MerchantPrivateKeyFile, c.DOKUPublicKeyFile)
 	for name, body := range map[string]string{"doku.hcl": block, "main.hcl": main} {

@@ -142,6 +142,7 @@ func TestFaultSuite(t *testing.T) {
 		RetryAfter: time.Second, LateRate: faultRate / 4, LateDelay: faultLate, Ops: []string{"status", "balance", "payment", "refund"}})
 	var (
 		runs, resends, planErrors int
+		retryLaterLeft            int // 429s a run left to the next one
 		results                   = map[reconcile.ResultStatus]int{}
 		resolved                  = map[state.OpStatus]int{}
 		last                      appliedPlan
@@ -160,10 +161,18 @@ func TestFaultSuite(t *testing.T) {
 			}
 		}
 		planErrors += len(p.Errors)
+		for _, e := range p.Errors {
+			if strings.Contains(e.Detail, "(HTTP 429)") {
+				retryLaterLeft++
+			}
+		}
 		rr := map[reconcile.ResultStatus]int{}
 		for _, r := range p.Results {
 			results[r.Status]++
 			rr[r.Status]++
+			if strings.HasPrefix(r.Code, "429") {
+				retryLaterLeft++
+			}
 		}
 		t.Logf("run %d (%v): %d earlier outcomes resolved, %d actions (%s), %d problems, %d unresolved, %d awaiting the customer, %d waiting",
 			runs, time.Since(runStart).Round(time.Millisecond), len(p.Resolved), len(p.Actions), countsText(rr), len(p.Errors), len(p.Unresolved), len(p.Awaiting), len(p.Waiting))
@@ -226,15 +235,20 @@ func TestFaultSuite(t *testing.T) {
 	t.Logf("apply results: %s; resends with the same key: %d; journalled requests: %d, at most %d under one key; "+
 		"earlier outcomes the resolver asked about (status inquiry): %s (unknown: it could not ask, and asked again next run); plan problems met on the way (DOKU could not be asked): %d",
 		countsText(results), resends, len(ops), maxPerKey, countsText(resolved), planErrors)
+	t.Logf("429s (retry later) left by a run to the next: %d", retryLaterLeft)
 	t.Logf("oracle: %s", f)
 }
 
 // engineRun is one ddctl apply, in this process: plan (resolving what an
 // earlier run left open), spend the deferred attempts, and make the calls
-// under a recorded run.
+// under a recorded run. Its calls share one budget for DOKU's "retry
+// later" answers, as those of one ddctl apply process do.
 func engineRun(tb testing.TB, eng *reconcile.Engine, st *state.Store, cfg *spec.Config) appliedPlan {
 	tb.Helper()
 	ctx := context.Background()
+	if c, ok := eng.DOKU.(*doku.Client); ok {
+		ctx = c.NewRun(ctx)
+	}
 	p, err := eng.Plan(ctx, cfg, reconcile.PlanOptions{At: time.Now()})
 	if err != nil {
 		tb.Fatalf("plan: %v", err)

@@ -72,7 +72,8 @@ const (
 	// per failure up to the reconcile period.
 	firstBackoff = 5 * time.Second
 	// inquiryDelay is the least wait before an outcome left unknown is
-	// asked about again.
+	// asked about again, when the engine has no settle time of its own
+	// (reconcile.Engine.SettleTime, doku.settle_time).
 	inquiryDelay = 60 * time.Second
 )
 
@@ -624,6 +625,13 @@ func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (r
 	}
 	rep.Targets = tg
 
+	if r, ok := parts.Engine.DOKU.(interface {
+		NewRun(context.Context) context.Context
+	}); ok {
+		// One cycle is one run: its waits for DOKU's "retry later"
+		// answers share one budget (doku.retry_budget).
+		ctx = r.NewRun(ctx)
+	}
 	now := d.now()
 	p, err := parts.Engine.Plan(ctx, cfg, reconcile.PlanOptions{At: now, Targets: tg})
 	if err != nil {
@@ -683,7 +691,7 @@ func (d *Daemon) cycle(ctx context.Context, trigger string, targets []string) (r
 	for _, e := range p.Errors {
 		d.log.Warn("needs attention", "address", e.Address, "summary", e.Summary, "snap_code", e.Code, "detail", e.Detail)
 	}
-	d.schedule(cfg, p, res, tg, now)
+	d.schedule(cfg, p, res, tg, now, cmp.Or(parts.Engine.SettleTime, inquiryDelay))
 	d.setReady("")
 	return rep
 }
@@ -811,7 +819,7 @@ func occurrenceTargets(cfg *spec.Config, c state.Charge) []string {
 // occurrence, what the plan says waits until a time, and a backoff for
 // what failed for now (per item, doubling, capped at the reconcile
 // period).
-func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.ApplyResult, tg reconcile.Targets, now time.Time) {
+func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.ApplyResult, tg reconcile.Targets, now time.Time, settle time.Duration) {
 	for addr := range d.due {
 		if tg.Match(addr) {
 			delete(d.due, addr)
@@ -831,7 +839,7 @@ func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.Ap
 		}
 	}
 	failed := map[string]bool{}
-	unsettled := map[string]bool{} // outcome unknown: DOKU asks for 60 s before an inquiry
+	unsettled := map[string]bool{} // outcome unknown: asked about again after the settle time
 	for _, u := range p.Unresolved {
 		failed[u.Address], unsettled[u.Address] = true, true
 	}
@@ -860,8 +868,9 @@ func (d *Daemon) schedule(cfg *spec.Config, p *reconcile.Plan, res *reconcile.Ap
 		d.backoff(addr, now)
 		if unsettled[addr] {
 			// DOKU: no status inquiry sooner than 60 s after
-			// the request, or "not found" may only mean "not yet".
-			if least := now.Add(jitter(inquiryDelay, 0.1) + inquiryDelay/10); d.due[addr].Before(least) {
+			// the request, or "not found" may only mean "not yet";
+			// the engine concludes nothing before the settle time.
+			if least := now.Add(jitter(settle, 0.1) + settle/10); d.due[addr].Before(least) {
 				d.due[addr] = least
 			}
 		}

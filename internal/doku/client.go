@@ -50,6 +50,18 @@ type Config struct {
 	HTTPClient *http.Client // default: one with DefaultTimeout
 	NowFunc    func() time.Time
 	Logger     *slog.Logger
+	// RetryBudget is how long one run may be held up in all by waits for
+	// answers that say "retry later" (a 429, or any refusal with
+	// Retry-After): DOKU did not process the request, so it is sent
+	// again within the run, same X-EXTERNAL-ID, after Retry-After (or a
+	// backoff with jitter). The calls of one run share it (RetryBudget,
+	// NewRun). 0 means DefaultRetryBudget; negative, no retry within the
+	// run: the answer is the call's, and the next run sends it again.
+	RetryBudget time.Duration
+	// RetryWaitMax is the longest single wait; 0 means
+	// DefaultRetryWaitMax. An answer whose Retry-After is longer is left
+	// to the next run.
+	RetryWaitMax time.Duration
 }
 
 // TokenCache keeps access tokens by name. *state.Store has it (encrypted).
@@ -93,6 +105,8 @@ type Client struct {
 	custTokens map[string]customerToken
 
 	tokensFetched atomic.Int64
+
+	runBudget *RetryBudget // the calls' budget when their context has none
 }
 
 // NewClient checks cfg and returns a Client.
@@ -129,6 +143,7 @@ func NewClient(cfg Config) (*Client, error) {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), burst)
 	}
 	c.custTokens = map[string]customerToken{}
+	c.runBudget = NewRetryBudget(c.budgetSize())
 	return c, nil
 }
 
@@ -455,17 +470,36 @@ func (c *Client) call(ctx context.Context, op Op, req any, opts RequestOptions, 
 	if err != nil {
 		return err
 	}
-	ts := c.timestamp()
-	h := http.Header{}
-	for k, v := range extra {
-		h[k] = v
+	extID := cmp.Or(opts.ExternalID, NewExternalID(c.now()))
+	waitMax, budget := cmp.Or(c.cfg.RetryWaitMax, DefaultRetryWaitMax), c.budget(ctx)
+	for attempt := 0; ; attempt++ {
+		ts := c.timestamp()
+		h := http.Header{}
+		for k, v := range extra {
+			h[k] = v
+		}
+		h.Set("Authorization", "Bearer "+token)
+		h.Set("X-TIMESTAMP", ts)
+		h.Set("X-SIGNATURE", SignSymmetric(c.cfg.ClientSecret.Reveal(), http.MethodPost, op.Path(), token, body, ts))
+		h.Set("X-PARTNER-ID", c.cfg.ClientID)
+		h.Set("X-EXTERNAL-ID", extID)
+		err = c.exchange(ctx, op, body, h, out)
+		wait, again := retryWait(err, attempt, waitMax)
+		if !again {
+			break
+		}
+		done, ok := budget.start(wait)
+		if !ok {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "doku retry later: the run's retry budget is spent", slog.String("op", op.String()))
+			break
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "doku retry later", slog.String("op", op.String()), slog.Duration("wait", wait))
+		waited := sleep(ctx, wait)
+		done()
+		if !waited {
+			break
+		}
 	}
-	h.Set("Authorization", "Bearer "+token)
-	h.Set("X-TIMESTAMP", ts)
-	h.Set("X-SIGNATURE", SignSymmetric(c.cfg.ClientSecret.Reveal(), http.MethodPost, op.Path(), token, body, ts))
-	h.Set("X-PARTNER-ID", c.cfg.ClientID)
-	h.Set("X-EXTERNAL-ID", cmp.Or(opts.ExternalID, NewExternalID(c.now())))
-	err = c.exchange(ctx, op, body, h, out)
 	var e *Error
 	if errors.As(err, &e) && e.HTTPStatus == 401 {
 		// A token was refused: the next call fetches new ones.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ddctl/ddctl/internal/doku"
+	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/money"
 	"github.com/ddctl/ddctl/internal/secret"
@@ -202,5 +204,111 @@ func TestNotFound(t *testing.T) {
 		if got := doku.NotFound(fmt.Errorf("wrapped: %w", err)); got != want {
 			t.Errorf("NotFound(error with %q)=%v, want %v", code, got, want)
 		}
+	}
+}
+
+// A "retry later" answer (429 with Retry-After) is sent again within the
+// call, same X-EXTERNAL-ID, after Retry-After: once DOKU takes requests
+// again, the call succeeds in the same run. With retries off, the 429 is
+// the call's answer.
+func TestRetryLaterWithinCall(t *testing.T) {
+	sb := sandboxtest.New(t)
+	sb.Pay(t, "INV-1", 5000000)
+	ctx := context.Background()
+	c := sb.Client(t)
+	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: time.Second, Ops: []string{"status"}})
+	go func() {
+		time.Sleep(1500 * time.Millisecond) // DOKU takes requests again (a hang would fail on the budget, not here)
+		sb.Server.SetFaults(sandbox.Faults{})
+	}()
+	before := sb.Calls(doku.OpStatus)
+	st, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+	if err != nil || st.LatestTransactionStatus != doku.TxSuccess {
+		t.Fatalf("PaymentStatus after 429s: %+v, %v; want the answer", st, err)
+	}
+	if n := sb.Calls(doku.OpStatus) - before; n < 2 {
+		t.Fatalf("%d status requests, want the 429s and the retry", n)
+	}
+
+	cfg := sb.ClientConfig(t)
+	cfg.RetryBudget = -1
+	noRetry, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: time.Second, Ops: []string{"status"}})
+	_, err = noRetry.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+	var e *doku.Error
+	if !errors.As(err, &e) || e.HTTPStatus != 429 || e.RetryAfter != time.Second {
+		t.Fatalf("with retries off: %v, want the 429 with Retry-After 1s", err)
+	}
+}
+
+// The budget is the run's, not the call's: once the run has waited as
+// long as it may, a later call of the same run takes its 429 as the
+// answer (the next run sends it again), while a call of a new run
+// (Client.NewRun) waits again. Retry-After is 1 s, the budget 1.5 s:
+// room for one wait in a run, not two.
+func TestRetryBudgetPerRun(t *testing.T) {
+	sb := sandboxtest.New(t)
+	sb.Pay(t, "INV-1", 5000000)
+	cfg := sb.ClientConfig(t)
+	cfg.RetryBudget = 1500 * time.Millisecond
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: time.Second, Ops: []string{"status"}})
+	ask := func(ctx context.Context) int64 {
+		t.Helper()
+		before := sb.Calls(doku.OpStatus)
+		_, err := c.PaymentStatus(ctx, doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+		var e *doku.Error
+		if !errors.As(err, &e) || e.HTTPStatus != 429 {
+			t.Fatalf("PaymentStatus under 429s: %v, want the 429", err)
+		}
+		return sb.Calls(doku.OpStatus) - before
+	}
+	run := c.NewRun(context.Background())
+	if n := ask(run); n != 2 {
+		t.Fatalf("first call of a run: %d requests, want 2 (the 429, and one more after Retry-After)", n)
+	}
+	if n := ask(run); n != 1 {
+		t.Fatalf("second call of the same run: %d requests, want 1: the run's budget has no room for another wait", n)
+	}
+	if n := ask(c.NewRun(context.Background())); n != 2 {
+		t.Fatalf("first call of a new run: %d requests, want 2: a new run has a new budget", n)
+	}
+	// Without a run of its own, a call spends the budget its client was
+	// made with (one process, one run): room for one wait, then none.
+	if n := ask(context.Background()); n != 2 {
+		t.Fatalf("first call on the client's own budget: %d requests, want 2", n)
+	}
+	if n := ask(context.Background()); n != 1 {
+		t.Fatalf("second call on the client's own budget: %d requests, want 1", n)
+	}
+}
+
+// A Retry-After longer than the longest single wait is not waited for in
+// part: the request would only be refused again. It is left to the next
+// run, sent once.
+func TestRetryAfterBeyondWaitMax(t *testing.T) {
+	sb := sandboxtest.New(t)
+	sb.Pay(t, "INV-1", 5000000)
+	cfg := sb.ClientConfig(t)
+	cfg.RetryWaitMax = time.Second
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: 10 * time.Second, Ops: []string{"status"}})
+	before := sb.Calls(doku.OpStatus)
+	_, err = c.PaymentStatus(context.Background(), doku.StatusRequest{OriginalPartnerReferenceNo: "INV-1"}, doku.RequestOptions{})
+	var e *doku.Error
+	if !errors.As(err, &e) || e.HTTPStatus != 429 || e.RetryAfter != 10*time.Second {
+		t.Fatalf("PaymentStatus under a 10 s Retry-After: %v, want the 429", err)
+	}
+	if n := sb.Calls(doku.OpStatus) - before; n != 1 {
+		t.Fatalf("%d status requests, want 1: Retry-After is beyond retry_wait_max", n)
 	}
 }

@@ -16,11 +16,19 @@ import (
 // Every client method meets each failure class the sandbox can produce,
 // and reports the outcome apply depends on: a 500 or a dropped answer
 // leaves a mutating call unknown and a read retryable; a 429 is always
-// retryable. A dropped answer also shows the client never resent the call
-// on its own: the sandbox counted exactly one request.
+// retryable, and is retried within the call while the run's wait budget
+// lasts (here 0.6 s per subtest, each a run: one retry after a 0.4–0.6 s
+// backoff). A 500 or a dropped
+// answer is never resent by the client on its own: the sandbox counted
+// exactly one request.
 func TestFailureClasses(t *testing.T) {
 	sb := sandboxtest.New(t)
-	c := sb.Client(t)
+	cfg := sb.ClientConfig(t)
+	cfg.RetryBudget = 600 * time.Millisecond
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	auth := bind(t, sb, c, "100000000", "cust-1")
 	if _, err := c.Balance(ctx, auth); err != nil { // tokens in hand
@@ -61,10 +69,11 @@ func TestFailureClasses(t *testing.T) {
 		name              string
 		faults            sandbox.Faults
 		mutating, reading doku.Outcome
+		requests          int64 // the sandbox sees
 	}{
-		{"ServerError", sandbox.Faults{ErrorRate: 1}, doku.Unknown, doku.RetryLater},
-		{"RateLimited", sandbox.Faults{RateLimitRate: 1}, doku.RetryLater, doku.RetryLater},
-		{"AnswerDropped", sandbox.Faults{DropRate: 1}, doku.Unknown, doku.RetryLater},
+		{"ServerError", sandbox.Faults{ErrorRate: 1}, doku.Unknown, doku.RetryLater, 1},
+		{"RateLimited", sandbox.Faults{RateLimitRate: 1}, doku.RetryLater, doku.RetryLater, 2},
+		{"AnswerDropped", sandbox.Faults{DropRate: 1}, doku.Unknown, doku.RetryLater, 1},
 	}
 	for _, cl := range classes {
 		for _, m := range methods {
@@ -73,6 +82,7 @@ func TestFailureClasses(t *testing.T) {
 				f.Ops = []string{m.op.String()}
 				sb.Server.SetFaults(f)
 				defer sb.Server.SetFaults(sandbox.Faults{})
+				ctx = c.NewRun(context.Background())
 				before := sb.Calls(m.op)
 				err := m.call()
 				want := cl.reading
@@ -82,8 +92,8 @@ func TestFailureClasses(t *testing.T) {
 				if got := doku.OutcomeOf(err); got != want {
 					t.Fatalf("outcome %v (%v), want %v", got, err, want)
 				}
-				if got := sb.Calls(m.op) - before; got != 1 {
-					t.Fatalf("the sandbox saw %d requests, want 1: no retry by the client", got)
+				if got := sb.Calls(m.op) - before; got != cl.requests {
+					t.Fatalf("the sandbox saw %d requests, want %d", got, cl.requests)
 				}
 			})
 		}

@@ -39,13 +39,18 @@ func TestDroppedAfterCommitIsUnknown(t *testing.T) {
 
 func TestInjectedErrorsClassified(t *testing.T) {
 	sb := sandboxtest.New(t)
-	c := sb.Client(t)
+	cfg := sb.ClientConfig(t)
+	cfg.RetryBudget = -1 // the answers' classes, not the retries (TestRetryLaterWithinCall)
+	c, err := doku.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	sb.Pay(t, "INV-1", 10000)
 	req := refundReq("INV-1", 10000, refundNo)
 
 	sb.Server.SetFaults(sandbox.Faults{RateLimitRate: 1, RetryAfter: 3 * time.Second, Ops: []string{"refund"}})
-	_, err := c.Refund(ctx, req, doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
+	_, err = c.Refund(ctx, req, doku.RequestOptions{AuthCode: secret.New(sb.PayerAuthCode(t))})
 	var e *doku.Error
 	if !errors.As(err, &e) || e.Code != "4295800" || !e.Retryable() || e.RetryAfter != 3*time.Second {
 		t.Fatalf("429: err=%v, want 4295800 retry later after 3s", err)

@@ -176,8 +176,13 @@ func (e *Engine) resolveUnbind(ctx context.Context, op state.Operation) Resoluti
 		res.Detail = "the binding is no longer in the state"
 		return res
 	}
+	asked := e.now()
 	_, err = e.DOKU.CustomerToken(ctx, b.AuthCode)
+	until, early := e.settling(op.CreatedAt)
 	switch {
+	case err == nil && early:
+		res.Detail = settlingDetail(asked, until, "the binding is still active")
+		return res
 	case err == nil:
 		res.Status, res.Detail = state.OpNotReceived, "the binding is still active at DOKU; the unbind will be sent again"
 	case doku.BindingGone(err):

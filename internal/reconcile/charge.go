@@ -19,10 +19,11 @@ import (
 // ActionCharge is a payment of one occurrence of a recurring charge.
 const ActionCharge ActionKind = "charge"
 
-// refreshCharges asks DOKU, one status inquiry each, about the occurrences
-// awaiting their customer, and records what became of them: before the
-// refunds are planned, so that a refund of an occurrence paid since the
-// last run is planned in this one.
+// refreshCharges asks DOKU, one status inquiry each, at most Parallelism at
+// a time, about the occurrences awaiting their customer, and records what
+// became of them, in the state's order: before the refunds are planned,
+// so that a refund of an occurrence paid since the last run is planned in
+// this one.
 func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, unsettled map[string]bool) error {
 	rows, err := e.Store.Charges(ctx)
 	if err != nil {
@@ -32,25 +33,37 @@ func (e *Engine) refreshCharges(ctx context.Context, p *Plan, cfg *spec.Config, 
 	for _, c := range cfg.Charges {
 		configured[c.Address] = true
 	}
+	var ask []state.Charge
 	for _, r := range rows {
 		occAddr := spec.OccurrenceAddress(r.Address, r.Occurrence, cfg.Settings.Location)
 		if r.Status != state.ChargeAwaitingCustomer || !configured[r.Address] || unsettled[occAddr] || !p.Targets.Match(occAddr) {
 			continue
 		}
-		st, found, err := e.askPayment(ctx, r.PartnerReferenceNo)
+		ask = append(ask, r)
+	}
+	keys := make([]string, len(ask))
+	for i, r := range ask {
+		keys[i] = r.PartnerReferenceNo
+	}
+	asked := e.inquire(ctx, keys)
+	for _, r := range ask {
+		ans := asked[r.PartnerReferenceNo]
 		switch {
-		case err != nil:
+		case ans.err != nil:
 			continue // asked again next run
-		case !found:
+		case !ans.found:
+			if _, early := e.settling(r.UpdatedAt); early {
+				continue // "not yet" perhaps: asked again next run
+			}
 			// DOKU accepted this request but knows no payment under its
 			// key: the same attempt is sent again under the same key,
 			// which DOKU refuses if it does have it after all.
 			r.Status, r.Message = state.ChargeDeferred, "DOKU has no payment under this key (status inquiry); it is sent again under the same key"
 		default:
-			if r.Status = chargeStatusOf(st.LatestTransactionStatus); r.Status == state.ChargeAwaitingCustomer {
+			if r.Status = chargeStatusOf(ans.st.LatestTransactionStatus); r.Status == state.ChargeAwaitingCustomer {
 				continue
 			}
-			r.ReferenceNo = st.OriginalReferenceNo
+			r.ReferenceNo = ans.st.OriginalReferenceNo
 		}
 		if err := e.Store.PutCharge(ctx, r, e.now()); err != nil {
 			return fmt.Errorf("record %s: %w", r.PartnerReferenceNo, err)
@@ -339,8 +352,14 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 	for n := range have {
 		attempts = max(attempts, n)
 	}
-	var missing []string
-	var askErr error // the first key DOKU could not be asked about
+	// The keys the state cannot vouch for are asked about first, at most
+	// Parallelism at a time (up to ten per occurrence); what the answers
+	// mean is then recorded in the keys' order.
+	type toAsk struct {
+		n   int
+		key string
+	}
+	var ask []toAsk
 	for n := 1; n <= attempts; n++ {
 		for _, a := range addrs {
 			key := IdempotencyKey(prefix, a, spec.OccurrenceAddress(a, at, loc), n)
@@ -349,42 +368,54 @@ func (e *Engine) verifyOccurrence(ctx context.Context, cfg *spec.Config, c spec.
 			} else if ok && !seen.Before(cont.Since) {
 				continue
 			}
-			asked++
-			st, ok, err := e.askPayment(ctx, key)
-			if err != nil {
-				// The other keys are still asked about, and what they
-				// tell is kept: the next plan asks only about this one.
-				if askErr == nil {
-					askErr = fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
-				}
-				continue
-			}
-			if !ok {
-				missing = append(missing, key)
-				continue
-			}
-			row, had := have[n]
-			if had && row.PartnerReferenceNo != key {
-				return nil, asked, fmt.Errorf("%w: DOKU has a payment (status %s) under %s, the key %s attempt %d had before a moved block renamed it, and the state has that attempt under %s; both may have been charged. Look at both in DOKU's back office, refund what is extra, and forget the state's entry with ddctl state rm %s if it is wrong",
-					errKeyConflict, st.LatestTransactionStatus, key, occAddr, n, row.PartnerReferenceNo, c.Address)
-			}
-			status := chargeStatusOf(st.LatestTransactionStatus)
-			if had && row.Status == status {
-				// DOKU says what the state says: nothing new. The key is
-				// vouched for from now on.
-				missing = append(missing, key)
-				continue
-			}
-			if !had {
-				row = state.Charge{Address: c.Address, Occurrence: at, Attempt: n, PartnerReferenceNo: key, Amount: c.Amount, BindingAddress: c.Binding}
-			}
-			row.ReferenceNo, row.Status = st.OriginalReferenceNo, status
-			row.Message = "adopted: found by status inquiry"
-			if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
-				return nil, asked, fmt.Errorf("record %s: %w", key, err)
-			}
-			found = append(found, row)
+			ask = append(ask, toAsk{n, key})
 		}
+	}
+	keys := make([]string, len(ask))
+	for i, k := range ask {
+		keys[i] = k.key
+	}
+	answers := e.inquire(ctx, keys)
+	asked = len(answers)
+	var missing []string
+	var askErr error // the first key DOKU could not be asked about
+	for _, k := range ask {
+		n, key := k.n, k.key
+		ans := answers[key]
+		st, ok, err := ans.st, ans.found, ans.err
+		if err != nil {
+			// What the other keys tell is still kept: the next plan
+			// asks only about this one.
+			if askErr == nil {
+				askErr = fmt.Errorf("status of %s attempt %d (%s): %w", occAddr, n, key, err)
+			}
+			continue
+		}
+		if !ok {
+			missing = append(missing, key)
+			continue
+		}
+		row, had := have[n]
+		if had && row.PartnerReferenceNo != key {
+			return nil, asked, fmt.Errorf("%w: DOKU has a payment (status %s) under %s, the key %s attempt %d had before a moved block renamed it, and the state has that attempt under %s; both may have been charged. Look at both in DOKU's back office, refund what is extra, and forget the state's entry with ddctl state rm %s if it is wrong",
+				errKeyConflict, st.LatestTransactionStatus, key, occAddr, n, row.PartnerReferenceNo, c.Address)
+		}
+		status := chargeStatusOf(st.LatestTransactionStatus)
+		if had && row.Status == status {
+			// DOKU says what the state says: nothing new. The key is
+			// vouched for from now on.
+			missing = append(missing, key)
+			continue
+		}
+		if !had {
+			row = state.Charge{Address: c.Address, Occurrence: at, Attempt: n, PartnerReferenceNo: key, Amount: c.Amount, BindingAddress: c.Binding}
+		}
+		row.ReferenceNo, row.Status = st.OriginalReferenceNo, status
+		row.Message = "adopted: found by status inquiry"
+		if err := e.Store.PutCharge(ctx, row, e.now()); err != nil {
+			return nil, asked, fmt.Errorf("record %s: %w", key, err)
+		}
+		found = append(found, row)
 	}
 	if len(missing) > 0 {
 		if err := e.Store.RecordVerified(ctx, occAddr, missing, e.now()); err != nil {
@@ -543,7 +574,7 @@ func (e *Engine) applyCharge(ctx context.Context, a Action, runID int64) ActionR
 
 // resolveCharge settles a charge request left open by asking for the
 // payment under its key.
-func (e *Engine) resolveCharge(ctx context.Context, op state.Operation) Resolution {
+func (e *Engine) resolveCharge(ctx context.Context, op state.Operation, asked inquiries) Resolution {
 	res := Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status}
 	rows, err := e.Store.Charges(ctx)
 	if err != nil {
@@ -556,9 +587,14 @@ func (e *Engine) resolveCharge(ctx context.Context, op state.Operation) Resoluti
 			row = &rows[i]
 		}
 	}
-	st, found, err := e.askPayment(ctx, op.IdempotencyKey)
+	ans := asked.get(ctx, e, op.IdempotencyKey)
+	st, found, err := ans.st, ans.found, ans.err
 	var cs state.ChargeStatus
+	until, early := e.settling(op.CreatedAt)
 	switch {
+	case err == nil && !found && early:
+		res.Detail = settlingDetail(ans.at, until, "DOKU has no payment under this key")
+		return res
 	case err == nil && !found:
 		res.Status, res.Detail, cs = state.OpNotReceived, "DOKU has no payment under this key; it will be sent again", state.ChargeDeferred
 	case err != nil:

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -80,9 +81,31 @@ type Engine struct {
 	// it would be sent) and a pending binding is not looked at. Such a
 	// plan is for review only: Apply refuses it.
 	NoCustomerSecrets bool
+	// SettleTime is how long after a request whose outcome is unknown
+	// a status inquiry that finds no record of it may conclude that DOKU
+	// never got it, so that it is sent again: sooner, "no record" may only
+	// mean "not yet" (a request still on its way, processed late). Until
+	// then the outcome stays open and nothing is sent for its address.
+	// The time of the request is its intent's in the journal, by NowFunc.
+	// ddctl sets doku.settle_time (default 60 s); 0 concludes at once.
+	SettleTime time.Duration
 }
 
 func (e *Engine) log() *slog.Logger { return cmp.Or(e.Logger, slog.New(slog.DiscardHandler)) }
+
+// settling reports whether a request sent at sent is still within the
+// settle time, and until when: an inquiry that finds no record of it
+// concludes nothing yet.
+func (e *Engine) settling(sent time.Time) (until time.Time, early bool) {
+	until = sent.Add(e.SettleTime)
+	return until, e.SettleTime > 0 && e.now().Before(until)
+}
+
+// settlingDetail is what an open outcome says while it settles.
+func settlingDetail(asked, until time.Time, what string) string {
+	return fmt.Sprintf("asked DOKU at %s: %s yet; it is concluded not received, and sent again, only after %s (doku.settle_time after the request)",
+		asked.UTC().Format(time.RFC3339), what, until.UTC().Format(time.RFC3339))
+}
 
 func (e *Engine) now() time.Time {
 	if e.NowFunc != nil {

@@ -721,6 +721,23 @@ func (v *refundView) toAsk(wants []spec.Refund) []string {
 	return refs
 }
 
+// inParallel calls f(i) for each i below n, at most Parallelism at a
+// time, and returns when all have returned. f must only read DOKU and
+// write its own result: nothing that sends money or writes the journal.
+func (e *Engine) inParallel(n int, f func(i int)) {
+	workers := min(cmp.Or(max(e.Parallelism, 0), DefaultParallelism), n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // paymentAnswer is what asking about a payment gave.
 type paymentAnswer struct {
 	pay state.Payment
@@ -732,17 +749,9 @@ type paymentAnswer struct {
 // client's rate limit still paces the requests.
 func (e *Engine) askPayments(ctx context.Context, refs []string) map[string]paymentAnswer {
 	answers := make([]paymentAnswer, len(refs))
-	workers := min(cmp.Or(max(e.Parallelism, 0), DefaultParallelism), len(refs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(refs); i = int(next.Add(1) - 1) {
-				answers[i].pay, answers[i].err = e.refreshPayment(ctx, refs[i])
-			}
-		})
-	}
-	wg.Wait()
+	e.inParallel(len(refs), func(i int) {
+		answers[i].pay, answers[i].err = e.refreshPayment(ctx, refs[i])
+	})
 	out := make(map[string]paymentAnswer, len(refs))
 	for i, ref := range refs {
 		out[ref] = answers[i]

@@ -23,14 +23,31 @@ type Resolution struct {
 // Resolve settles the operations left in intent or unknown by an earlier
 // run (a crash, a timeout) before anything new is sent: it asks DOKU by
 // status inquiry and records what DOKU knows. An operation DOKU has no
-// record of becomes not_received, and the plan then sends it again with the
-// same key. An operation it cannot settle stays open, and nothing new is
-// sent for its address (principle 2, docs/principles.md).
+// record of becomes not_received, once the settle time has passed since
+// its request (Engine.SettleTime), and the plan then sends it again with
+// the same key. An operation it cannot settle, or not yet, stays open, and
+// nothing new is sent for its address (principle 2, docs/principles.md).
+// The status inquiries are made first, at most Parallelism at a time;
+// the outcomes are then recorded one after another, in the journal's
+// order, as if each had been asked in turn.
 func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 	ops, err := e.Store.OpenOperations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read open operations: %w", err)
 	}
+	var keys []string
+	for _, op := range ops {
+		switch op.Kind {
+		case state.KindCharge:
+			keys = append(keys, op.IdempotencyKey)
+		case state.KindRefund:
+			var req doku.RefundRequest
+			if json.Unmarshal(op.Request, &req) == nil {
+				keys = append(keys, req.OriginalPartnerReferenceNo)
+			}
+		}
+	}
+	asked := e.inquire(ctx, keys)
 	var out []Resolution
 	for _, op := range ops {
 		switch op.Kind {
@@ -50,7 +67,7 @@ func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 			out = append(out, e.resolveUnbind(ctx, op))
 			continue
 		case state.KindCharge:
-			out = append(out, e.resolveCharge(ctx, op))
+			out = append(out, e.resolveCharge(ctx, op, asked))
 			continue
 		case state.KindBind:
 			// No inquiry exists for a binding, and it moves no money: the
@@ -60,6 +77,11 @@ func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 				// Its answer was recorded after the intent (a crash
 				// between the two writes): DOKU got it.
 				r.Status, r.Detail = state.OpSucceeded, "the binding's answer was recorded"
+			} else if until, early := e.settling(op.CreatedAt); early {
+				r.Status = op.Status
+				r.Detail = fmt.Sprintf("a binding request cannot be asked about; it is sent again only after %s (doku.settle_time after the request)", until.UTC().Format(time.RFC3339))
+				out = append(out, r)
+				continue
 			}
 			if err := e.Store.RecordOutcome(context.WithoutCancel(ctx), op.ID, state.Outcome{Status: r.Status, Message: r.Detail}, e.now()); err != nil {
 				r.Status, r.Detail = op.Status, "record outcome: "+err.Error()
@@ -72,20 +94,25 @@ func (e *Engine) Resolve(ctx context.Context) ([]Resolution, error) {
 				Detail: fmt.Sprintf("operation kind %q cannot be resolved by this version of ddctl", op.Kind)})
 			continue
 		}
-		out = append(out, e.resolveRefund(ctx, op))
+		out = append(out, e.resolveRefund(ctx, op, asked))
 	}
 	return out, nil
 }
 
-func (e *Engine) resolveRefund(ctx context.Context, op state.Operation) Resolution {
+func (e *Engine) resolveRefund(ctx context.Context, op state.Operation, asked inquiries) Resolution {
 	res := Resolution{Address: op.Address, Key: op.IdempotencyKey, Status: op.Status}
 	var req doku.RefundRequest
 	if err := json.Unmarshal(op.Request, &req); err != nil {
 		res.Detail = fmt.Sprintf("journalled request of operation %d is unreadable: %v", op.ID, err)
 		return res
 	}
-	st, found, err := e.askPayment(ctx, req.OriginalPartnerReferenceNo)
+	ans := asked.get(ctx, e, req.OriginalPartnerReferenceNo)
+	st, found, err := ans.st, ans.found, ans.err
+	until, early := e.settling(op.CreatedAt)
 	switch {
+	case err == nil && !found && early:
+		res.Detail = settlingDetail(ans.at, until, fmt.Sprintf("DOKU knows no payment %q", req.OriginalPartnerReferenceNo))
+		return res
 	case err == nil && !found:
 		// DOKU knows no such payment, so it made no refund of it.
 		res.Status, res.Detail = state.OpNotReceived, fmt.Sprintf("DOKU knows no payment %q", req.OriginalPartnerReferenceNo)
@@ -125,12 +152,63 @@ func (e *Engine) resolveRefund(ctx context.Context, op state.Operation) Resoluti
 			}
 			return res
 		}
+		if early {
+			res.Status, res.Detail = op.Status, settlingDetail(ans.at, until, "the payment lists no refund under this key")
+			return res
+		}
 	}
 	if err := e.Store.RecordRefundOutcome(context.WithoutCancel(ctx), op.ID,
 		state.Outcome{Status: state.OpNotReceived, Message: res.Detail}, e.now()); err != nil {
 		res.Status, res.Detail = op.Status, fmt.Sprintf("record outcome: %v", err)
 	}
 	return res
+}
+
+// inquiry is what a status inquiry about a payment gave, and when it was
+// asked.
+type inquiry struct {
+	st    *doku.StatusResponse
+	found bool
+	err   error
+	at    time.Time
+}
+
+// inquiries are answers by payment key, asked beforehand.
+type inquiries map[string]inquiry
+
+// get returns the answer about key, asking DOKU if it was not asked
+// beforehand.
+func (q inquiries) get(ctx context.Context, e *Engine, key string) inquiry {
+	if a, ok := q[key]; ok {
+		return a
+	}
+	a := inquiry{at: e.now()}
+	a.st, a.found, a.err = e.askPayment(ctx, key)
+	return a
+}
+
+// inquire asks DOKU about each payment key (askPayment), each once, at
+// most Parallelism at a time. It only reads: what the answers mean is
+// recorded by the caller, one after another.
+func (e *Engine) inquire(ctx context.Context, keys []string) inquiries {
+	var uniq []string
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
+	}
+	answers := make([]inquiry, len(uniq))
+	e.inParallel(len(uniq), func(i int) {
+		answers[i].at = e.now()
+		answers[i].st, answers[i].found, answers[i].err = e.askPayment(ctx, uniq[i])
+	})
+	out := make(inquiries, len(uniq))
+	for i, k := range uniq {
+		out[k] = answers[i]
+	}
+	return out
 }
 
 // paymentFromStatus is the state's record of a status answer. An answer

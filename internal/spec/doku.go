@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -33,6 +34,13 @@ const (
 	defaultProductionBaseURL = "https://api.doku.com"
 	defaultRequestsPerSecond = 10
 	defaultIPAddress         = "10.0.0.100"
+	// DefaultSettleTime is doku.settle_time's default: DOKU asks that an
+	// outcome not be inquired about sooner than 60 s after its request.
+	DefaultSettleTime = 60 * time.Second
+	// DefaultRetryBudget and DefaultRetryWaitMax are doku.retry_budget's
+	// and doku.retry_wait_max's defaults (those of the DOKU client).
+	DefaultRetryBudget  = 30 * time.Second
+	DefaultRetryWaitMax = 5 * time.Second
 )
 
 // DOKU holds the doku block: which DOKU environment to call and with which
@@ -47,7 +55,19 @@ type DOKU struct {
 	RequestsPerSecond float64      // > 0; default 10
 	RefundPolicy      string       // "full" (default) or "partial"
 	IPAddress         string       // sent as X-IP-ADDRESS: a dotted IPv4 address of 10-15 characters; default "10.0.0.100"
-	DeclRange         hcl.Range    // the block's header
+	// SettleTime is how long after a request whose outcome is unknown a
+	// status inquiry that finds no record may conclude that DOKU never
+	// got it (so that it is sent again); before, the outcome stays open.
+	// Default DefaultSettleTime; 0 concludes at once.
+	SettleTime time.Duration
+	// RetryBudget is how long one run (an apply, a daemon cycle) may wait
+	// in all for "retry later" answers (429) to send them again within
+	// the run; default DefaultRetryBudget; 0 sends them again only in the
+	// next run. RetryWaitMax is the longest single wait; default
+	// DefaultRetryWaitMax.
+	RetryBudget  time.Duration
+	RetryWaitMax time.Duration
+	DeclRange    hcl.Range // the block's header
 }
 
 var dokuSchema = &hcl.BodySchema{
@@ -61,6 +81,9 @@ var dokuSchema = &hcl.BodySchema{
 		{Name: "requests_per_second"},
 		{Name: "refund_policy"},
 		{Name: "ip_address"},
+		{Name: "settle_time"},
+		{Name: "retry_budget"},
+		{Name: "retry_wait_max"},
 	},
 }
 
@@ -70,6 +93,9 @@ func (l *loader) decodeDOKU(b *hcl.Block, ctx *hcl.EvalContext) DOKU {
 		RequestsPerSecond: defaultRequestsPerSecond,
 		RefundPolicy:      refundPolicyFull,
 		IPAddress:         defaultIPAddress,
+		SettleTime:        DefaultSettleTime,
+		RetryBudget:       DefaultRetryBudget,
+		RetryWaitMax:      DefaultRetryWaitMax,
 		DeclRange:         b.DefRange,
 	}
 	content, diags := b.Body.Content(dokuSchema)
@@ -171,6 +197,33 @@ func (l *loader) decodeDOKU(b *hcl.Block, ctx *hcl.EvalContext) DOKU {
 			l.errorf(attrs["ip_address"].Expr.Range().Ptr(), "Invalid ip_address",
 				"ip_address is sent to DOKU as X-IP-ADDRESS, which must be a dotted IPv4 address of 10 to 15 characters, such as %q; got %q.", defaultIPAddress, ip)
 		}
+	}
+	durations := []struct {
+		name    string
+		to      *time.Duration
+		zeroOK  bool
+		meaning string
+	}{
+		{"settle_time", &d.SettleTime, true, "how long after a request whose outcome is unknown ddctl waits before it concludes, from a status inquiry that finds nothing, that DOKU never got it"},
+		{"retry_budget", &d.RetryBudget, true, "how long one run may wait in all for DOKU's \"retry later\" answers before it leaves them to the next run"},
+		{"retry_wait_max", &d.RetryWaitMax, false, "the longest single wait for a \"retry later\" answer"},
+	}
+	for _, f := range durations {
+		s, ok := l.str(sc, attrs[f.name], false)
+		if !ok {
+			continue
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil || v < 0 || v == 0 && !f.zeroOK {
+			least := "0s or more"
+			if !f.zeroOK {
+				least = "more than 0s"
+			}
+			l.errorf(attrs[f.name].Expr.Range().Ptr(), "Invalid "+f.name,
+				"%s is %s; it must be a duration such as \"60s\" or \"2m\", %s; got %q.", f.name, f.meaning, least, s)
+			continue
+		}
+		*f.to = v
 	}
 	return d
 }

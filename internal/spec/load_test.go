@@ -110,6 +110,8 @@ doku {
   requests_per_second  = var.rps
   refund_policy        = "partial"
   ip_address           = "192.168.10.20"
+  settle_time          = "90s"
+  retry_budget         = "0s"
 }
 `
 
@@ -176,6 +178,9 @@ func TestLoad(t *testing.T) {
 			RequestsPerSecond: 20, // DDCTL_VAR_rps converted to the declared number type
 			RefundPolicy:      "partial",
 			IPAddress:         "192.168.10.20",
+			SettleTime:        90 * time.Second,
+			RetryBudget:       0, // explicitly none: not the default
+			RetryWaitMax:      DefaultRetryWaitMax,
 			DeclRange: hcl.Range{
 				Filename: filepath.Join(root, "generated", "doku.hcl"),
 				Start:    hcl.Pos{Line: 2, Column: 1},

@@ -30,6 +30,10 @@ type Faults struct {
 	// RateLimitRate is the fraction answered 429 with Retry-After.
 	RateLimitRate float64       `json:"rate_limit_rate"`
 	RetryAfter    time.Duration `json:"retry_after"`
+	// RateLimitNext answers the next so many requests 429 with
+	// Retry-After, before any rate is drawn: a burst of "retry later"
+	// whose size a test knows. It counts down as they are answered.
+	RateLimitNext int `json:"rate_limit_next"`
 	// LateRate is the fraction of requests held for LateDelay before they
 	// are processed, then answered: a late commit. With LateDelay beyond
 	// the caller's timeout, the caller gives up not knowing the outcome,
@@ -57,6 +61,7 @@ type faultsJSON struct {
 	DropRate            float64  `json:"drop_rate,omitempty"`
 	RateLimitRate       float64  `json:"rate_limit_rate,omitempty"`
 	RetryAfter          string   `json:"retry_after,omitempty"`
+	RateLimitNext       int      `json:"rate_limit_next,omitempty"`
 	LateRate            float64  `json:"late_rate,omitempty"`
 	LateDelay           string   `json:"late_delay,omitempty"`
 	NotifyDropRate      float64  `json:"notify_drop_rate,omitempty"`
@@ -74,7 +79,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		return d.String()
 	}
 	return json.Marshal(faultsJSON{Latency: str(f.Latency), Jitter: str(f.Jitter), ErrorRate: f.ErrorRate, DropRate: f.DropRate,
-		RateLimitRate: f.RateLimitRate, RetryAfter: str(f.RetryAfter), LateRate: f.LateRate, LateDelay: str(f.LateDelay),
+		RateLimitRate: f.RateLimitRate, RetryAfter: str(f.RetryAfter), RateLimitNext: f.RateLimitNext, LateRate: f.LateRate, LateDelay: str(f.LateDelay),
 		NotifyDropRate: f.NotifyDropRate, NotifyDuplicateRate: f.NotifyDuplicateRate, NotifyDelay: str(f.NotifyDelay), Ops: f.Ops})
 }
 
@@ -96,7 +101,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		return d
 	}
 	*f = Faults{Latency: dur("latency", j.Latency), Jitter: dur("jitter", j.Jitter), ErrorRate: j.ErrorRate, DropRate: j.DropRate,
-		RateLimitRate: j.RateLimitRate, RetryAfter: dur("retry_after", j.RetryAfter),
+		RateLimitRate: j.RateLimitRate, RetryAfter: dur("retry_after", j.RetryAfter), RateLimitNext: j.RateLimitNext,
 		LateRate: j.LateRate, LateDelay: dur("late_delay", j.LateDelay), NotifyDropRate: j.NotifyDropRate,
 		NotifyDuplicateRate: j.NotifyDuplicateRate, NotifyDelay: dur("notify_delay", j.NotifyDelay), Ops: j.Ops}
 	return err
@@ -120,6 +125,18 @@ func (b *faultBox) get() Faults {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.f
+}
+
+// takeRateLimit counts down RateLimitNext, and reports whether this
+// request is one of the burst.
+func (b *faultBox) takeRateLimit() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f.RateLimitNext <= 0 {
+		return false
+	}
+	b.f.RateLimitNext--
+	return true
 }
 
 func (b *faultBox) set(f Faults) {
@@ -193,6 +210,8 @@ func (s *Server) draw(op doku.Op) (fault, Faults) {
 	}
 	ft, x := faultNone, rand.Float64()
 	switch {
+	case s.faults.takeRateLimit():
+		ft = faultRateLimit
 	case x < f.ErrorRate:
 		ft = faultError
 	case x < f.ErrorRate+f.RateLimitRate:

@@ -196,7 +196,10 @@ func (e *Env) Post(tb testing.TB, path string, h http.Header, body []byte) (*htt
 
 // WriteDOKUBlock writes a doku block for this sandbox to path, with
 // absolute key file paths, so that a configuration directory anywhere can
-// use it.
+// use it. Its settle_time is 0s: the tests apply again at once after an
+// unknown outcome, as ddctl did before it had a settle time, and must
+// converge without waiting a minute; the settle time has tests of its own
+// (reconcile's TestSettleTime).
 func (e *Env) WriteDOKUBlock(tb testing.TB, path string) {
 	tb.Helper()
 	hcl := fmt.Sprintf(`doku {
@@ -206,6 +209,7 @@ func (e *Env) WriteDOKUBlock(tb testing.TB, path string) {
   client_secret        = %q
   private_key_file     = %q
   doku_public_key_file = %q
+  settle_time          = "0s"
 }
 `, e.URL, e.Config.ClientID, e.Config.ClientSecret.Reveal(),
 		filepath.Join(e.Dir, "merchant.pem"), filepath.Join(e.Dir, "doku.pub.pem"))

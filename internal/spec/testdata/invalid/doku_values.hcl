@@ -7,4 +7,7 @@ doku {
   requests_per_second  = 0 # ERROR: Invalid requests_per_second
   refund_policy        = "some" # ERROR: Invalid refund_policy
   ip_address           = "1.2.3.4" # ERROR: Invalid ip_address
+  settle_time          = "-1s" # ERROR: Invalid settle_time
+  retry_budget         = "30" # ERROR: Invalid retry_budget
+  retry_wait_max       = "0s" # ERROR: Invalid retry_wait_max
 }
