@@ -334,10 +334,14 @@ func (r *Receiver) checkSignature(req *http.Request, token string, body []byte, 
 	case ModeSymmetric:
 		// DOKU hashes the minified body (docs/doku.md#symmetric-signature):
 		// whitespace between JSON tokens is not signed, every byte of a
-		// value is.
+		// value is. A body that is not JSON is hashed as it came (and
+		// refused as malformed after).
+		signed := body
 		var min bytes.Buffer
-		ok = json.Compact(&min, body) == nil &&
-			VerifySymmetric(r.cfg.ClientSecret.Reveal(), req.Method, path, token, min.Bytes(), ts, sig)
+		if json.Compact(&min, body) == nil {
+			signed = min.Bytes()
+		}
+		ok = VerifySymmetric(r.cfg.ClientSecret.Reveal(), req.Method, path, token, signed, ts, sig)
 	}
 	if !ok {
 		return false, refusal(CodeNotifyUnauthorized, "X-SIGNATURE does not verify in "+r.cfg.Mode.String()+" mode")
