@@ -3,6 +3,7 @@ package spec
 import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+	"regexp"
 )
 
 // instance is one element of a for_each value.
@@ -10,6 +11,9 @@ type instance struct {
 	key   string
 	value cty.Value
 }
+
+// duplicateKeyRe finds the key in HCL's "Duplicate object key" detail.
+var duplicateKeyRe = regexp.MustCompile(`key ("[^"]*")`)
 
 // forEach evaluates a for_each attribute into its instances, sorted by key.
 // The value must be a map or an object (each.key is the key, each.value the
@@ -30,6 +34,18 @@ func (l *loader) forEach(attr *hcl.Attribute, ctx *hcl.EvalContext) (instances [
 		return nil, false
 	}
 	v, diags := attr.Expr.Value(ctx)
+	for _, d := range diags {
+		if d.Summary == "Duplicate object key" {
+			// HCL suggests grouping with "...": for_each wants one
+			// instance per key, so the data is what must change.
+			key := "the same key"
+			if m := duplicateKeyRe.FindStringSubmatch(d.Detail); m != nil {
+				key = "the key " + m[1]
+			}
+			d.Detail = "Two elements produced " + key + ". In for_each, a key is an instance's address (refund.NAME[\"KEY\"]) and so its idempotency key: two rows with one key would be one refund. " +
+				"Make the keys unique in the data (a row of a CSV repeated?), or key by a column that is unique; do not group them with \"...\"."
+		}
+	}
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		return nil, false
