@@ -40,6 +40,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 type configFlags struct {
 	vars    listFlag
 	sandbox string
+	local   bool // set by commands that touch only the local state: no doku block is read
 }
 
 func (c *configFlags) register(fs *flag.FlagSet) {
@@ -65,7 +66,7 @@ func (e *env) close() {
 // to start the sandbox, not a problem of the configuration.
 func load(ctx context.Context, cf configFlags) (e *env, diags hcl.Diagnostics, err error) {
 	e = &env{}
-	opts := spec.LoadOptions{Dir: ".", Vars: cf.vars, Env: os.Environ()}
+	opts := spec.LoadOptions{Dir: ".", Vars: cf.vars, Env: os.Environ(), WithoutDOKU: cf.local}
 	if cf.sandbox != "" {
 		sb, err := startEmbeddedSandbox(ctx, cf.sandbox)
 		if err != nil {

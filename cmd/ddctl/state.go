@@ -25,6 +25,9 @@ func runState(ctx context.Context, args []string, s streams) int {
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(s.stdout, stateUsage)
+		return exitOK
 	case "rm":
 		return runStateRm(ctx, args, s)
 	case "mv":
@@ -106,7 +109,7 @@ func stateEntries(ctx context.Context, st *state.Store, loc *time.Location) ([]s
 	}
 	for _, b := range bindings {
 		authCode := "(none)"
-		if !b.AuthCode.IsZero() {
+		if b.HoldsAuthCode {
 			authCode = "(sensitive, encrypted)"
 		}
 		out = append(out, stateEntry{address: b.Address, attrs: [][2]string{
@@ -578,17 +581,42 @@ func short(s string) string {
 	return orDash(strings.TrimSpace(s))
 }
 
-// openStateReadOnly loads the configuration (for the state's path) and
-// opens the state file, which must exist: reading never creates one.
+const stateUsage = `Usage: ddctl state SUBCOMMAND [options] [ARGS]
+
+Reads or changes the local state file; list, show and history need no doku
+block, no network and no state key.
+
+  list            every address the state holds
+  show ADDR       what the state holds of ADDR
+  rm ADDR         forget ADDR (no call; the next plan asks DOKU about it)
+  mv FROM TO      give FROM's records TO's address (keys never change)
+  restore FILE    put a backup of the state in place, and record it
+
+Run ddctl state SUBCOMMAND -h for its options.
+`
+
+// openStateReadOnly loads the configuration for the state's path alone
+// (no doku block needed, no network) and opens the state file, which must
+// exist: reading never creates one. No secret is read, so neither is a
+// state key needed.
 func openStateReadOnly(ctx context.Context, s streams, cf configFlags) (*state.Store, *env, int) {
+	cf.local = true
 	e := loadConfig(ctx, s, cf)
 	if e == nil {
 		return nil, nil, exitError
 	}
-	st := openStateFile(s, e)
-	if st == nil {
+	path := e.cfg.Settings.State
+	if !fileExists(path) {
+		fmt.Fprintf(s.stderr, "Error: no state file at %s: nothing was planned or applied here yet.\n", path)
 		e.close()
 		return nil, nil, exitError
 	}
+	st, err := state.OpenWith(path, state.OpenOptions{WithoutSecrets: true})
+	if err != nil {
+		fmt.Fprintf(s.stderr, "Error: %v\n", err)
+		e.close()
+		return nil, nil, exitError
+	}
+	warnRestored(s, st)
 	return st, e, exitOK
 }

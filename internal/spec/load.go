@@ -25,6 +25,12 @@ type LoadOptions struct {
 	// name = value lines. Precedence, lowest first: a variable's default,
 	// DDCTL_VAR_name, the var files in order, the -var options in order.
 	VarFiles []string
+
+	// WithoutDOKU reads the configuration for what commands that touch
+	// only the local state need (the state's path, the time zone, the
+	// blocks' addresses): the doku block is neither required nor read, so
+	// no credential, key file or DOKU host is needed.
+	WithoutDOKU bool
 }
 
 // Config is the validated desired state of one configuration directory.
@@ -136,8 +142,9 @@ func Load(opts LoadOptions) (cfg *Config, files map[string]*hcl.File, diags hcl.
 	settings := l.decodeSettings(blocks["settings"], ctx)
 
 	var doku DOKU
-	switch len(blocks["doku"]) {
-	case 0:
+	switch n := len(blocks["doku"]); {
+	case opts.WithoutDOKU:
+	case n == 0:
 		// A doku block lost to a syntax error would only be reported twice.
 		if !parseFailed {
 			first := order[0]

@@ -45,6 +45,7 @@ type Binding struct {
 	ReferenceNo    string // DOKU's id of the binding request
 	RedirectURL    string // where the customer confirms
 	AuthCode       secret.Value
+	HoldsAuthCode  bool         // the row holds an authCode, whether or not it was read (OpenOptions.WithoutSecrets)
 	CustomerToken  secret.Value // the B2B2C token; tokenId of an unbinding
 	TokenExpiresAt time.Time    // zero if unknown
 	CreatedAt      time.Time
@@ -70,6 +71,7 @@ func authCodeAAD(address string) string      { return "bindings/" + address + "/
 func customerTokenAAD(address string) string { return "bindings/" + address + "/customer_token" }
 
 func (s *Store) binding(r bindingRow) (Binding, error) {
+	held := len(r.AuthCode) > 0
 	if s.withoutSecrets {
 		r.AuthCode, r.CustomerToken = nil, nil
 	}
@@ -82,7 +84,7 @@ func (s *Store) binding(r bindingRow) (Binding, error) {
 		return Binding{}, fmt.Errorf("binding %s: %w", r.Address, err)
 	}
 	return Binding{Address: r.Address, CustomerID: r.CustomerID, Phone: r.Phone, Status: BindingStatus(r.Status),
-		ReferenceNo: r.ReferenceNo, RedirectURL: r.RedirectURL, AuthCode: authCode, CustomerToken: token,
+		ReferenceNo: r.ReferenceNo, RedirectURL: r.RedirectURL, AuthCode: authCode, HoldsAuthCode: held, CustomerToken: token,
 		TokenExpiresAt: parseTime(r.TokenExpiresAt), CreatedAt: parseTime(r.CreatedAt), UpdatedAt: parseTime(r.UpdatedAt)}, nil
 }
 

@@ -55,6 +55,7 @@ func TestBindings(t *testing.T) {
 	}
 	want := alice
 	want.CreatedAt, want.UpdatedAt = t0, t0.Add(time.Minute)
+	want.HoldsAuthCode = true
 	if diff := cmp.Diff(map[string]state.Binding{"binding.alice": want}, got, reveal); diff != "" {
 		t.Fatalf("Bindings (-want +got):\n%s", diff)
 	}
