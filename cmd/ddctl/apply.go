@@ -153,6 +153,10 @@ func runApply(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 	if !p.HasChanges() {
+		if len(p.Errors) > 0 {
+			fmt.Fprintf(s.stdout, "\nApply finished with errors! No call was made: %d in error, above.\n", len(p.Errors))
+			return code
+		}
 		fmt.Fprintln(s.stdout, "\nApply complete! Nothing to do.")
 		return code
 	}
@@ -178,7 +182,7 @@ func runApply(ctx context.Context, args []string, s streams) int {
 		}
 	}
 	fmt.Fprintln(s.stdout)
-	reconcile.RenderResultSummary(s.stdout, res)
+	reconcile.RenderResultSummary(s.stdout, res, ctx.Err() != nil && res.Count(reconcile.ResultSucceeded) != len(res.Results))
 	if err := w.store.FinishRun(context.WithoutCancel(ctx), run, time.Now(), status); err != nil {
 		fmt.Fprintf(s.stderr, "Error: record end of run: %v\n", err)
 	}

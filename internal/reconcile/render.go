@@ -56,6 +56,8 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 		b.WriteString("\n")
 	}
 	switch {
+	case len(p.Actions) == 0 && len(p.Moved) == 0 && len(p.Errors) > 0:
+		fmt.Fprintf(b, "No call planned: %s, below.\n", plural(len(p.Errors), "error", "errors"))
 	case len(p.Actions) == 0 && len(p.Moved) == 0:
 		b.WriteString("No changes. DOKU and the state match the configuration.\n")
 	case len(p.Actions) == 0:
@@ -260,9 +262,19 @@ func describe(r ActionResult) string {
 	return r.Message
 }
 
-// RenderResultSummary writes the final summary of an apply.
-func RenderResultSummary(w io.Writer, r *ApplyResult) error {
-	_, err := fmt.Fprintf(w, "Apply complete! Calls: %d succeeded, %d failed, %d deferred, %d unknown, %d skipped.\n",
+// RenderResultSummary writes the final summary of an apply. Its headline
+// says what happened: "Apply complete!" only when every call succeeded;
+// "Apply interrupted!" when the apply was stopped before every call
+// started; "Apply finished with errors!" otherwise.
+func RenderResultSummary(w io.Writer, r *ApplyResult, interrupted bool) error {
+	headline := "Apply complete!"
+	switch {
+	case interrupted:
+		headline = "Apply interrupted!"
+	case r.Count(ResultSucceeded) != len(r.Results):
+		headline = "Apply finished with errors!"
+	}
+	_, err := fmt.Fprintf(w, "%s Calls: %d succeeded, %d failed, %d deferred, %d unknown, %d skipped.\n", headline,
 		r.Count(ResultSucceeded), r.Count(ResultFailed), r.Count(ResultDeferred), r.Count(ResultUnknown), r.Count(ResultSkipped))
 	return err
 }

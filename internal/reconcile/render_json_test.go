@@ -660,3 +660,31 @@ func TestJSONFormatDocumented(t *testing.T) {
 		}
 	}
 }
+
+// The summary's headline says what happened: complete only when every
+// call succeeded, interrupted when the apply was stopped, errors
+// otherwise.
+func TestResultSummaryHeadline(t *testing.T) {
+	ok := reconcile.ActionResult{Status: reconcile.ResultSucceeded}
+	for _, tc := range []struct {
+		name        string
+		results     []reconcile.ActionResult
+		interrupted bool
+		want        string
+	}{
+		{"AllSucceeded", []reconcile.ActionResult{ok, ok}, false, "Apply complete! Calls: 2 succeeded, 0 failed, 0 deferred, 0 unknown, 0 skipped.\n"},
+		{"OneFailed", []reconcile.ActionResult{ok, {Status: reconcile.ResultFailed}}, false, "Apply finished with errors! Calls: 1 succeeded, 1 failed, 0 deferred, 0 unknown, 0 skipped.\n"},
+		{"AllFailed", []reconcile.ActionResult{{Status: reconcile.ResultFailed}, {Status: reconcile.ResultUnknown}}, false, "Apply finished with errors! Calls: 0 succeeded, 1 failed, 0 deferred, 1 unknown, 0 skipped.\n"},
+		{"Interrupted", []reconcile.ActionResult{ok, {Status: reconcile.ResultSkipped}}, true, "Apply interrupted! Calls: 1 succeeded, 0 failed, 0 deferred, 0 unknown, 1 skipped.\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := reconcile.RenderResultSummary(&b, &reconcile.ApplyResult{Results: tc.results}, tc.interrupted); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tc.want {
+				t.Errorf("summary %q, want %q", b.String(), tc.want)
+			}
+		})
+	}
+}

@@ -53,6 +53,8 @@ func markdownFull(p *Plan, loc *time.Location) string {
 	mdUnresolved(b, p)
 	mdMoved(b, p)
 	switch {
+	case len(p.Actions) == 0 && len(p.Moved) == 0 && len(p.Errors) > 0:
+		fmt.Fprintf(b, "No call planned: %s, above.\n\n", plural(len(p.Errors), "error", "errors"))
 	case len(p.Actions) == 0 && len(p.Moved) == 0:
 		b.WriteString("No changes. DOKU and the state match the configuration.\n\n")
 	case len(p.Actions) == 0:
