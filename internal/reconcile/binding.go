@@ -67,7 +67,7 @@ func (e *Engine) planBindings(ctx context.Context, p *Plan, cfg *spec.Config, un
 				Summary: fmt.Sprintf("no active binding of customer %q in the state: nothing to unbind", want.CustomerID)})
 			continue
 		}
-		p.Actions = append(p.Actions, Action{Kind: ActionUnbind, Address: want.Address, CustomerID: want.CustomerID, Binding: target})
+		p.Actions = append(p.Actions, Action{Kind: ActionUnbind, Address: want.Address, CustomerID: want.CustomerID, Binding: target, Reason: want.Reason})
 	}
 	for addr := range have {
 		if !desired[addr] && p.Targets.Match(addr) {

@@ -92,6 +92,9 @@ func RenderText(w io.Writer, p *Plan, opts RenderOptions) error {
 				fmt.Fprintf(b, "\n  # %s will remove %s\n", a.Address, a.Binding)
 				fmt.Fprintf(b, "  - unbind {\n")
 				attr(b, "customer_id", strconv.Quote(a.CustomerID))
+				if a.Reason != "" {
+					attr(b, "reason", strconv.Quote(a.Reason))
+				}
 				b.WriteString("    }\n")
 				continue
 			}

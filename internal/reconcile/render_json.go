@@ -102,6 +102,7 @@ type (
 	jsonUnbind struct {
 		CustomerID string `json:"customer_id"`
 		Binding    string `json:"binding"`
+		Reason     string `json:"reason"`
 	}
 	jsonCharge struct {
 		Charge         string     `json:"charge"`
@@ -277,7 +278,7 @@ func jsonAfter(a Action) any {
 		}
 		return b
 	case ActionUnbind:
-		return jsonUnbind{CustomerID: a.CustomerID, Binding: a.Binding}
+		return jsonUnbind{CustomerID: a.CustomerID, Binding: a.Binding, Reason: a.Reason}
 	case ActionCharge:
 		return jsonCharge{
 			Charge:         a.Charge,

@@ -78,7 +78,7 @@ func renderFixtures() []struct {
 		{Kind: reconcile.ActionBind, Address: "binding.alice", CustomerID: "cust-001", Phone: "6281234567890",
 			BindRequest: &reconcile.BindRequest{SuccessURL: "https://shop.example/bind/ok", FailedURL: "https://shop.example/bind/failed",
 				CustomerName: "Alice Example", Email: "alice@shop.example", DeviceModel: "server", OSType: "linux", ChannelID: "web"}},
-		{Kind: reconcile.ActionUnbind, Address: "unbind.bob", CustomerID: "cust-002", Binding: "binding.bob"},
+		{Kind: reconcile.ActionUnbind, Address: "unbind.bob", CustomerID: "cust-002", Binding: "binding.bob", Reason: "account closed"},
 		{Kind: reconcile.ActionCharge, Address: "recurring_charge.monthly#2026-11-23T09:00+07:00", Charge: "recurring_charge.monthly",
 			Occurrence: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC), Attempt: 1, Amount: 15000000, Reason: "Monthly plan",
 			Binding: "binding.carol", SuccessURL: "https://shop.example/pay/ok", FailedURL: "https://shop.example/pay/failed",
@@ -288,6 +288,7 @@ type (
 	jsonUnbindAfter struct {
 		CustomerID string `json:"customer_id"`
 		Binding    string `json:"binding"`
+		Reason     string `json:"reason"`
 	}
 	jsonChargeAfter struct {
 		Charge         string     `json:"charge"`
@@ -478,7 +479,7 @@ func TestRenderJSONKinds(t *testing.T) {
 	}
 
 	unbind := decodeAfter[jsonUnbindAfter](t, d.ResourceChanges[2].Change.After)
-	if diff := cmp.Diff(jsonUnbindAfter{CustomerID: "cust-002", Binding: "binding.bob"}, unbind); diff != "" {
+	if diff := cmp.Diff(jsonUnbindAfter{CustomerID: "cust-002", Binding: "binding.bob", Reason: "account closed"}, unbind); diff != "" {
 		t.Errorf("unbind after (-want +got):\n%s", diff)
 	}
 

@@ -385,8 +385,8 @@ func mdTableHead(b *strings.Builder, k ActionKind) {
 		b.WriteString("| Action | Address | Customer | Phone |\n")
 		b.WriteString("| --- | --- | --- | --- |\n")
 	case ActionUnbind:
-		b.WriteString("| Action | Address | Customer | Binding |\n")
-		b.WriteString("| --- | --- | --- | --- |\n")
+		b.WriteString("| Action | Address | Customer | Binding | Reason |\n")
+		b.WriteString("| --- | --- | --- | --- | --- |\n")
 	case ActionCharge:
 		b.WriteString("| Action | Address | Binding | Amount | Description |\n")
 		b.WriteString("| --- | --- | --- | ---: | --- |\n")
@@ -413,7 +413,7 @@ func mdRow(a Action) string {
 	case ActionBind:
 		cells = []string{a.CustomerID, MaskPhone(a.Phone)}
 	case ActionUnbind:
-		cells = []string{a.CustomerID, a.Binding}
+		cells = []string{a.CustomerID, a.Binding, a.Reason}
 	case ActionCharge:
 		cells = []string{a.Binding, a.Amount.String(), a.Reason}
 	default:

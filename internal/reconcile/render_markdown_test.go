@@ -175,7 +175,7 @@ func TestRenderMarkdownKinds(t *testing.T) {
 	for _, s := range []string{
 		"| Action | Address | Payment | Amount | Reason |\n",
 		"| Action | Address | Customer | Phone |\n| --- | --- | --- | --- |\n| + bind | binding.alice | cust-001 | 6281\\*\\*\\*\\*7890 |\n",
-		"| Action | Address | Customer | Binding |\n| --- | --- | --- | --- |\n| - unbind | unbind.bob | cust-002 | binding.bob |\n",
+		"| Action | Address | Customer | Binding | Reason |\n| --- | --- | --- | --- | --- |\n| - unbind | unbind.bob | cust-002 | binding.bob | account closed |\n",
 		"| Action | Address | Binding | Amount | Description |\n| --- | --- | --- | ---: | --- |\n" +
 			"| + charge | recurring\\_charge.monthly\\#2026-11-23T09:00+07:00 | binding.carol | IDR 150,000.00 | Monthly plan |\n" +
 			"| + charge (attempt 2) | recurring\\_charge.weekly\\#2026-11-16T09:00+07:00 | binding.carol | IDR 50,000.50 |  |\n",
