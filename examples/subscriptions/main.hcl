@@ -13,10 +13,19 @@ binding "alice" {
   failed_url  = "https://shop.example/bind/failed"
 }
 
+# The team's members, keyed by member id: a key is part of an address that
+# plans and history show in full, so it is never a phone number.
+locals {
+  team = {
+    "member-1" = "6281311112222"
+    "member-2" = "6281344445555"
+  }
+}
+
 binding "team" {
-  for_each    = toset(["6281311112222", "6281344445555"])
+  for_each    = local.team
   customer_id = "team-${each.key}"
-  phone       = each.key
+  phone       = each.value
   success_url = "https://shop.example/bind/ok"
   failed_url  = "https://shop.example/bind/failed"
 }
@@ -36,7 +45,7 @@ recurring_charge "gym" {
 }
 
 recurring_charge "team_weekly" {
-  for_each    = toset(["6281311112222", "6281344445555"])
+  for_each    = local.team
   binding     = binding.team[each.key]
   amount      = "25000.00"
   schedule    = "0 8 * * MON"

@@ -96,3 +96,35 @@ func TestCSVErrors(t *testing.T) {
 		})
 	}
 }
+
+// A for_each key that reads as a phone number is refused, with a hint to
+// key by the customer's id, and the error shows the number masked: a key
+// is printed in full wherever its address is.
+func TestPhoneLikeKeysRefused(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"main.hcl":      minimalDOKU,
+		"customers.csv": "customer_id,phone\ncust-1,6281311112222\n",
+		"team.hcl": `binding "team" {
+  for_each    = { for c in csvdecode(file("customers.csv")) : c.phone => c }
+  customer_id = each.value.customer_id
+  phone       = each.key
+  success_url = "https://shop.example/ok"
+  failed_url  = "https://shop.example/failed"
+}
+`,
+	})
+	_, _, diags := Load(LoadOptions{Dir: dir})
+	if !diags.HasErrors() {
+		t.Fatal("loaded; want the phone-like key refused")
+	}
+	msg := diags.Error()
+	for _, want := range []string{`"6281*****2222" looks like a phone number`, "c.customer_id => c"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q; want it to say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "6281311112222") {
+		t.Errorf("error %q shows the phone number in full", msg)
+	}
+}

@@ -1,9 +1,12 @@
 package spec
 
 import (
+	"fmt"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"regexp"
+	"strconv"
+	"strings"
 )
 
 // instance is one element of a for_each value.
@@ -95,6 +98,36 @@ func (l *loader) forEach(attr *hcl.Attribute, ctx *hcl.EvalContext) (instances [
 			invalid("The for_each value has an empty key. Every instance needs a non-empty key: it becomes part of the instance's address, refund.NAME[\"KEY\"].")
 			return nil, false
 		}
+		if phoneLike(inst.key) {
+			invalid(fmt.Sprintf("The for_each key %s looks like a phone number. A key is part of the instance's address, which plans, history, logs and pull-request comments show in full, where phone numbers are masked. "+
+				"Key by something that is not personal data, such as the customer's id: { for c in csvdecode(file(\"customers.csv\")) : c.customer_id => c }.", maskedKey(inst.key)))
+			return nil, false
+		}
 	}
 	return instances, true
+}
+
+// phoneLike reports whether key reads as an Indonesian phone number:
+// 62, 0 or +62 then 8, and 9 to 16 digits in all, spaces and dashes
+// aside.
+func phoneLike(key string) bool {
+	digits := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, strings.TrimPrefix(key, "+"))
+	if len(digits) < 9 || len(digits) > 16 || strings.Trim(digits, "0123456789") != "" {
+		return false
+	}
+	return strings.HasPrefix(digits, "628") || strings.HasPrefix(digits, "08")
+}
+
+// maskedKey quotes key with all but its first 4 and last 4 characters
+// hidden, as phone numbers are shown.
+func maskedKey(key string) string {
+	if len(key) <= 8 {
+		return strconv.Quote(strings.Repeat("*", len(key)))
+	}
+	return strconv.Quote(key[:4] + strings.Repeat("*", len(key)-8) + key[len(key)-4:])
 }
