@@ -161,7 +161,7 @@ func runApply(ctx context.Context, args []string, s streams) int {
 		return code
 	}
 	fmt.Fprintln(s.stdout)
-	prog := newProgress(s.stdout, len(p.Actions))
+	prog := newProgress(s.stdout, len(p.Actions), !s.plain)
 	res, err := w.engine.Apply(ctx, p, run, prog.report) // one report at a time
 	prog.finish()
 	if err != nil {

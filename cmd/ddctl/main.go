@@ -31,9 +31,11 @@ const (
 type streams struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	plain          bool // -no-color or NO_COLOR: no terminal control sequences
 }
 
-const usage = `Usage: ddctl [-chdir=DIR] COMMAND [options]
+const usage = `Usage: ddctl [-chdir=DIR] [-no-color] COMMAND [options]
+       ddctl -version
 
 Commands:
   validate   check the configuration; no call to DOKU
@@ -47,7 +49,8 @@ Commands:
   history    list the journalled operations, with their runs
   daemon     reconcile the applied configuration continuously; serve DOKU's notifications
   sandbox    run a local DOKU simulator
-  version    print the version
+  version    print the version (also ddctl -version)
+  help       this overview; help COMMAND: the command's options
 
 Run "ddctl COMMAND -h" for a command's options.
 `
@@ -58,12 +61,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usage) }
 	chdir := global.String("chdir", "", "switch to `DIR` before doing anything else")
+	showVersion := global.Bool("version", false, "print the version")
+	noColor := global.Bool("no-color", false, "no terminal control sequences (also when NO_COLOR is set)")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitError
 	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "ddctl %s\n", version)
+		return exitOK
+	}
+	s.plain = *noColor || os.Getenv("NO_COLOR") != ""
 	if *chdir != "" {
 		if err := os.Chdir(*chdir); err != nil {
 			fmt.Fprintf(stderr, "Error: -chdir: %v\n", err)
@@ -77,6 +87,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, cmdArgs := rest[0], rest[1:]
 	switch cmd {
+	case "help":
+		// ddctl help [COMMAND]: the overview, or the command's options.
+		if len(cmdArgs) == 0 {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		return run(ctx, []string{cmdArgs[0], "-h"}, stdin, stdout, stderr)
 	case "validate":
 		return runValidate(ctx, cmdArgs, s)
 	case "fmt":

@@ -23,8 +23,10 @@ type progress struct {
 	bar    bool
 }
 
-func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, total: total, counts: map[reconcile.ResultStatus]int{}, bar: total >= progressBarMin && isTerminal(w)}
+// newProgress draws the bar only when bar is allowed (not -no-color or
+// NO_COLOR), the batch is large and w is a terminal.
+func newProgress(w io.Writer, total int, bar bool) *progress {
+	return &progress{w: w, total: total, counts: map[reconcile.ResultStatus]int{}, bar: bar && total >= progressBarMin && isTerminal(w)}
 }
 
 // report prints one action's result; calls must not overlap.

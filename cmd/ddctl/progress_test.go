@@ -31,7 +31,7 @@ func TestProgressBar(t *testing.T) {
 // no control characters.
 func TestProgressOffTerminal(t *testing.T) {
 	var b bytes.Buffer
-	p := newProgress(&b, 100)
+	p := newProgress(&b, 100, true)
 	for range 100 {
 		p.report(reconcile.ActionResult{Action: reconcile.Action{Kind: reconcile.ActionRefund, Address: "refund.a"}, Status: reconcile.ResultSucceeded})
 	}
