@@ -69,6 +69,24 @@ func refund(name, payment string, amount money.Amount) spec.Refund {
 	return spec.Refund{Address: "refund." + name, Name: name, Payment: payment, Amount: amount, Reason: "test", Binding: payerBinding}
 }
 
+// journalIntent records the intent of refund action a under
+// X-EXTERNAL-ID "42" at now, as apply does before it sends, and returns
+// the request apply would send.
+func (b *bundle) journalIntent(t *testing.T, a reconcile.Action) doku.RefundRequest {
+	t.Helper()
+	ctx := context.Background()
+	req := doku.RefundRequest{OriginalPartnerReferenceNo: a.Payment, RefundAmount: doku.NewAmount(a.Amount),
+		Reason: a.Reason, PartnerRefundNo: a.Key, AdditionalInfo: doku.ChannelInfo{Channel: doku.Channel}}
+	body, _ := doku.Marshal(req)
+	run, _ := b.store.StartRun(ctx, state.Run{Command: "apply", StartedAt: now})
+	if _, err := b.store.RecordRefundIntent(ctx, state.Operation{RunID: run, Address: a.Address, Kind: state.KindRefund,
+		IdempotencyKey: a.Key, ExternalID: "42", Request: body},
+		state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, now); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
 func (b *bundle) plan(t *testing.T, cfg *spec.Config) *reconcile.Plan {
 	t.Helper()
 	p, err := b.engine.Plan(context.Background(), cfg, reconcile.PlanOptions{At: now})
@@ -156,15 +174,7 @@ func TestIntentLeftByCrash(t *testing.T) {
 
 			// What apply does up to the crash: the intent, and perhaps the
 			// request, but never the outcome.
-			req := doku.RefundRequest{OriginalPartnerReferenceNo: a.Payment, RefundAmount: doku.NewAmount(a.Amount),
-				Reason: a.Reason, PartnerRefundNo: a.Key, AdditionalInfo: doku.ChannelInfo{Channel: doku.Channel}}
-			body, _ := doku.Marshal(req)
-			run, _ := b.store.StartRun(ctx, state.Run{Command: "apply", StartedAt: now})
-			if _, err := b.store.RecordRefundIntent(ctx, state.Operation{RunID: run, Address: a.Address, Kind: state.KindRefund,
-				IdempotencyKey: a.Key, ExternalID: "42", Request: body},
-				state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, now); err != nil {
-				t.Fatal(err)
-			}
+			req := b.journalIntent(t, a)
 			if sent {
 				if _, err := b.client.Refund(ctx, req, doku.RequestOptions{ExternalID: "42", AuthCode: secret.New(b.sb.PayerAuthCode(t))}); err != nil {
 					t.Fatal(err)

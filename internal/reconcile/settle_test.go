@@ -39,15 +39,7 @@ func TestSettleTime(t *testing.T) {
 			}
 			a := p.Actions[0]
 			// The intent, journalled at now; the answer never came.
-			req := doku.RefundRequest{OriginalPartnerReferenceNo: a.Payment, RefundAmount: doku.NewAmount(a.Amount),
-				Reason: a.Reason, PartnerRefundNo: a.Key, AdditionalInfo: doku.ChannelInfo{Channel: doku.Channel}}
-			body, _ := doku.Marshal(req)
-			run, _ := b.store.StartRun(ctx, state.Run{Command: "apply", StartedAt: now})
-			if _, err := b.store.RecordRefundIntent(ctx, state.Operation{RunID: run, Address: a.Address, Kind: state.KindRefund,
-				IdempotencyKey: a.Key, ExternalID: "42", Request: body},
-				state.Refund{Address: a.Address, Payment: a.Payment, Amount: a.Amount, PartnerRefundNo: a.Key}, now); err != nil {
-				t.Fatal(err)
-			}
+			req := b.journalIntent(t, a)
 
 			// 10 s later: DOKU has no record yet. Not concluded, not sent.
 			clock = now.Add(10 * time.Second)
