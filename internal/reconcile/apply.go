@@ -136,10 +136,10 @@ func (e *Engine) applyRefund(ctx context.Context, a Action, runID int64) ActionR
 	out := ActionResult{Action: a}
 	// DOKU takes a refund only with its payer's customer token; the plan
 	// saw the binding active, and it may have been removed since.
-	auth := e.authCodeOf(ctx, a.Binding)
-	if auth.IsZero() {
+	auth, err := e.payerAuthCode(ctx, a.Binding)
+	if err != nil {
 		out.Status = ResultSkipped
-		out.Message = fmt.Sprintf("not sent: %s gives no customer token now, and DOKU requires one on a refund; plan again", cmpBinding(a.Binding))
+		out.Message = fmt.Sprintf("not sent: %v, and DOKU requires its customer token on a refund; plan again", err)
 		return out
 	}
 	req, extID, err := e.refundRequest(ctx, a)
@@ -245,26 +245,21 @@ func resendOf[R any](ctx context.Context, e *Engine, a Action, kind string, fres
 	return fresh, doku.NewExternalID(now), nil
 }
 
-// authCodeOf is the authCode of the binding at addr while it is active, so
-// that a call in its customer's name carries the customer token; the zero
-// value otherwise (the call goes without one).
-func (e *Engine) authCodeOf(ctx context.Context, addr string) secret.Value {
+// payerAuthCode is the authCode of the payer's binding at addr, read
+// alone (a batch of refunds reads one row each, not every binding); an
+// error says why there is none.
+func (e *Engine) payerAuthCode(ctx context.Context, addr string) (secret.Value, error) {
 	if addr == "" {
-		return secret.Value{}
+		return secret.Value{}, errors.New("the refund names no payer (a plan saved before refunds named their payer's binding)")
 	}
-	bindings, err := e.Store.Bindings(ctx)
-	if err != nil || bindings[addr].Status != state.BindingActive {
-		return secret.Value{}
+	b, ok, err := e.Store.Binding(ctx, addr)
+	switch {
+	case err != nil:
+		return secret.Value{}, fmt.Errorf("read %s: %w", addr, err)
+	case !ok || b.Status != state.BindingActive || b.AuthCode.IsZero():
+		return secret.Value{}, fmt.Errorf("%s gives no customer token now", addr)
 	}
-	return bindings[addr].AuthCode
-}
-
-// cmpBinding names a binding in a message, or says there is none.
-func cmpBinding(addr string) string {
-	if addr == "" {
-		return "no binding (the refund names no payer)"
-	}
-	return addr
+	return b.AuthCode, nil
 }
 
 func sameDay(a, b time.Time) bool {
