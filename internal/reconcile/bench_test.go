@@ -12,6 +12,7 @@ import (
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/reconcile"
 	"github.com/ddctl/ddctl/internal/spec"
+	"github.com/ddctl/ddctl/internal/secret"
 	"github.com/ddctl/ddctl/internal/state"
 	"github.com/ddctl/ddctl/internal/workload"
 )
@@ -53,8 +54,8 @@ func BenchmarkPlanNoop(b *testing.B) {
 		b.Fatal(err)
 	}
 	st.Close()
-	if n.Refunds != 10000 || n.Occurrences != 12000 || n.Bindings != 1000 {
-		b.Fatalf("state: %+v, want 10000 refunds, 12000 occurrences, 1000 bindings", n)
+	if n.Refunds != 10000 || n.Occurrences != 12000 || n.Bindings != 1001 {
+		b.Fatalf("state: %+v, want 10000 refunds, 12000 occurrences, 1001 bindings (the payer and 1000 customers)", n)
 	}
 	client := sb.Client(b)
 
@@ -86,8 +87,8 @@ func BenchmarkPlanNoop(b *testing.B) {
 			if got := totalCalls(sb) - calls; got != 0 {
 				b.Fatalf("a converged plan made %d calls to DOKU (%v); want none", got, sb.Server.Stats().Calls)
 			}
-			if p.HasChanges() || len(p.Errors) > 0 || len(p.Waiting) > 0 || p.Converged != 23000 {
-				b.Fatalf("plan: %d actions, %d errors, %d waiting, %d up to date; want 0, 0, 0 and 23000",
+			if p.HasChanges() || len(p.Errors) > 0 || len(p.Waiting) > 0 || p.Converged != 23001 {
+				b.Fatalf("plan: %d actions, %d errors, %d waiting, %d up to date; want 0, 0, 0 and 23001 (the payer's binding too)",
 					len(p.Actions), len(p.Errors), len(p.Waiting), p.Converged)
 			}
 			b.StartTimer()
@@ -159,6 +160,13 @@ func BenchmarkApply2000(b *testing.B) {
 		}
 		cfg := loadConfig(b, dir)
 		st := openState(b, filepath.Join(dir, workload.StateFile))
+		// The payments' payer, bound outside ddctl and adopted: each
+		// refund carries its customer token.
+		payer := state.Binding{Address: "binding.payer", CustomerID: workload.PayerCustomerID, Phone: workload.PayerPhone,
+			Status: state.BindingActive, AuthCode: secret.New(sb.PayerAuthCode(b))}
+		if err := st.PutBinding(ctx, payer, benchNow); err != nil {
+			b.Fatal(err)
+		}
 		key, err := doku.LoadPrivateKey(cfg.DOKU.PrivateKeyFile)
 		if err != nil {
 			b.Fatal(err)
