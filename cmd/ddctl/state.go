@@ -321,12 +321,19 @@ func lockAndOpen(ctx context.Context, s streams, e *env, command string, lf lock
 // its key, and warns if it went back in time. It prints why when it
 // returns nil.
 func openStateFile(s streams, e *env) *state.Store {
-	path := e.cfg.Settings.State
+	opts, err := stateOptions(e.cfg.DOKU)
+	return openExisting(s, e.cfg.Settings.State, opts, err)
+}
+
+// openExisting opens the state file at path, which must exist, with opts
+// (optsErr, when not nil, is why there are none), and warns if it went
+// back in time. It prints why when it returns nil.
+func openExisting(s streams, path string, opts state.OpenOptions, optsErr error) *state.Store {
 	if !fileExists(path) {
 		fmt.Fprintf(s.stderr, "Error: no state file at %s: nothing was planned or applied here yet.\n", path)
 		return nil
 	}
-	opts, err := stateOptions(e.cfg.DOKU)
+	err := optsErr
 	if err == nil {
 		var st *state.Store
 		if st, err = state.OpenWith(path, opts); err == nil {
@@ -605,18 +612,10 @@ func openStateReadOnly(ctx context.Context, s streams, cf configFlags) (*state.S
 	if e == nil {
 		return nil, nil, exitError
 	}
-	path := e.cfg.Settings.State
-	if !fileExists(path) {
-		fmt.Fprintf(s.stderr, "Error: no state file at %s: nothing was planned or applied here yet.\n", path)
+	st := openExisting(s, e.cfg.Settings.State, state.OpenOptions{WithoutSecrets: true}, nil)
+	if st == nil {
 		e.close()
 		return nil, nil, exitError
 	}
-	st, err := state.OpenWith(path, state.OpenOptions{WithoutSecrets: true})
-	if err != nil {
-		fmt.Fprintf(s.stderr, "Error: %v\n", err)
-		e.close()
-		return nil, nil, exitError
-	}
-	warnRestored(s, st)
 	return st, e, exitOK
 }
