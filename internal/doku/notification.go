@@ -336,12 +336,7 @@ func (r *Receiver) checkSignature(req *http.Request, token string, body []byte, 
 		// whitespace between JSON tokens is not signed, every byte of a
 		// value is. A body that is not JSON is hashed as it came (and
 		// refused as malformed after).
-		signed := body
-		var min bytes.Buffer
-		if json.Compact(&min, body) == nil {
-			signed = min.Bytes()
-		}
-		ok = VerifySymmetric(r.cfg.ClientSecret.Reveal(), req.Method, path, token, signed, ts, sig)
+		ok = VerifySymmetric(r.cfg.ClientSecret.Reveal(), req.Method, path, token, Minify(body), ts, sig)
 	}
 	if !ok {
 		return false, refusal(CodeNotifyUnauthorized, "X-SIGNATURE does not verify in "+r.cfg.Mode.String()+" mode")

@@ -1,6 +1,7 @@
 package doku
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/hmac"
 	"crypto/rsa"
@@ -9,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 )
@@ -18,6 +20,20 @@ import (
 // two can never disagree on the bytes.
 
 // BodyHash is lowercase hex SHA-256 of the body bytes as sent (docs/doku.md#symmetric-signature).
+// Minify is body as DOKU hashes it for a symmetric signature: its
+// stringToSign hashes minify(RequestBody)
+// (https://developers.doku.com/get-started-with-doku-api/signature-component/snap/symmetric-signature,
+// docs/doku.md#symmetric-signature), JSON with no whitespace between its
+// tokens. A body that is not JSON is returned as it is, and is refused
+// after the signature check anyway.
+func Minify(body []byte) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, body) != nil {
+		return body
+	}
+	return buf.Bytes()
+}
+
 func BodyHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])

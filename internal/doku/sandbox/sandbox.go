@@ -10,7 +10,6 @@
 package sandbox
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rsa"
@@ -674,7 +673,7 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 	if r.URL.RawQuery != "" {
 		path += "?" + r.URL.RawQuery
 	}
-	if !doku.VerifySymmetric(s.cfg.ClientSecret.Reveal(), r.Method, path, token, minify(c.body), ts, h.Get("X-SIGNATURE")) {
+	if !doku.VerifySymmetric(s.cfg.ClientSecret.Reveal(), r.Method, path, token, doku.Minify(c.body), ts, h.Get("X-SIGNATURE")) {
 		return fail(op, 401, "00", "Unauthorized. Invalid Signature"), false
 	}
 	claims, err := verifyToken(&s.cfg.DOKUPrivateKey.PublicKey, token, c.now)
@@ -699,20 +698,6 @@ func (s *Server) checkRequest(r *http.Request, c *call, rt route) (answer, bool)
 		c.bindingID = id
 	}
 	return answer{}, true
-}
-
-// minify is the body a symmetric signature covers: DOKU's stringToSign
-// hashes minify(RequestBody)
-// (https://developers.doku.com/get-started-with-doku-api/signature-component/snap/symmetric-signature),
-// so a body sent with whitespace verifies against the signature of its
-// minified form, and only that one. A body that is not JSON is hashed as
-// sent; it is refused after the signature check anyway.
-func minify(body []byte) []byte {
-	var buf bytes.Buffer
-	if json.Compact(&buf, body) != nil {
-		return body
-	}
-	return buf.Bytes()
 }
 
 func (s *Server) stamp(t time.Time) string {
