@@ -11,8 +11,8 @@ import (
 	"github.com/ddctl/ddctl/internal/doku/sandbox"
 	"github.com/ddctl/ddctl/internal/doku/sandbox/sandboxtest"
 	"github.com/ddctl/ddctl/internal/reconcile"
-	"github.com/ddctl/ddctl/internal/spec"
 	"github.com/ddctl/ddctl/internal/secret"
+	"github.com/ddctl/ddctl/internal/spec"
 	"github.com/ddctl/ddctl/internal/state"
 	"github.com/ddctl/ddctl/internal/workload"
 )
