@@ -97,14 +97,7 @@ func cmdPayer(ts *testscript.TestScript, neg bool, args []string) {
 		dir = args[0]
 	}
 	sb := sandboxOf(ts)
-	const block = `binding "payer" {
-  customer_id = "payer-1"
-  phone       = "6281299990001"
-  success_url = "https://shop.example/bound"
-  failed_url  = "https://shop.example/failed"
-}
-`
-	ts.Check(os.WriteFile(ts.MkAbs(filepath.Join(dir, "payer.hcl")), []byte(block), 0o600))
+	ts.Check(os.WriteFile(ts.MkAbs(filepath.Join(dir, "payer.hcl")), []byte(payerHCL), 0o600))
 	code, err := sb.Server.BindOutside(context.Background(), sandboxtest.PayerPhone, sandboxtest.PayerCustomerID)
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(filepath.Join(dir, "payer.authcode")), []byte(code+"\n"), 0o600))
