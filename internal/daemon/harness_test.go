@@ -54,8 +54,8 @@ binding "alice" {
 	// refund of those payments names it.
 	payerHCL = `
 binding "payer" {
-  customer_id = "payer-1"
-  phone       = "6281299990001"
+  customer_id = "` + sandboxtest.PayerCustomerID + `"
+  phone       = "` + sandboxtest.PayerPhone + `"
   success_url = "https://shop.example/pay/ok"
   failed_url  = "https://shop.example/pay/failed"
 }
